@@ -1,0 +1,5 @@
+import sys
+
+from hybrid_studio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,254 @@
+"""The Block base class and the catalog (registry) of block types.
+
+A block type is ONE class that owns everything about it: params, ports, the shape rule (``infer``), parameter and
+MAC counting (``count``), and the code it compiles to: ``module`` (the nn.Module it holds, as a ``ModuleSpec``)
+and ``forward`` (the lines of Python that run it). The compiler and the standalone exporter both use that one
+description, so a compiled model and its exported file have the same ``state_dict`` keys and the same numbers.
+Nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from hybrid_studio.graph.diagnostics import FixSpec, ShapeError
+from hybrid_studio.graph.model import Node
+from hybrid_studio.graph.tensor import TensorSpec
+
+from .params import Param
+
+CATEGORIES = ("Inputs", "Convolution", "Pooling", "Recurrent", "Fusion", "Shape",
+              "Normalisation & regularisation", "Dense", "Outputs")
+
+#: Activation name -> source template over ``{x}`` (``{dim}`` for softmax).
+ACTIVATIONS = {
+    "relu": "F.relu({x})", "leaky_relu": "F.leaky_relu({x})", "elu": "F.elu({x})", "gelu": "F.gelu({x})",
+    "silu": "F.silu({x})", "tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})",
+    "hardtanh": "F.hardtanh({x})", "softmax": "F.softmax({x}, dim={dim})",
+}
+
+
+def lit(v) -> str:
+    """Python source for a literal param value. Only plain data is allowed, so generated code cannot carry code."""
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(int(v))
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {v}")
+        return repr(float(v))
+    if isinstance(v, str):
+        if not all(c.isalnum() or c in "_-. " for c in v):
+            raise ValueError(f"unexpected characters in {v!r}")
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(lit(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    raise ValueError(f"cannot write {type(v).__name__} as a literal")
+
+
+@dataclass
+class ModuleSpec:
+    """An ``nn.<cls>(*args, **kwargs)`` call, as data: built by the compiler, written out by the exporter."""
+
+    cls: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def source(self) -> str:
+        parts = [lit(a) for a in self.args] + [f"{k}={lit(v)}" for k, v in self.kwargs.items()]
+        return f"nn.{self.cls}({', '.join(parts)})"
+
+    def build(self):
+        import torch.nn as nn
+        return getattr(nn, self.cls)(*self.args, **self.kwargs)
+
+
+def pair(v):
+    """An int or [h, w] as a (h, w) tuple."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def activation_line(name, x: str, spec: TensorSpec) -> str:
+    """Source applying activation ``name`` to expression ``x`` (softmax over the feature axis)."""
+    dim = spec.dim("C") if "C" in spec.axes else spec.rank
+    return ACTIVATIONS[name].format(x=x, dim=dim)
+
+
+class Block:
+    """Base class of every block type. Subclasses set the class attributes and override what differs."""
+
+    type_name: ClassVar[str] = ""
+    category: ClassVar[str] = ""
+    id_prefix: ClassVar[str] = "block"
+    help: ClassVar[str] = ""
+    params: ClassVar[tuple] = ()
+    #: True only for blocks that take int64 tokens (Embedding).
+    accepts_int: ClassVar[bool] = False
+
+    # ---- params ------------------------------------------------------------------------------------------------
+    @classmethod
+    def param(cls, name: str) -> Param:
+        for p in cls.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @classmethod
+    def defaults(cls) -> dict:
+        return {p.name: copy.deepcopy(p.default) for p in cls.params}
+
+    @classmethod
+    def resolve(cls, raw: dict) -> tuple[dict, list]:
+        """Params with defaults filled in, and a list of (name, problem) for values that are not allowed."""
+        p = cls.defaults()
+        problems = []
+        for name, v in (raw or {}).items():
+            try:
+                spec = cls.param(name)
+            except KeyError:
+                problems.append((name, f"{cls.type_name} has no parameter '{name}'"))
+                continue
+            err = spec.type_error(v) or (None if v is None and spec.nullable else spec.range_error(v))
+            if err:
+                problems.append((name, f"{name} {err if err.startswith('must') else 'must be ' + err}"))
+            else:
+                p[name] = copy.deepcopy(v)
+        return p, problems
+
+    @classmethod
+    def safe_params(cls, raw: dict) -> dict:
+        """Resolved params, falling back to defaults for values that are not allowed (for ports and summaries)."""
+        return cls.resolve(raw)[0]
+
+    # ---- ports -------------------------------------------------------------------------------------------------
+    def inputs(self, p: dict) -> list[str]:
+        return ["in"]
+
+    def outputs(self, p: dict) -> list[str]:
+        return ["out"]
+
+    # ---- shape and counting --------------------------------------------------------------------------------------
+    def infer(self, p: dict, ins: list[TensorSpec]) -> TensorSpec:
+        """The output spec, or ShapeError saying what was expected and what arrived."""
+        return ins[0]
+
+    def count(self, p: dict, ins: list[TensorSpec], out: TensorSpec) -> tuple[int, int]:
+        """(parameter count, multiply-accumulates per sample; 0 when a size is unknown)."""
+        return 0, 0
+
+    # ---- code --------------------------------------------------------------------------------------------------
+    def module(self, p: dict, ins: list[TensorSpec], out: TensorSpec) -> ModuleSpec | None:
+        """The module held as ``self.<id>``; None for blocks without weights."""
+        return None
+
+    def forward(self, p: dict, ins: list[TensorSpec], out: TensorSpec, m: str, xs: list[str], y: str) -> list[str]:
+        """Lines of Python computing ``y`` from the input variables ``xs``; ``m`` is ``self.<id>``."""
+        return [f"{y} = {xs[0]}"]
+
+    # ---- presentation ------------------------------------------------------------------------------------------
+    def summary(self, p: dict) -> str:
+        """A short line of the key params for the canvas, e.g. ``32 @ 3x3, relu``."""
+        return ""
+
+    # ---- helpers for subclasses ----------------------------------------------------------------------------------
+    @staticmethod
+    def fail(message: str, *fixes: FixSpec, code: str = "shape"):
+        raise ShapeError(message, fixes, code)
+
+
+def per_step(x: str, spec: TensorSpec, core_rank: int, y: str, body) -> list[str]:
+    """Lines that run ``body(expr) -> expr`` on ``x``, folding a leading T axis into the batch when there is one.
+
+    ``core_rank`` is the per-sample rank the body expects (3 for C, H, W). Sizes are read from ``x`` at run time,
+    so variable-length T keeps working.
+    """
+    if spec.rank == core_rank:
+        return [f"{y} = {body(x)}"]
+    return [f"{y} = {body(f'{x}.flatten(0, 1)')}", f"{y} = {y}.unflatten(0, {x}.shape[:2])"]
+
+
+class Catalog:
+    """The registry of block types, and the rules the graph and the shape checker ask for."""
+
+    def __init__(self):
+        self._blocks: dict[str, Block] = {}
+
+    def register(self, cls):
+        if cls.type_name in self._blocks:
+            raise ValueError(f"block type {cls.type_name} registered twice")
+        self._blocks[cls.type_name] = cls()
+        return cls
+
+    def __contains__(self, type_name) -> bool:
+        return type_name in self._blocks
+
+    def __iter__(self):
+        return iter(self._blocks.values())
+
+    def types(self) -> list[str]:
+        return list(self._blocks)
+
+    def get(self, type_name: str) -> Block:
+        return self._blocks[type_name]
+
+    def by_category(self) -> dict[str, list[Block]]:
+        out = {c: [] for c in CATEGORIES}
+        for b in self._blocks.values():
+            out.setdefault(b.category, []).append(b)
+        return out
+
+    # ---- PortCatalog -------------------------------------------------------------------------------------------
+    def is_known(self, type_name: str) -> bool:
+        return type_name in self._blocks
+
+    def is_output(self, type_name: str) -> bool:
+        return type_name == "Output"
+
+    def input_ports(self, type_name: str, params: dict) -> list[str] | None:
+        b = self._blocks.get(type_name)
+        return None if b is None else b.inputs(b.safe_params(params))
+
+    def output_ports(self, type_name: str, params: dict) -> list[str] | None:
+        b = self._blocks.get(type_name)
+        return None if b is None else b.outputs(b.safe_params(params))
+
+    def id_prefix(self, type_name: str) -> str:
+        b = self._blocks.get(type_name)
+        return b.id_prefix if b else (type_name.lower() or "block")
+
+    # ---- ShapeRules --------------------------------------------------------------------------------------------
+    def evaluate(self, node: Node, ins: list[TensorSpec]) -> tuple:
+        """(output spec, params, macs) for a node whose inputs are known; raises ShapeError."""
+        block = self._blocks[node.type]
+        p, problems = block.resolve(node.params)
+        if problems:
+            name, msg = problems[0]
+            fixes = []
+            try:
+                fixes = [FixSpec.set_param(name, block.param(name).default)]
+            except KeyError:
+                pass
+            raise ShapeError(f"{node.id}: {msg}", fixes, code="param")
+        if not block.accepts_int:
+            for port, spec in zip(block.inputs(p), ins):
+                if spec.dtype == "int64":
+                    raise ShapeError(
+                        f"{node.id} received int64 tokens {spec.describe_axes()} on '{port}'; only an Embedding "
+                        f"takes token ids: put an Embedding first, or make the Input float32",
+                        [FixSpec.insert_before(port, "Embedding", {})], code="int-tokens")
+        out = block.infer(p, ins)
+        params, macs = block.count(p, ins, out)
+        return out, params, macs
+
+    def compile_parts(self, node: Node, ins: list[TensorSpec], out: TensorSpec):
+        """(block, resolved params) for code generation of a checked node."""
+        block = self._blocks[node.type]
+        return block, block.resolve(node.params)[0]
+
+
+CATALOG = Catalog()
+register = CATALOG.register

@@ -1,0 +1,194 @@
+"""Convolutions. Conv2d on images (C, H, W); Conv1d on signals (C, L) and, over time, on sequences (T, F).
+Both apply per time step when a T axis stands in front of the image or signal axes."""
+
+from __future__ import annotations
+
+from hybrid_studio.graph.diagnostics import FixSpec
+from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
+
+from .base import Block, ModuleSpec, activation_line, pair, per_step, register
+from .params import Param
+
+ACTIVATION_CHOICES = (None, "relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "hardtanh", "softmax")
+
+
+def conv_size(size, k, s, p, d):
+    """PyTorch's output size; None stays None."""
+    if size is None:
+        return None
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def spatial_out(block_id_hint, axes_sizes, ks, ss, ps, ds, what, same_ok: bool):
+    """Output sizes per spatial axis, failing with the axis and sizes when one would be <= 0."""
+    out = []
+    for (ax, size), k, s, p, d in zip(axes_sizes, ks, ss, ps, ds):
+        n = conv_size(size, k, s, p, d)
+        if n is not None and n <= 0:
+            fixes = []
+            if same_ok:
+                fixes.append(FixSpec.set_param("padding", "same"))
+            fixes.append(FixSpec.remove())
+            Block.fail(f"the output {AXIS_NAMES[ax]} ({ax}) would be {n}: {ax}={size} is too small for "
+                       f"{what} kernel {k}, stride {s}, padding {p}, dilation {d}", *fixes, code="too-small")
+        out.append(n)
+    return out
+
+
+def padding_amounts(padding, ks, ds, nd):
+    if padding == "valid":
+        return [0] * nd
+    if padding == "same":
+        return [d * (k - 1) // 2 for k, d in zip(ks, ds)]  # only used for sizes; stride is 1
+    return list(pair(padding)) if nd == 2 else [padding]
+
+
+def as_list(v, nd):
+    return list(pair(v)) if nd == 2 else [v]
+
+
+class ConvBase(Block):
+    category = "Convolution"
+    id_prefix = "conv"
+    nd = 2
+    params = (
+        Param("out_channels", "int", 32, "Number of output channels (filters).", min=1),
+        Param("kernel_size", "int_or_pair", 3, "Kernel size.", min=1, pair=True),
+        Param("stride", "int_or_pair", 1, "Stride.", min=1, pair=True),
+        Param("padding", "padding", 0, 'Zero padding on each side, or "same" (keeps the size; stride 1) / "valid".',
+              min=0, pair=True),
+        Param("dilation", "int_or_pair", 1, "Spacing between kernel elements.", min=1, pair=True),
+        Param("bias", "bool", True, "Learn an additive bias."),
+        Param("activation", "choice", None, "Activation applied after the convolution.", choices=ACTIVATION_CHOICES),
+    )
+
+    def _ks(self, p):
+        nd = self.nd
+        return as_list(p["kernel_size"], nd), as_list(p["stride"], nd), as_list(p["dilation"], nd)
+
+    def summary(self, p):
+        ks = as_list(p["kernel_size"], self.nd)
+        s = f"{p['out_channels']} @ {'x'.join(map(str, ks))}"
+        if p["stride"] not in (1, [1, 1]):
+            s += f" /{'x'.join(map(str, as_list(p['stride'], self.nd)))}"
+        if p["padding"] not in (0, [0, 0]):
+            s += f" pad {p['padding'] if isinstance(p['padding'], str) else 'x'.join(map(str, as_list(p['padding'], self.nd)))}"
+        if p["activation"]:
+            s += f", {p['activation']}"
+        return s
+
+    def module(self, p, ins, out):
+        spec = ins[0]
+        c_in = spec.size("F") if self._over_time(spec) else spec.size("C")
+        kw = {"kernel_size": self._arg(p["kernel_size"]), "stride": self._arg(p["stride"]),
+              "padding": p["padding"] if isinstance(p["padding"], str) else self._arg(p["padding"]),
+              "dilation": self._arg(p["dilation"])}
+        if not p["bias"]:
+            kw["bias"] = False
+        return ModuleSpec(f"Conv{self.nd}d", (c_in, p["out_channels"]), kw)
+
+    def _arg(self, v):
+        return tuple(v) if isinstance(v, list) else v
+
+    def _over_time(self, spec):
+        return False
+
+    def count(self, p, ins, out):
+        spec = ins[0]
+        c_in = spec.size("F") if self._over_time(spec) else spec.size("C")
+        ks, _, _ = self._ks(p)
+        kprod = 1
+        for k in ks:
+            kprod *= k
+        params = p["out_channels"] * c_in * kprod + (p["out_channels"] if p["bias"] else 0)
+        positions = out.numel()
+        macs = None if positions is None else positions * c_in * kprod
+        return params, macs
+
+    def _check_padding(self, p):
+        if p["padding"] == "same" and any(s != 1 for s in as_list(p["stride"], self.nd)):
+            self.fail('padding "same" needs stride 1', FixSpec.set_param("stride", 1),
+                      FixSpec.set_param("padding", 0), code="same-stride")
+
+
+@register
+class Conv2d(ConvBase):
+    type_name = "Conv2d"
+    nd = 2
+    help = ("2-D convolution over images (N, C, H, W) -> (N, C', H', W'). With a time axis in front, (N, T, C, H, W), "
+            "it applies to every frame.")
+
+    def infer(self, p, ins):
+        spec = ins[0]
+        self._check_padding(p)
+        if spec.axes not in ("CHW", "TCHW"):
+            fixes = []
+            if spec.axes == "F" and spec.size("F"):
+                fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F"), 1],
+                                                                    "axes": "CHW"}))
+            what = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal"}.get(spec.axes, "a tensor")
+            self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {what} "
+                      f"{spec.describe_axes()}" + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL")
+                                                   else ""), *fixes, code="conv-input")
+        ks, ss, ds = self._ks(p)
+        ps = padding_amounts(p["padding"], ks, ds, 2)
+        h, w = spatial_out(None, [("H", spec.size("H")), ("W", spec.size("W"))], ks, ss, ps, ds, "the",
+                           same_ok=all(s == 1 for s in ss))
+        if p["padding"] == "same":
+            h, w = spec.size("H"), spec.size("W")
+        return spec.replace(shape=spec.shape[:-3] + (p["out_channels"], h, w))
+
+    def forward(self, p, ins, out, m, xs, y):
+        lines = per_step(xs[0], ins[0], 3, y, lambda x: f"{m}({x})")
+        if p["activation"]:
+            lines.append(f"{y} = {activation_line(p['activation'], y, out)}")
+        return lines
+
+
+@register
+class Conv1d(ConvBase):
+    type_name = "Conv1d"
+    nd = 1
+    params = tuple(
+        pr if pr.kind not in ("int_or_pair", "padding") else Param(pr.name, pr.kind, pr.default, pr.help, min=pr.min)
+        for pr in ConvBase.params)
+    help = ("1-D convolution over signals (N, C, L) -> (N, C', L'). On a sequence (N, T, F) it convolves over time "
+            "with F as channels -> (N, T', F'). With a time axis in front of a signal, (N, T, C, L), it applies per step.")
+
+    def _over_time(self, spec):
+        return spec.axes == "TF"
+
+    def infer(self, p, ins):
+        spec = ins[0]
+        self._check_padding(p)
+        ks, ss, ds = self._ks(p)
+        ps = padding_amounts(p["padding"], ks, ds, 1)
+        if spec.axes == "TF":
+            if spec.size("F") is None:
+                self.fail("Conv1d over time needs a known feature size F", code="unknown-size")
+            (t,) = spatial_out(None, [("T", spec.size("T"))], ks, ss, ps, ds, "the", same_ok=ss == [1])
+            if p["padding"] == "same":
+                t = spec.size("T")
+            return TensorSpec("TF", (t, p["out_channels"]), spec.dtype)
+        if spec.axes in ("CL", "TCL"):
+            (n,) = spatial_out(None, [("L", spec.size("L"))], ks, ss, ps, ds, "the", same_ok=ss == [1])
+            if p["padding"] == "same":
+                n = spec.size("L")
+            return spec.replace(shape=spec.shape[:-2] + (p["out_channels"], n))
+        fixes = []
+        if spec.axes == "F" and spec.size("F"):
+            fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F")], "axes": "CL"}))
+        what = {"F": "a feature vector", "CHW": "an image", "TCHW": "a video"}.get(spec.axes, "a tensor")
+        self.fail(f"Conv1d expects signals (N, C, L) or sequences (N, T, F) but received {what} "
+                  f"{spec.describe_axes()}" + ("; use Conv2d for images" if "H" in spec.axes else ""),
+                  *fixes, code="conv-input")
+
+    def forward(self, p, ins, out, m, xs, y):
+        spec = ins[0]
+        if spec.axes == "TF":
+            lines = [f"{y} = {m}({xs[0]}.transpose(1, 2)).transpose(1, 2)"]
+        else:
+            lines = per_step(xs[0], spec, 2, y, lambda x: f"{m}({x})")
+        if p["activation"]:
+            lines.append(f"{y} = {activation_line(p['activation'], y, out)}")
+        return lines

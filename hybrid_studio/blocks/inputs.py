@@ -1,0 +1,68 @@
+"""Inputs and outputs: where tensors enter and leave the model."""
+
+from __future__ import annotations
+
+from hybrid_studio.graph.diagnostics import FixSpec
+from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
+
+from .base import Block, register
+from .params import Param
+
+
+@register
+class Input(Block):
+    type_name = "Input"
+    category = "Inputs"
+    id_prefix = "input"
+    help = ("A model input. `shape` is per sample (the batch is implicit), one axis letter per entry in `axes`: "
+            "T time, C channels, H height, W width, L length, F features. A size may be null (unknown).")
+    params = (
+        Param("shape", "shape", [1, 28, 28], "Per-sample sizes; null for an unknown size (e.g. variable T)."),
+        Param("axes", "axes", "CHW", "One axis letter per shape entry, e.g. CHW (image), TF (sequence)."),
+        Param("dtype", "choice", "float32", "float32 for signals and images, int64 for token ids.",
+              choices=("float32", "int64")),
+    )
+
+    def inputs(self, p):
+        return []
+
+    def infer(self, p, ins):
+        shape, axes = p["shape"], p["axes"]
+        if len(shape) != len(axes):
+            self.fail(f"shape {shape} has {len(shape)} entries but axes '{axes}' names {len(axes)}: give one axis "
+                      f"letter per size", code="input-axes")
+        for ax, s in zip(axes, shape):
+            if s is not None and s <= 0:
+                self.fail(f"the {AXIS_NAMES[ax]} size ({ax}) must be positive, got {s}",
+                          FixSpec.set_param("shape", [1 if (a == ax and x is not None and x <= 0) else x
+                                                      for a, x in zip(axes, shape)]), code="input-size")
+        if p["dtype"] == "int64" and axes not in ("T", "F", "L"):
+            self.fail(f"int64 (token) inputs must be 1-D sequences with axes 'T'; got '{axes}'",
+                      FixSpec.set_param("dtype", "float32"), code="input-dtype")
+        return TensorSpec(axes, tuple(shape), p["dtype"])
+
+    def forward(self, p, ins, out, m, xs, y):
+        return []  # inputs are forward()'s arguments
+
+    def summary(self, p):
+        dims = " x ".join("?" if s is None else str(s) for s in p["shape"])
+        return f"{p['axes']} {dims}" + (" int64" if p["dtype"] == "int64" else "")
+
+
+@register
+class Output(Block):
+    type_name = "Output"
+    category = "Outputs"
+    id_prefix = "out"
+    help = ("Marks a model output; the tensor passes through unchanged. `classification` outputs are logits trained "
+            "with cross-entropy (per time step for sequences); `regression` outputs are trained with MSE.")
+    params = (
+        Param("task", "choice", "classification", "classification (logits) or regression.",
+              choices=("classification", "regression")),
+    )
+
+    def outputs(self, p):
+        return []
+
+    def summary(self, p):
+        return p["task"]

@@ -1,0 +1,109 @@
+"""Graph -> readable, standalone PyTorch source.
+
+The same source serves two ends: written to a file it is the exported model (imports only torch); executed in a
+private namespace and traced, it becomes the compiled torch.fx GraphModule (see ``fx.py``). Every value written
+into the source comes from a validated param or id (``lit`` accepts plain data only), so a project file cannot put
+code into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hybrid_studio.blocks import CATALOG, checker_for
+from hybrid_studio.graph import Graph, ShapeChecker
+
+
+class CompileError(ValueError):
+    """The graph cannot be compiled; ``diagnostics`` says why, block by block."""
+
+    def __init__(self, message: str, diagnostics=()):
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
+
+
+@dataclass
+class GeneratedModel:
+    source: str
+    input_ids: list
+    output_ids: list
+    #: 1-based source line -> block id, for lines of forward() and __init__ that belong to a block.
+    line_owner: dict = field(default_factory=dict)
+    #: Output id -> its task ("classification" / "regression").
+    tasks: dict = field(default_factory=dict)
+
+
+def _docstring(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', "'''")
+
+
+def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedModel:
+    """Python source defining ``class Model(nn.Module)`` for a valid graph; raises CompileError otherwise."""
+    checker = checker or checker_for(graph)
+    checker.flush()
+    errors = checker.errors()
+    if errors:
+        lines = "\n".join(f"  - {d}" for d in errors)
+        raise CompileError(f"the graph has {len(errors)} problem(s):\n{lines}", errors)
+
+    order = graph.topological_order()
+    inputs = [n.id for n in graph.nodes if n.type == "Input"]
+    outputs = [n.id for n in graph.nodes if n.type == "Output"]
+    init: list[tuple[str, str | None]] = []
+    body: list[tuple[str, str | None]] = []
+    total = 0
+    for nid in order:
+        node = graph.node(nid)
+        block = CATALOG.get(node.type)
+        res = checker.result(nid)
+        p = block.resolve(node.params)[0]
+        ports = block.inputs(p)
+        ins = [res.inputs[port] for port in ports]
+        xs = [graph.edge_into(nid, port).source for port in ports]
+        spec = block.module(p, ins, res.output)
+        total += res.params or 0
+        if spec is not None:
+            init.append((f"self.{nid} = {spec.source()}  # {res.params:,} parameters", nid))
+        if node.type == "Input":
+            continue
+        arrow = " + ".join(s.describe() for s in ins)
+        body.append((f"# {nid} ({node.type}): {arrow} -> {res.output.describe()}", nid))
+        for line in block.forward(p, ins, res.output, f"self.{nid}", xs, nid):
+            body.append((line, nid))
+
+    title = _docstring(graph.name)
+    out_lines = [
+        f'"""{title}: a model exported by Hybrid Studio.',
+        "",
+        "Standalone: it needs only PyTorch. Model() takes no arguments; forward() takes one tensor per input",
+        f"({', '.join(inputs)}) and returns {'one tensor per output (' + ', '.join(outputs) + ')' if len(outputs) > 1 else 'the output tensor (' + ', '.join(outputs) + ')'}.",
+        f"Parameters: {total:,}.",
+        '"""',
+        "",
+        "import torch",
+        "import torch.nn as nn",
+        "import torch.nn.functional as F",
+        "",
+        "",
+        "class Model(nn.Module):",
+        "    def __init__(self):",
+        "        super().__init__()",
+    ]
+    owner: dict[int, str] = {}
+    for text, nid in init:
+        out_lines.append("        " + text)
+        owner[len(out_lines)] = nid
+    if not init:
+        out_lines.append("        pass")
+    out_lines.append("")
+    out_lines.append(f"    def forward(self, {', '.join(inputs)}):")
+    for nid in inputs:
+        out_lines.append(f"        # {nid}: {checker.result(nid).output.describe()}")
+    for text, nid in body:
+        out_lines.append("        " + text)
+        owner[len(out_lines)] = nid
+    ret = ", ".join(outputs) if outputs else "None"
+    out_lines.append(f"        return {ret}")
+    out_lines.append("")
+    tasks = {o: CATALOG.get("Output").resolve(graph.node(o).params)[0]["task"] for o in outputs}
+    return GeneratedModel("\n".join(out_lines), inputs, outputs, owner, tasks)

@@ -1,0 +1,217 @@
+"""Incremental, axis-aware shape checking.
+
+``ShapeChecker`` listens to a Graph. Each edit marks the nodes it touched as dirty; ``flush()`` re-checks them in
+topological order and walks downstream only while a node's result actually changed, so a param edit that leaves
+shapes as they were costs one block. The per-block rules come from a catalog (``hybrid_studio.blocks.CATALOG``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .diagnostics import ERROR, Diagnostic, FixSpec, ShapeError, bind_fix
+from .model import Graph, Node
+from .tensor import TensorSpec
+
+
+class ShapeRules(Protocol):
+    def is_known(self, type_name: str) -> bool: ...
+    def is_output(self, type_name: str) -> bool: ...
+    def input_ports(self, type_name: str, params: dict) -> list[str] | None: ...
+    def evaluate(self, node: Node, inputs: list[TensorSpec]) -> tuple: ...
+
+
+@dataclass
+class NodeResult:
+    """What the checker knows about one block."""
+
+    inputs: dict = field(default_factory=dict)      # port -> TensorSpec | None
+    output: TensorSpec | None = None
+    params: int | None = None
+    macs: int | None = None
+    diagnostics: list = field(default_factory=list)
+
+    def same_as(self, other: "NodeResult | None") -> bool:
+        if other is None:
+            return False
+        return (self.inputs == other.inputs and self.output == other.output and self.params == other.params
+                and self.macs == other.macs
+                and [(d.severity, d.message, [f.label for f in d.fixes]) for d in self.diagnostics]
+                == [(d.severity, d.message, [f.label for f in d.fixes]) for d in other.diagnostics])
+
+
+class ShapeChecker:
+    """Keeps a NodeResult for every node of ``graph`` up to date."""
+
+    def __init__(self, graph: Graph, rules: ShapeRules):
+        self.graph = graph
+        self.rules = rules
+        self.results: dict[str, NodeResult] = {}
+        self.graph_diagnostics: list[Diagnostic] = []
+        self._dirty: set[str] = set(n.id for n in graph.nodes)
+        self._order: dict[str, int] | None = None
+        self._structure_changed = True
+        #: How many blocks the last flush re-checked (for tests and benchmarks).
+        self.last_checked = 0
+        graph.subscribe(self._on_event)
+
+    def close(self):
+        self.graph.unsubscribe(self._on_event)
+
+    # ---- events ------------------------------------------------------------------------------------------------
+    def _on_event(self, event, **kw):
+        if event == "node_added":
+            self._dirty.add(kw["node"].id)
+            self._structure()
+        elif event == "node_removed":
+            nid = kw["node"].id
+            self._dirty.discard(nid)
+            self.results.pop(nid, None)
+            self._structure()
+        elif event in ("edge_added", "edge_removed"):
+            edge = kw["edge"]
+            self._dirty.add(edge.target)
+            # the source's "unused output" state and the candidates offered to unconnected ports may change
+            self._dirty.add(edge.source)
+            self._structure()
+        elif event == "params_changed":
+            self._dirty.add(kw["node_id"])
+        elif event == "reset":
+            self.results.clear()
+            self._dirty = set(n.id for n in self.graph.nodes)
+            self._structure()
+
+    def _structure(self):
+        self._order = None
+        self._structure_changed = True
+
+    # ---- checking ----------------------------------------------------------------------------------------------
+    def check_all(self) -> set[str]:
+        """Re-check every node from scratch."""
+        self.results.clear()
+        self._dirty = set(n.id for n in self.graph.nodes)
+        self._structure()
+        return self.flush()
+
+    def flush(self) -> set[str]:
+        """Re-check dirty nodes and whatever changed downstream; returns the ids whose result changed."""
+        if self._order is None:
+            self._order = {nid: i for i, nid in enumerate(self.graph.topological_order())}
+        changed: set[str] = set()
+        heap = [(self._order[n], n) for n in self._dirty if n in self._order]
+        heapq.heapify(heap)
+        queued = set(self._dirty)
+        self._dirty = set()
+        checked = 0
+        nxg = self.graph.nx
+        while heap:
+            _, nid = heapq.heappop(heap)
+            queued.discard(nid)
+            checked += 1
+            result = self._check_node(self.graph.node(nid))
+            if result.same_as(self.results.get(nid)):
+                continue
+            old = self.results.get(nid)
+            self.results[nid] = result
+            changed.add(nid)
+            if old is None or old.output != result.output:
+                for succ in nxg.successors(nid):
+                    if succ not in queued:
+                        queued.add(succ)
+                        heapq.heappush(heap, (self._order[succ], succ))
+        self.last_checked = checked
+        if self._structure_changed:
+            self.graph_diagnostics = self._check_graph()
+            self._structure_changed = False
+        return changed
+
+    def _check_node(self, node: Node) -> NodeResult:
+        rules = self.rules
+        result = NodeResult()
+        if not rules.is_known(node.type):
+            result.diagnostics.append(Diagnostic(node.id, ERROR, f"unknown block type '{node.type}'",
+                                                 [bind_fix(self.graph, node.id, FixSpec.remove())], "unknown-type"))
+            return result
+        ports = rules.input_ports(node.type, node.params) or []
+        specs = []
+        missing = []
+        upstream_unknown = False
+        for port in ports:
+            edge = self.graph.edge_into(node.id, port)
+            if edge is None:
+                missing.append(port)
+                result.inputs[port] = None
+                continue
+            src = self.results.get(edge.source)
+            spec = src.output if src is not None else None
+            result.inputs[port] = spec
+            if spec is None:
+                upstream_unknown = True
+            specs.append(spec)
+        if missing:
+            result.diagnostics.append(self._unconnected(node, missing))
+            return result
+        if upstream_unknown:
+            return result  # the problem is reported upstream; don't cascade
+        try:
+            result.output, result.params, result.macs = rules.evaluate(node, specs)
+        except ShapeError as e:
+            fixes = [f for f in (bind_fix(self.graph, node.id, s) for s in e.fixes) if f is not None]
+            result.diagnostics.append(Diagnostic(node.id, e.severity, e.message, fixes, e.code))
+        return result
+
+    def _unconnected(self, node: Node, ports: list[str]) -> Diagnostic:
+        names = ", ".join(f"'{p}'" for p in ports)
+        what = "input" if len(ports) == 1 else "inputs"
+        blocked = self.graph.descendants(node.id) | {node.id}
+        candidates = [n.id for n in self.graph.nodes
+                      if n.id not in blocked and not self.rules.is_output(n.type) and not self.graph.out_edges(n.id)
+                      and self.rules.is_known(n.type) and self.graph.output_ports(n.id)]
+        fixes = [bind_fix(self.graph, node.id, FixSpec.connect_from(c, ports[0])) for c in candidates[-3:]]
+        fixes.append(bind_fix(self.graph, node.id, FixSpec.remove()))
+        return Diagnostic(node.id, ERROR, f"{what} {names} of {node.id} {'is' if len(ports) == 1 else 'are'} not "
+                          f"connected: wire a block's output to it", fixes, "unconnected")
+
+    def _check_graph(self) -> list[Diagnostic]:
+        out = []
+        if not any(self.rules.is_output(n.type) for n in self.graph.nodes):
+            sinks = [n.id for n in self.graph.nodes
+                     if not self.graph.out_edges(n.id) and self.rules.is_known(n.type) and self.graph.output_ports(n.id)]
+            fixes = [bind_fix(self.graph, s, FixSpec.add_after("Output")) for s in sinks[-3:]]
+            out.append(Diagnostic(None, ERROR, "the graph has no Output block: add one after the block whose result "
+                                  "the model returns", fixes, "no-output"))
+        return out
+
+    # ---- queries -----------------------------------------------------------------------------------------------
+    def result(self, node_id: str) -> NodeResult:
+        if self._dirty or self._order is None:
+            self.flush()
+        return self.results.get(node_id) or NodeResult()
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every diagnostic: graph-level first, then per node in file order."""
+        if self._dirty or self._order is None:
+            self.flush()
+        out = list(self.graph_diagnostics)
+        for n in self.graph.nodes:
+            r = self.results.get(n.id)
+            if r:
+                out.extend(r.diagnostics)
+        return out
+
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics() if d.severity == ERROR]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors()
+
+    def total_params(self) -> int:
+        self.flush()
+        return sum(r.params or 0 for r in self.results.values())
+
+    def total_macs(self) -> int:
+        self.flush()
+        return sum(r.macs or 0 for r in self.results.values())

@@ -1,0 +1,281 @@
+"""The graph of blocks: nodes, edges, ports, and the events that every change emits.
+
+The Graph is the single source of truth that the canvas draws, the shape checker checks and the compiler compiles.
+Its mutating methods are low level; user-facing changes go through the reversible edits in ``edits.py``.
+The Graph knows nothing of block types: a *catalog* (``hybrid_studio.blocks.CATALOG``) tells it each node's ports.
+"""
+
+from __future__ import annotations
+
+import copy
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import networkx as nx
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Names that would clash with the generated Model class or its forward().
+RESERVED_IDS = frozenset({"self", "forward", "torch", "nn", "F", "Model", "training", "x", "cuda", "cpu", "to",
+                          "float", "double", "half", "train", "eval", "state_dict", "parameters", "modules",
+                          "children", "apply", "type", "register_buffer"})
+
+
+class GraphError(ValueError):
+    """A change the graph refuses, with the reason in words."""
+
+
+class PortCatalog(Protocol):
+    """What the graph needs to know of block types (implemented by ``hybrid_studio.blocks``)."""
+
+    def input_ports(self, type_name: str, params: dict) -> list[str] | None: ...
+    def output_ports(self, type_name: str, params: dict) -> list[str] | None: ...
+    def id_prefix(self, type_name: str) -> str: ...
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    params: dict = field(default_factory=dict)
+    position: tuple | None = None
+
+    def copy(self) -> "Node":
+        return Node(self.id, self.type, copy.deepcopy(self.params), self.position)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    source_port: str = "out"
+    target_port: str = "in"
+
+    @property
+    def key(self) -> tuple:
+        return (self.source, self.source_port, self.target, self.target_port)
+
+    def __str__(self):
+        return f"{self.source}.{self.source_port} -> {self.target}.{self.target_port}"
+
+
+def valid_id(node_id) -> bool:
+    return (isinstance(node_id, str) and bool(IDENTIFIER.match(node_id)) and not keyword.iskeyword(node_id)
+            and node_id not in RESERVED_IDS)
+
+
+class Graph:
+    """Nodes (in file order), edges (in file order) and a networkx DiGraph of their topology.
+
+    Listeners are called as ``listener(event, **payload)`` with past-tense events:
+    ``node_added(node, index)``, ``node_removed(node)``, ``edge_added(edge)``, ``edge_removed(edge)``,
+    ``params_changed(node_id, old, new)``, ``node_moved(node_id, old, new)``, ``meta_changed(key)``,
+    ``reset()``. Listeners must not change the graph.
+    """
+
+    def __init__(self, catalog: PortCatalog | None = None, name: str = "untitled"):
+        self.catalog = catalog
+        self.name = name
+        self.training: dict = {}
+        self._nodes: dict[str, Node] = {}
+        self._edges: list[Edge] = []
+        self._nx = nx.MultiDiGraph()
+        self._listeners: list[Callable] = []
+        #: Keys written back verbatim (unknown top-level keys of a project file).
+        self.extra: dict = {}
+
+    # ---- events ------------------------------------------------------------------------------------------------
+    def subscribe(self, listener: Callable) -> Callable:
+        self._listeners.append(listener)
+        return listener
+
+    def unsubscribe(self, listener: Callable) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, event: str, **payload) -> None:
+        for listener in list(self._listeners):
+            listener(event, **payload)
+
+    # ---- queries -----------------------------------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self._nodes.values())
+
+    @property
+    def edges(self) -> list[Edge]:
+        return list(self._edges)
+
+    @property
+    def nx(self) -> nx.MultiDiGraph:
+        """The topology (read only; keys are edge keys)."""
+        return self._nx
+
+    def __contains__(self, node_id) -> bool:
+        return node_id in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise GraphError(f"there is no block '{node_id}'") from None
+
+    def get(self, node_id: str) -> Node | None:
+        return self._nodes.get(node_id)
+
+    def index_of(self, node_id: str) -> int:
+        return list(self._nodes).index(node_id)
+
+    def edge_index(self, edge: Edge) -> int:
+        return self._edges.index(edge)
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        return [e for e in self._edges if e.target == node_id]
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return [e for e in self._edges if e.source == node_id]
+
+    def edge_into(self, node_id: str, port: str) -> Edge | None:
+        for e in self._edges:
+            if e.target == node_id and e.target_port == port:
+                return e
+        return None
+
+    def input_ports(self, node_id: str) -> list[str] | None:
+        """The node's input port names; None when its type is unknown (any port is then accepted)."""
+        node = self.node(node_id)
+        return self.catalog.input_ports(node.type, node.params) if self.catalog else None
+
+    def output_ports(self, node_id: str) -> list[str] | None:
+        node = self.node(node_id)
+        return self.catalog.output_ports(node.type, node.params) if self.catalog else None
+
+    def topological_order(self) -> list[str]:
+        """Node ids in an order where each node follows its inputs; ties keep file order."""
+        order = {nid: i for i, nid in enumerate(self._nodes)}
+        return list(nx.lexicographical_topological_sort(self._nx, key=order.__getitem__))
+
+    def descendants(self, node_id: str) -> set[str]:
+        return nx.descendants(self._nx, node_id)
+
+    def ancestors(self, node_id: str) -> set[str]:
+        return nx.ancestors(self._nx, node_id)
+
+    def nodes_of_type(self, *types: str) -> list[Node]:
+        return [n for n in self._nodes.values() if n.type in types]
+
+    def new_id(self, type_name: str, taken: set | None = None) -> str:
+        """A fresh id like ``conv1``, ``conv2`` for a block of this type."""
+        prefix = self.catalog.id_prefix(type_name) if self.catalog else re.sub(r"\W", "", type_name.lower()) or "node"
+        taken = set(self._nodes) | (taken or set())
+        i = 1
+        while f"{prefix}{i}" in taken:
+            i += 1
+        return f"{prefix}{i}"
+
+    # ---- checks ------------------------------------------------------------------------------------------------
+    def why_not_connect(self, edge: Edge) -> str | None:
+        """The reason this edge cannot be added, or None when it can."""
+        if edge.source not in self._nodes:
+            return f"there is no block '{edge.source}'"
+        if edge.target not in self._nodes:
+            return f"there is no block '{edge.target}'"
+        if edge.source == edge.target:
+            return f"a block cannot feed itself ('{edge.source}')"
+        outs = self.output_ports(edge.source)
+        if outs is not None and edge.source_port not in outs:
+            have = ", ".join(outs) or "none"
+            return f"'{edge.source}' has no output port '{edge.source_port}' (its outputs: {have})"
+        ins = self.input_ports(edge.target)
+        if ins is not None and edge.target_port not in ins:
+            have = ", ".join(ins) or "none"
+            return f"'{edge.target}' has no input port '{edge.target_port}' (its inputs: {have})"
+        existing = self.edge_into(edge.target, edge.target_port)
+        if existing is not None:
+            return (f"input '{edge.target_port}' of '{edge.target}' is already fed by '{existing.source}'; "
+                    f"disconnect it first")
+        if edge.target in self._nx and edge.source in nx.descendants(self._nx, edge.target):
+            return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
+        return None
+
+    # ---- low-level mutations (used by edits; each emits one event) -----------------------------------------------
+    def insert_node(self, node: Node, index: int | None = None) -> None:
+        if not valid_id(node.id):
+            raise GraphError(f"'{node.id}' is not a valid block id (a Python identifier, not a reserved word)")
+        if node.id in self._nodes:
+            raise GraphError(f"a block named '{node.id}' already exists")
+        items = list(self._nodes.items())
+        index = len(items) if index is None else index
+        items.insert(index, (node.id, node))
+        self._nodes = dict(items)
+        self._nx.add_node(node.id)
+        self._emit("node_added", node=node, index=index)
+
+    def delete_node(self, node_id: str) -> Node:
+        node = self.node(node_id)
+        if any(e.source == node_id or e.target == node_id for e in self._edges):
+            raise GraphError(f"'{node_id}' still has connections")
+        del self._nodes[node_id]
+        self._nx.remove_node(node_id)
+        self._emit("node_removed", node=node)
+        return node
+
+    def insert_edge(self, edge: Edge, index: int | None = None, check: bool = True) -> None:
+        if check:
+            reason = self.why_not_connect(edge)
+            if reason:
+                raise GraphError(reason)
+        index = len(self._edges) if index is None else index
+        self._edges.insert(index, edge)
+        self._nx.add_edge(edge.source, edge.target, key=edge.key)
+        self._emit("edge_added", edge=edge)
+
+    def delete_edge(self, edge: Edge) -> int:
+        try:
+            index = self._edges.index(edge)
+        except ValueError:
+            raise GraphError(f"there is no connection {edge}") from None
+        del self._edges[index]
+        self._nx.remove_edge(edge.source, edge.target, key=edge.key)
+        self._emit("edge_removed", edge=edge)
+        return index
+
+    def replace_params(self, node_id: str, params: dict) -> None:
+        node = self.node(node_id)
+        old = node.params
+        node.params = copy.deepcopy(params)
+        self._emit("params_changed", node_id=node_id, old=old, new=node.params)
+
+    def set_position(self, node_id: str, position) -> None:
+        node = self.node(node_id)
+        old = node.position
+        node.position = None if position is None else tuple(position)
+        self._emit("node_moved", node_id=node_id, old=old, new=node.position)
+
+    def set_meta(self, key: str, value) -> None:
+        """Change ``name`` or ``training``."""
+        if key not in ("name", "training"):
+            raise GraphError(f"unknown graph attribute '{key}'")
+        setattr(self, key, copy.deepcopy(value))
+        self._emit("meta_changed", key=key)
+
+    def clear(self) -> None:
+        self._nodes.clear()
+        self._edges.clear()
+        self._nx.clear()
+        self._emit("reset")
+
+    def copy(self) -> "Graph":
+        """A detached deep copy (no listeners), e.g. the snapshot that a training run trains."""
+        g = Graph(self.catalog, self.name)
+        g.training = copy.deepcopy(self.training)
+        g.extra = copy.deepcopy(self.extra)
+        for n in self._nodes.values():
+            g.insert_node(n.copy())
+        for e in self._edges:
+            g.insert_edge(e, check=False)
+        return g
