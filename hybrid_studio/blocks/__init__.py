@@ -1,6 +1,6 @@
 """The block catalog. Importing this package registers every block type in ``CATALOG``."""
 
-from . import conv, dense, inputs  # noqa: F401  (registration)
+from . import conv, dense, embedding, fusion, inputs, norm, pooling, recurrent, shape  # noqa: F401  (registration)
 from .base import CATALOG, CATEGORIES, Block, Catalog, ModuleSpec, register
 from .params import Param
 

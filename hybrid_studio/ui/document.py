@@ -1,0 +1,110 @@
+"""The open project: graph, shape checker, undo stack, file path. Every edit the UI makes goes through ``push``.
+
+A gesture asks (``document.push(Connect(edge))``); the command applies the pure edit to the Graph; the Graph emits
+events that scene items redraw from; after each apply or revert the checker re-checks what changed and
+``checked`` is emitted with the ids whose shapes or diagnostics changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from hybrid_studio.blocks import checker_for, new_graph
+from hybrid_studio.graph import Edit, Graph, GraphError, SetParams
+
+_MERGE_ID = 1001
+
+
+class EditCommand(QUndoCommand):
+    """A thin QUndoCommand over one pure Edit."""
+
+    def __init__(self, document: "Document", edit: Edit, merge: bool = False):
+        super().__init__(edit.text)
+        self.document = document
+        self.edit = edit
+        self.merge = merge
+        self._applied = False  # the first redo() happens in Document.push, before the stack calls it
+
+    def redo(self):
+        if self._applied:
+            self._applied = False
+            return
+        self.edit.apply(self.document.graph)
+        self.document._after_change()
+
+    def undo(self):
+        self.edit.revert(self.document.graph)
+        self.document._after_change()
+
+    def id(self):
+        return _MERGE_ID if self.merge else -1
+
+    def mergeWith(self, other):
+        if not (self.merge and getattr(other, "merge", False)):
+            return False
+        if isinstance(self.edit, SetParams) and isinstance(other.edit, SetParams):
+            # keep self's captured old params: merging only extends the changes
+            old = self.edit._old
+            if self.edit.merge(other.edit):
+                self.edit._old = old
+                return True
+        return False
+
+
+class Document(QObject):
+    """One open project."""
+
+    #: ids of nodes whose check result (shape, params, diagnostics) changed after an edit, undo or redo
+    checked = Signal(object)
+    #: an edit was refused: the reason in words
+    refused = Signal(str)
+    #: the file path or the modified state changed
+    state_changed = Signal()
+
+    def __init__(self, graph: Graph | None = None, path: Path | None = None, parent=None):
+        super().__init__(parent)
+        self.graph = graph if graph is not None else new_graph()
+        self.checker = checker_for(self.graph)
+        self.undo_stack = QUndoStack(self)
+        self.path = Path(path) if path else None
+        self.undo_stack.cleanChanged.connect(self.state_changed)
+        self.checker.flush()
+
+    # ---- editing -----------------------------------------------------------------------------------------------
+    def push(self, edit: Edit, merge: bool = False) -> bool:
+        """Apply ``edit`` as one undo step; False (and ``refused`` emitted) when the graph refuses it.
+
+        ``merge=True`` merges consecutive SetParams of one block into one step (typing in the inspector).
+        """
+        try:
+            edit.apply(self.graph)
+        except GraphError as e:
+            self.refused.emit(str(e))
+            return False
+        cmd = EditCommand(self, edit, merge)
+        cmd._applied = True
+        self._after_change()
+        self.undo_stack.push(cmd)
+        return True
+
+    def _after_change(self):
+        changed = self.checker.flush()
+        self.checked.emit(changed)
+
+    # ---- state -------------------------------------------------------------------------------------------------
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self, path: Path | None = None):
+        if path is not None:
+            self.path = Path(path)
+        self.undo_stack.setClean()
+        self.state_changed.emit()
+
+    @property
+    def display_name(self) -> str:
+        return self.path.name if self.path else f"{self.graph.name} (unsaved)"
