@@ -100,6 +100,10 @@ class ShapeChecker:
         if self._order is None:
             self._order = {nid: i for i, nid in enumerate(self.graph.topological_order())}
         changed: set[str] = set()
+        if self._structure_changed:
+            # the blocks offered to unconnected ports depend on the whole graph's wiring
+            self._dirty |= {nid for nid, r in self.results.items()
+                            if any(d.code == "unconnected" for d in r.diagnostics)}
         heap = [(self._order[n], n) for n in self._dirty if n in self._order]
         heapq.heapify(heap)
         queued = set(self._dirty)

@@ -148,6 +148,9 @@ def bind_fix(graph: Graph, node_id: str, spec: FixSpec) -> Fix | None:
         if edge is None:
             return None
         src = edge.source
+        has_param = getattr(graph.catalog, "has_param", None)
+        if has_param is not None and not has_param(graph.node(src).type, name):
+            return None  # e.g. return_sequences offered for a block that is not recurrent
         return Fix(f"set {src}.{name} to {_show(value)}", lambda g: SetParams(src, {name: value}))
     if kind == "remove":
         return Fix(f"remove {node_id}", lambda g: bypass(g, node_id))

@@ -17,7 +17,7 @@ import networkx as nx
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that would clash with the generated Model class or its forward().
-RESERVED_IDS = frozenset({"self", "forward", "torch", "nn", "F", "Model", "training", "x", "cuda", "cpu", "to",
+RESERVED_IDS = frozenset({"self", "forward", "torch", "nn", "F", "Model", "training", "cuda", "cpu", "to",
                           "float", "double", "half", "train", "eval", "state_dict", "parameters", "modules",
                           "children", "apply", "type", "register_buffer"})
 
@@ -194,12 +194,12 @@ class Graph:
         if ins is not None and edge.target_port not in ins:
             have = ", ".join(ins) or "none"
             return f"'{edge.target}' has no input port '{edge.target_port}' (its inputs: {have})"
+        if edge.target in self._nx and edge.source in nx.descendants(self._nx, edge.target):
+            return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
         existing = self.edge_into(edge.target, edge.target_port)
         if existing is not None:
             return (f"input '{edge.target_port}' of '{edge.target}' is already fed by '{existing.source}'; "
                     f"disconnect it first")
-        if edge.target in self._nx and edge.source in nx.descendants(self._nx, edge.target):
-            return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
         return None
 
     # ---- low-level mutations (used by edits; each emits one event) -----------------------------------------------

@@ -1,0 +1,115 @@
+"""Graph model and reversible edits, without Qt or torch."""
+
+import pytest
+
+from hybrid_studio.blocks import checker_for, new_graph
+from hybrid_studio.graph import (AddNode, Batch, Connect, Disconnect, Edge, GraphError, Move, Node, RemoveNode,
+                                 SetMeta, SetParams, bypass, insert_between, valid_id)
+
+
+def state(g):
+    return ([(n.id, n.type, n.params, n.position) for n in g.nodes], [e.key for e in g.edges], g.name, g.training)
+
+
+@pytest.fixture
+def chain():
+    g = new_graph()
+    for e in [AddNode(Node("image", "Input", {"shape": [1, 28, 28], "axes": "CHW"}, (0, 0))),
+              AddNode(Node("conv1", "Conv2d", {}, (200, 0))),
+              AddNode(Node("fc1", "Linear", {}, (400, 0))),
+              AddNode(Node("out", "Output", {}, (600, 0))),
+              Connect(Edge("image", "conv1")), Connect(Edge("conv1", "fc1")), Connect(Edge("fc1", "out"))]:
+        e.apply(g)
+    return g
+
+
+def test_ids_are_identifiers_and_fresh(chain):
+    assert chain.new_id("Conv2d") == "conv2"
+    assert chain.new_id("Linear") == "fc2"
+    assert valid_id("conv_1") and not valid_id("1conv") and not valid_id("class") and not valid_id("self")
+    with pytest.raises(GraphError, match="not a valid block id"):
+        AddNode(Node("my block", "Linear")).apply(chain)
+    with pytest.raises(GraphError, match="already exists"):
+        AddNode(Node("conv1", "Linear")).apply(chain)
+
+
+def test_refused_connections_say_why(chain):
+    with pytest.raises(GraphError, match="cycle"):
+        Connect(Edge("fc1", "conv1", target_port="in")).apply(chain)
+    AddNode(Node("conv2", "Conv2d")).apply(chain)
+    with pytest.raises(GraphError, match="already fed by 'image'"):
+        Connect(Edge("conv2", "conv1")).apply(chain)
+    with pytest.raises(GraphError, match="no input port 'in3'"):
+        Connect(Edge("image", "conv2", target_port="in3")).apply(chain)
+    with pytest.raises(GraphError, match="no output port"):
+        Connect(Edge("out", "conv2")).apply(chain)
+    with pytest.raises(GraphError, match="no block 'ghost'"):
+        Connect(Edge("ghost", "conv2")).apply(chain)
+    with pytest.raises(GraphError, match="feed itself"):
+        Connect(Edge("conv2", "conv2")).apply(chain)
+
+
+def test_remove_node_takes_edges_and_undo_restores_order(chain):
+    before = state(chain)
+    edit = RemoveNode("conv1")
+    edit.apply(chain)
+    assert "conv1" not in chain and all("conv1" not in (e.source, e.target) for e in chain.edges)
+    edit.revert(chain)
+    assert state(chain) == before
+
+
+def test_every_edit_reverts_exactly(chain):
+    before = state(chain)
+    edits = [SetParams("conv1", {"out_channels": 8}), SetParams("conv1", {}, drop=("out_channels",)),
+             SetParams("conv1", {"kernel_size": 5}, replace=True), Move({"conv1": (1, 2), "fc1": (3, 4)}),
+             Disconnect(Edge("conv1", "fc1")), SetMeta("name", "other"), SetMeta("training", {"epochs": 3}),
+             bypass(chain, "conv1"),
+             insert_between(chain, Edge("image", "conv1"), Node("drop1", "Dropout"))]
+    for edit in edits:
+        edit.apply(chain)
+        assert state(chain) != before or isinstance(edit, SetParams)
+        edit.revert(chain)
+        assert state(chain) == before, edit
+
+
+def test_batch_is_all_or_nothing(chain):
+    before = state(chain)
+    with pytest.raises(GraphError):
+        Batch([SetParams("conv1", {"out_channels": 4}), Connect(Edge("fc1", "conv1"))]).apply(chain)
+    assert state(chain) == before
+
+
+def test_events_are_emitted(chain):
+    seen = []
+    chain.subscribe(lambda event, **kw: seen.append(event))
+    RemoveNode("fc1").apply(chain)
+    assert seen == ["edge_removed", "edge_removed", "node_removed"]
+
+
+def test_set_params_merge_keeps_one_step(chain):
+    a = SetParams("conv1", {"out_channels": 1})
+    a.apply(chain)
+    b = SetParams("conv1", {"out_channels": 12})
+    b.apply(chain)
+    assert a.merge(b)
+    assert a.changes == {"out_channels": 12}
+
+
+def test_copy_is_detached(chain):
+    snap = chain.copy()
+    SetParams("conv1", {"out_channels": 3}).apply(chain)
+    assert snap.node("conv1").params == {}
+    assert [e.key for e in snap.edges] == [e.key for e in chain.edges]
+
+
+def test_checker_follows_edits_and_undo(chain):
+    ck = checker_for(chain)
+    assert ck.result("fc1").output.shape == (32, 26, 10)
+    edit = SetParams("conv1", {"out_channels": 8})
+    edit.apply(chain)
+    ck.flush()
+    assert ck.result("fc1").inputs["in"].shape == (8, 26, 26)
+    edit.revert(chain)
+    ck.flush()
+    assert ck.result("fc1").inputs["in"].shape == (32, 26, 26)
+    assert ck.valid and ck.total_params() == 320 + 270
