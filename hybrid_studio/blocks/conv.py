@@ -80,9 +80,14 @@ class ConvBase(Block):
     def module(self, p, ins, out):
         spec = ins[0]
         c_in = spec.size("F") if self._over_time(spec) else spec.size("C")
-        kw = {"kernel_size": self._arg(p["kernel_size"]), "stride": self._arg(p["stride"]),
-              "padding": p["padding"] if isinstance(p["padding"], str) else self._arg(p["padding"]),
-              "dilation": self._arg(p["dilation"])}
+        kw = {"kernel_size": self._arg(p["kernel_size"])}
+        # PyTorch's defaults are left out so the exported code reads like hand-written code.
+        if p["stride"] not in (1, [1, 1]):
+            kw["stride"] = self._arg(p["stride"])
+        if p["padding"] not in (0, [0, 0]):
+            kw["padding"] = p["padding"] if isinstance(p["padding"], str) else self._arg(p["padding"])
+        if p["dilation"] not in (1, [1, 1]):
+            kw["dilation"] = self._arg(p["dilation"])
         if not p["bias"]:
             kw["bias"] = False
         return ModuleSpec(f"Conv{self.nd}d", (c_in, p["out_channels"]), kw)
