@@ -216,6 +216,11 @@ class Catalog:
         b = self._blocks.get(type_name)
         return None if b is None else b.outputs(b.safe_params(params))
 
+    def has_param(self, type_name: str, name: str) -> bool:
+        """Whether blocks of ``type_name`` have a param ``name`` (fix binding asks before offering to set it)."""
+        b = self._blocks.get(type_name)
+        return b is not None and any(p.name == name for p in b.params)
+
     def id_prefix(self, type_name: str) -> str:
         b = self._blocks.get(type_name)
         return b.id_prefix if b else (type_name.lower() or "block")

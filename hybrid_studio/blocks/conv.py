@@ -128,9 +128,10 @@ class Conv2d(ConvBase):
         self._check_padding(p)
         if spec.axes not in ("CHW", "TCHW"):
             fixes = []
-            if spec.axes == "F" and spec.size("F"):
-                fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F"), 1],
-                                                                    "axes": "CHW"}))
+            f = spec.size("F") if spec.axes == "F" else None
+            side = int(round(f ** 0.5)) if f else 0
+            if f and side * side == f:  # a square number of features reads as a one-channel image
+                fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, side, side], "axes": "CHW"}))
             what = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal"}.get(spec.axes, "a tensor")
             self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {what} "
                       f"{spec.describe_axes()}" + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL")

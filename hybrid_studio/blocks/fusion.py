@@ -1,1 +1,175 @@
-"""(being written)"""
+"""Fusion: blocks that join several branches. Inputs are ports ``in0``, ``in1``, ... (``inputs`` of them), and their
+order is the concatenation order.
+
+A size of None (unknown) matches any size; the output keeps the known one.
+"""
+
+from __future__ import annotations
+
+from hybrid_studio.graph.diagnostics import FixSpec
+from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
+
+from .base import Block, register
+from .params import Param
+
+
+def _axis(ax: str) -> str:
+    return f"{AXIS_NAMES[ax]} ({ax})"
+
+
+def _show(size) -> str:
+    return "?" if size is None else str(size)
+
+
+class FusionBase(Block):
+    category = "Fusion"
+    params = (
+        Param("inputs", "int", 2, "Number of input ports (in0, in1, ...).", min=2, max=16),
+    )
+
+    def inputs(self, p):
+        return [f"in{i}" for i in range(p["inputs"])]
+
+    # ---- shared checks -------------------------------------------------------------------------------------------
+    def _same_kind(self, ports: list[str], ins: list[TensorSpec], what: str):
+        """Fail unless every input has the same axes, saying which kind arrived on which port."""
+        if all(s.axes == ins[0].axes for s in ins):
+            return
+        arrived = "; ".join(f"{port} got {s.kind} {s.describe_axes()}" for port, s in zip(ports, ins))
+        fixes = []
+        hint = ""
+        if any(s.axes == "F" for s in ins):
+            # a vector branch sets the common form: reduce the other branches to vectors
+            hint = "; reduce the other branches to feature vectors (N, F) first"
+            for port, s in zip(ports, ins):
+                if s.axes == "TF":
+                    fixes.append(FixSpec.set_upstream_param(port, "return_sequences", False))
+                if s.axes in ("CHW", "CL", "TF"):
+                    fixes.append(FixSpec.insert_before(port, "GlobalAvgPool"))
+        self.fail(f"{self.type_name} {what} inputs of the same kind, with the same axes, but {arrived}{hint}",
+                  *fixes, code="fusion-kinds")
+
+    @staticmethod
+    def _merge_axis(ax: str, ports: list[str], ins: list[TensorSpec]):
+        """(the common size of axis ``ax``, or None; the ports whose known size differs from the first known one)."""
+        i = ins[0].axes.index(ax)
+        ref = next((s.shape[i] for s in ins if s.shape[i] is not None), None)
+        bad = [port for port, s in zip(ports, ins) if s.shape[i] is not None and s.shape[i] != ref]
+        return ref, bad
+
+    @staticmethod
+    def _sizes_text(ax: str, ports: list[str], ins: list[TensorSpec]) -> str:
+        i = ins[0].axes.index(ax)
+        return ", ".join(f"{port} has {ax}={_show(s.shape[i])}" for port, s in zip(ports, ins))
+
+    def _project_fixes(self, ax: str, ref, bad: list[str]) -> list:
+        """For a differing last feature axis: project the odd branches with a Linear to the first branch's F."""
+        if ax != "F" or ref is None:
+            return []
+        return [FixSpec.insert_before(port, "Linear", {"out_features": ref}) for port in bad]
+
+    def summary(self, p):
+        return "" if p["inputs"] == 2 else f"{p['inputs']} inputs"
+
+
+@register
+class Concat(FusionBase):
+    type_name = "Concat"
+    id_prefix = "cat"
+    help = ("Joins its inputs along the feature axis (C for images, video and signals, else F) or along time T, in "
+            "port order (in0 first). Every other axis must match.")
+    params = FusionBase.params + (
+        Param("axis", "choice", "features", "Join along the features (C or F) or along time (T).",
+              choices=("features", "time")),
+    )
+
+    def _cat_axis(self, p, spec: TensorSpec) -> str:
+        if p["axis"] == "time":
+            if "T" not in spec.axes:
+                self.fail(f"Concat along time needs a time axis T, but its inputs are {spec.kind} "
+                          f"{spec.describe_axes()}; join them along the features instead",
+                          FixSpec.set_param("axis", "features"), code="fusion-axis")
+            return "T"
+        for ax in ("C", "F"):
+            if ax in spec.axes:
+                return ax
+        self.fail(f"Concat along features needs a channel axis C or a feature axis F, but its inputs are "
+                  f"{spec.describe_axes()}", code="fusion-axis")
+
+    def infer(self, p, ins):
+        ports = self.inputs(p)
+        self._same_kind(ports, ins, "joins")
+        spec = ins[0]
+        cat = self._cat_axis(p, spec)
+        shape = []
+        for i, ax in enumerate(spec.axes):
+            if ax == cat:
+                sizes = [s.shape[i] for s in ins]
+                shape.append(None if None in sizes else sum(sizes))
+                continue
+            ref, bad = self._merge_axis(ax, ports, ins)
+            if bad:
+                fixes = self._project_fixes(ax, ref, bad) if cat == "T" else []
+                alt = self._other_axis(cat, spec)
+                if alt == ax and all(not self._merge_axis(a, ports, ins)[1] for a in spec.axes if a != ax):
+                    # only the other join axis differs: joining along it works
+                    fixes.append(FixSpec.set_param("axis", "time" if alt == "T" else "features"))
+                self.fail(f"Concat joins along {_axis(cat)}, so every other axis must match, but {_axis(ax)} "
+                          f"differs: {self._sizes_text(ax, ports, ins)}", *fixes, code="fusion-mismatch")
+            shape.append(ref)
+        return TensorSpec(spec.axes, tuple(shape))
+
+    @staticmethod
+    def _other_axis(cat: str, spec: TensorSpec) -> str | None:
+        """The axis the other ``axis`` choice would join along, if the inputs have it."""
+        if cat != "T":
+            return "T" if "T" in spec.axes else None
+        return next((ax for ax in ("C", "F") if ax in spec.axes), None)
+
+    def forward(self, p, ins, out, m, xs, y):
+        dim = out.dim(self._cat_axis(p, out))
+        return [f"{y} = torch.cat(({', '.join(xs)}), {dim})"]
+
+    def summary(self, p):
+        s = "time" if p["axis"] == "time" else "features"
+        return s + (f", {p['inputs']} inputs" if p["inputs"] != 2 else "")
+
+
+class ElementwiseBase(FusionBase):
+    op = "+"
+    verb = "adds"
+
+    def infer(self, p, ins):
+        ports = self.inputs(p)
+        self._same_kind(ports, ins, f"{self.verb}")
+        shape = []
+        for ax in ins[0].axes:
+            ref, bad = self._merge_axis(ax, ports, ins)
+            if bad:
+                last = ax == ins[0].axes[-1]
+                self.fail(f"{self.type_name} {self.verb} inputs of equal shape, but {_axis(ax)} differs: "
+                          f"{self._sizes_text(ax, ports, ins)}",
+                          *(self._project_fixes(ax, ref, bad) if last else []), code="fusion-mismatch")
+            shape.append(ref)
+        return TensorSpec(ins[0].axes, tuple(shape))
+
+    def forward(self, p, ins, out, m, xs, y):
+        return [f"{y} = {f' {self.op} '.join(xs)}"]
+
+
+@register
+class Add(ElementwiseBase):
+    type_name = "Add"
+    id_prefix = "add"
+    op = "+"
+    verb = "adds"
+    help = "Adds its inputs element by element (a residual connection); all inputs have the same shape."
+
+
+@register
+class Multiply(ElementwiseBase):
+    type_name = "Multiply"
+    id_prefix = "mul"
+    op = "*"
+    verb = "multiplies"
+    help = "Multiplies its inputs element by element (gating); all inputs have the same shape."
