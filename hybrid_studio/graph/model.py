@@ -16,10 +16,33 @@ from typing import Callable, Protocol
 import networkx as nx
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Names that would clash with the generated Model class or its forward().
-RESERVED_IDS = frozenset({"self", "forward", "torch", "nn", "F", "Model", "training", "cuda", "cpu", "to",
-                          "float", "double", "half", "train", "eval", "state_dict", "parameters", "modules",
-                          "children", "apply", "type", "register_buffer"})
+#: Names that would clash with the generated code: the module's own imports and class, and every attribute of
+#: torch.nn.Module and torch.fx.GraphModule (``self.<id>`` must be the block's layer). A test compares this list with
+#: torch's so a new torch attribute is caught.
+RESERVED_IDS = frozenset({"self", "torch", "nn", "F", "Model", "super"}) | frozenset({
+    'T_destination', '_apply', '_backward_hooks', '_backward_pre_hooks', '_boxed_call', '_buffers',
+    '_call_impl', '_compiled_call_impl', '_deepcopy_init', '_forward_hooks', '_forward_hooks_always_called',
+    '_forward_hooks_with_kwargs', '_forward_pre_hooks', '_forward_pre_hooks_with_kwargs', '_get_backward_hooks',
+    '_get_backward_pre_hooks', '_get_name', '_is_full_backward_hook', '_load_from_state_dict',
+    '_load_state_dict_post_hooks', '_load_state_dict_pre_hooks', '_maybe_warn_non_full_backward_hook',
+    '_modules', '_named_members', '_non_persistent_buffers_set', '_parameters', '_recompile_submodules',
+    '_register_create_node_hook', '_register_deepcopy_hook', '_register_erase_node_hook',
+    '_register_load_state_dict_pre_hook', '_register_replace_node_hook', '_register_state_dict_hook',
+    '_replicate_for_data_parallel', '_save_to_state_dict', '_set_replace_hook', '_slow_forward',
+    '_state_dict_hooks', '_state_dict_pre_hooks', '_unregister_create_node_hook', '_unregister_deepcopy_hook',
+    '_unregister_erase_node_hook', '_unregister_replace_node_hook', '_version', '_wrapped_call_impl',
+    'add_module', 'add_submodule', 'apply', 'bfloat16', 'buffers', 'call_super_init', 'children', 'code',
+    'compile', 'cpu', 'cuda', 'delete_all_unused_submodules', 'delete_submodule', 'double', 'dump_patches',
+    'eval', 'extra_repr', 'float', 'forward', 'get_buffer', 'get_extra_state', 'get_parameter', 'get_submodule',
+    'graph', 'half', 'ipu', 'load_state_dict', 'meta', 'modules', 'mtia', 'named_buffers', 'named_children',
+    'named_modules', 'named_parameters', 'parameters', 'print_readable', 'recompile', 'register_backward_hook',
+    'register_buffer', 'register_forward_hook', 'register_forward_pre_hook', 'register_full_backward_hook',
+    'register_full_backward_pre_hook', 'register_load_state_dict_post_hook',
+    'register_load_state_dict_pre_hook', 'register_module', 'register_parameter',
+    'register_state_dict_post_hook', 'register_state_dict_pre_hook', 'requires_grad_', 'set_extra_state',
+    'set_submodule', 'share_memory', 'state_dict', 'to', 'to_empty', 'to_folder', 'train', 'training', 'type',
+    'xpu', 'zero_grad'
+})
 
 
 class GraphError(ValueError):
@@ -62,7 +85,7 @@ class Edge:
 
 def valid_id(node_id) -> bool:
     return (isinstance(node_id, str) and bool(IDENTIFIER.match(node_id)) and not keyword.iskeyword(node_id)
-            and node_id not in RESERVED_IDS)
+            and node_id not in RESERVED_IDS and not node_id.startswith("__"))
 
 
 class Graph:

@@ -113,3 +113,14 @@ def test_checker_follows_edits_and_undo(chain):
     ck.flush()
     assert ck.result("fc1").inputs["in"].shape == (32, 26, 26)
     assert ck.valid and ck.total_params() == 320 + 270
+
+
+def test_reserved_ids_cover_every_module_attribute():
+    """A block id becomes ``self.<id>`` in the generated model, so it must not shadow a Module attribute."""
+    import torch.fx
+    import torch.nn as nn
+
+    attrs = set(dir(torch.fx.GraphModule)) | set(dir(nn.Module())) | set(vars(nn.Module()))
+    clashing = sorted(a for a in attrs if not a.startswith("__") and valid_id(a))
+    assert clashing == [], f"add to RESERVED_IDS: {clashing}"
+    assert not valid_id("zero_grad") and not valid_id("graph") and not valid_id("__init__")
