@@ -1,0 +1,204 @@
+"""The built-in datasets: generated or bundled, nothing downloaded at run time.
+
+Each builder takes a seed and returns a ``Raw`` (arrays plus what they mean). Generators are deterministic for a
+seed, vectorised where it matters, and small enough to build in well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .imageio import resize
+
+
+@dataclass
+class Raw:
+    x: list
+    y: np.ndarray
+    axes: list
+    task: str = "classification"
+    class_names: list = field(default_factory=list)
+    input_names: list = field(default_factory=list)
+    #: An explicit validation set (x list, y) that replaces the random split, e.g. a dataset's official test set.
+    val: tuple | None = None
+
+
+# ---- digits -----------------------------------------------------------------------------------------------------
+
+def _digits():
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    d = load_digits()
+    return d.images.astype(np.float32) / 16.0, d.target.astype(np.int64)
+
+
+def digits(seed: int) -> Raw:
+    """scikit-learn's 8x8 digits, upscaled to 20x20 and centred on a 28x28 canvas like MNIST."""
+    images, y = _digits()
+    big = resize(images, 20, 20)
+    canvas = np.zeros((len(images), 1, 28, 28), np.float32)
+    canvas[:, 0, 4:24, 4:24] = np.clip(big, 0, 1)
+    return Raw([canvas], y, ["CHW"], class_names=[str(i) for i in range(10)], input_names=["image"])
+
+
+def digits_seq(seed: int) -> Raw:
+    """The same digits as sequences: 8 time steps (rows) x 8 features (columns)."""
+    images, y = _digits()
+    return Raw([images.copy()], y, ["TF"], class_names=[str(i) for i in range(10)], input_names=["series"])
+
+
+# ---- moving shapes ------------------------------------------------------------------------------------------------
+
+DIRECTIONS = ("up", "down", "left", "right")
+_STEPS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+
+
+def _shape_mask(kind: int, s: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) - (s - 1) / 2
+    r = (s - 1) / 2
+    if kind == 0:    # square
+        m = np.ones((s, s), bool)
+    elif kind == 1:  # disc
+        m = yy ** 2 + xx ** 2 <= r ** 2 + 0.5
+    elif kind == 2:  # triangle
+        m = (yy + r) >= 2 * np.abs(xx) - 0.5
+    else:            # plus
+        m = (np.abs(xx) <= max(1, s // 6)) | (np.abs(yy) <= max(1, s // 6))
+    return m.astype(np.float32)
+
+
+def moving_shapes(seed: int, n: int = 1200, frames: int = 12, size: int = 32, speed: int = 2) -> Raw:
+    """Clips of one shape moving up, down, left or right (the 4 classes), on a torus.
+
+    The start position is uniform and motion wraps around the frame, so every single frame has the same
+    distribution of positions in every class: only the change across frames tells the direction.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 4
+    rng.shuffle(y)
+    clips = np.zeros((n, frames, 1, size, size), np.float32)
+    kinds = rng.integers(0, 4, n)
+    sizes = rng.integers(5, 9, n)
+    starts = rng.integers(0, size, (n, 2))
+    bright = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    base = np.zeros((size, size), np.float32)
+    for i in range(n):
+        s = int(sizes[i])
+        base[:] = 0
+        base[:s, :s] = _shape_mask(int(kinds[i]), s) * bright[i]
+        dr, dc = _STEPS[DIRECTIONS[y[i]]]
+        for t in range(frames):
+            clips[i, t, 0] = np.roll(base, (int(starts[i, 0]) + dr * speed * t, int(starts[i, 1]) + dc * speed * t),
+                                     axis=(0, 1))
+    clips += rng.normal(0, 0.08, clips.shape).astype(np.float32)
+    return Raw([clips], y.astype(np.int64), ["TCHW"], class_names=list(DIRECTIONS), input_names=["video"])
+
+
+# ---- waveforms ----------------------------------------------------------------------------------------------------
+
+WAVES = ("sine", "square", "triangle", "sawtooth")
+
+
+def waveforms(seed: int, n: int = 1200, length: int = 128) -> Raw:
+    """Noisy sine / square / triangle / sawtooth waves with random frequency, phase and amplitude."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 4
+    rng.shuffle(y)
+    t = np.arange(length, dtype=np.float64)[None, :]
+    cycles = rng.uniform(2.0, 6.0, (n, 1))
+    phase = rng.uniform(0, 1, (n, 1))
+    u = (t / length * cycles + phase) % 1.0            # position within the period, in [0, 1)
+    sine = np.sin(2 * np.pi * u)
+    waves = np.stack([sine, np.sign(sine), 4 * np.abs(u - 0.5) - 1, 2 * u - 1], 0)
+    x = waves[y, np.arange(n)] * rng.uniform(0.5, 1.5, (n, 1)) + rng.normal(0, 0.2, (n, length))
+    return Raw([x[..., None].astype(np.float32)], y.astype(np.int64), ["TF"], class_names=list(WAVES),
+               input_names=["series"])
+
+
+# ---- image + series -------------------------------------------------------------------------------------------------
+
+PATTERNS = ("horizontal", "vertical", "diagonal", "antidiagonal", "ring")
+
+
+def _strokes(rng, kind: int) -> np.ndarray:
+    img = np.zeros((28, 28), np.float32)
+    yy, xx = np.mgrid[0:28, 0:28]
+    if kind == 4:
+        cy, cx, r = rng.uniform(10, 18), rng.uniform(10, 18), rng.uniform(5, 9)
+        img[np.abs(np.hypot(yy - cy, xx - cx) - r) < 1.0] = 1.0
+        return img
+    for _ in range(int(rng.integers(1, 3))):
+        length = int(rng.integers(10, 20))
+        a, b = int(rng.integers(2, 26)), int(rng.integers(0, 28 - length))
+        if kind == 0:
+            img[a:a + 2, b:b + length] = 1.0
+        elif kind == 1:
+            img[b:b + length, a:a + 2] = 1.0
+        else:
+            off = int(rng.integers(-10, 11))
+            d = (xx - yy - off) if kind == 2 else (xx + yy - 27 - off)
+            img[(np.abs(d) <= 1) & (yy >= b) & (yy < b + length)] = 1.0
+    return img
+
+
+def image_series(seed: int, n: int = 1500) -> Raw:
+    """Two inputs whose label needs both: the image shows one of 5 stroke patterns (horizontal, vertical, diagonal,
+    anti-diagonal, ring), the 8x8 series oscillates slowly or fast; the class is the pair (10 classes), so the image
+    alone gives at most 50% and the series at most 20%."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    pattern, fast = y // 2, y % 2
+    images = np.stack([_strokes(rng, int(k)) for k in pattern])[:, None]
+    images += rng.normal(0, 0.15, images.shape).astype(np.float32)
+    t = np.arange(8, dtype=np.float64)[None, :, None]
+    cycles = np.where(fast, 3.0, 0.5)[:, None, None] * rng.uniform(0.85, 1.15, (n, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 8))
+    series = np.sin(2 * np.pi * cycles * t / 8 + phase) + rng.normal(0, 0.25, (n, 8, 8))
+    names = [f"{p}+{s}" for p in PATTERNS for s in ("slow", "fast")]
+    return Raw([images.astype(np.float32), series.astype(np.float32)], y.astype(np.int64), ["CHW", "TF"],
+               class_names=names, input_names=["image", "series"])
+
+
+# ---- a real multichannel time series set (shipped inside sktime's wheel) ---------------------------------------------
+
+def sktime_data_dir() -> Path | None:
+    """sktime's bundled data folder, found without importing sktime (which is slow); None when not installed."""
+    try:
+        spec = importlib.util.find_spec("sktime")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        d = Path(loc) / "datasets" / "data"
+        if (d / "BasicMotions" / "BasicMotions_TRAIN.ts").is_file():
+            return d
+    return None
+
+
+def basic_motions(seed: int) -> Raw:
+    """UEA BasicMotions: 6-axis accelerometer+gyroscope recordings (T=100, F=6) of standing, walking, running
+    and badminton; the official train (40) and test (40) halves become train and validation. Channels are
+    standardised with the training set's mean and deviation."""
+    from .datasets import DatasetError, read_ts
+
+    d = sktime_data_dir()
+    if d is None:
+        raise DatasetError("basic-motions: the BasicMotions data ships with sktime, which is not installed "
+                           "(pip install 'hybrid-studio[timeseries]' or pip install sktime)")
+    xtr, ytr = read_ts(d / "BasicMotions" / "BasicMotions_TRAIN.ts")
+    xte, yte = read_ts(d / "BasicMotions" / "BasicMotions_TEST.ts")
+    names = sorted(set(ytr) | set(yte))
+    index = {c: i for i, c in enumerate(names)}
+    # read_ts gives (N, channels, length); sequences are (N, T, F).
+    xtr, xte = xtr.transpose(0, 2, 1), xte.transpose(0, 2, 1)
+    mean, std = xtr.mean((0, 1)), xtr.std((0, 1)) + 1e-6
+    xtr, xte = ((xtr - mean) / std).astype(np.float32), ((xte - mean) / std).astype(np.float32)
+    ytr = np.array([index[c] for c in ytr], np.int64)
+    yte = np.array([index[c] for c in yte], np.int64)
+    return Raw([xtr], ytr, ["TF"], class_names=names, input_names=["series"], val=([xte], yte))

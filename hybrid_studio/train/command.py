@@ -1,0 +1,94 @@
+"""``hybrid-studio train PROJECT --dataset NAME_OR_PATH [...]``: the command-line front of the training engine."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def run_train_command(args) -> int:
+    from hybrid_studio.project import ProjectError, graph_to_dict, load_project
+
+    from .config import ConfigError, TrainConfig
+    from .runs import load_run_config
+
+    try:
+        graph = load_project(args.project)
+    except ProjectError as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    resume = getattr(args, "resume", None)
+    flags = {"epochs": getattr(args, "epochs", None), "batch_size": getattr(args, "batch_size", None),
+             "lr": getattr(args, "lr", None), "device": getattr(args, "device", None),
+             "dataset": getattr(args, "dataset", None)}
+    try:
+        if resume:
+            if not (Path(resume) / "config.json").is_file():
+                _err(f"{resume} is not a run folder (no config.json)")
+                return EXIT_BAD_INPUT
+            config = TrainConfig.from_dict(load_run_config(resume)).replace(**flags)
+        else:
+            config = TrainConfig.from_dict(graph.training).replace(**flags)
+    except (ConfigError, OSError, ValueError) as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    if not config.dataset:
+        _err("no dataset: give --dataset with a built-in name (e.g. digits) or a .npz/.csv/.ts file or image folder")
+        return EXIT_BAD_INPUT
+    runs_dir = Path(getattr(args, "out", None) or "runs")
+    nproc = getattr(args, "nproc_per_node", None)
+    if nproc is not None and nproc < 1:
+        _err("--nproc-per-node must be at least 1")
+        return EXIT_BAD_INPUT
+    graph_dict = graph_to_dict(graph)
+    if nproc and nproc > 1:
+        return _distributed(graph_dict, config, runs_dir, nproc, resume)
+    return _single(graph_dict, config, runs_dir, resume)
+
+
+def _single(graph_dict, config, runs_dir, resume) -> int:
+    from .engine import Control, InputProblem, RunFailure, train_in_process
+    from .progress import ProgressPrinter
+
+    control = Control()
+    printer = ProgressPrinter()
+
+    def on_sigint(signum, frame):
+        if control.stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping at the next batch (Ctrl-C again to quit at once)...", file=sys.stderr)
+        control.stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        summary = train_in_process(graph_dict, config.dataset, config, runs_dir, resume=resume, emit=printer,
+                                   control=control)
+    except InputProblem:
+        return EXIT_BAD_INPUT  # the printer has shown the message
+    except RunFailure:
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return EXIT_OK if summary["status"] == "finished" else EXIT_INTERRUPTED
+
+
+def _distributed(graph_dict, config, runs_dir, nproc, resume) -> int:
+    from .distributed import launch
+    from .runs import new_run_id
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    run_id = None if resume else new_run_id(runs_dir, graph_dict.get("name", "run"))
+    print(f"launching {nproc} training processes", flush=True)
+    result = launch(graph_dict, config.dataset, config.to_dict(), runs_dir, nproc, resume=resume, run_id=run_id)
+    if result.get("status") == "failed" and result.get("message"):
+        _err(result["message"])
+    return int(result.get("exit", EXIT_FAILED))

@@ -1,0 +1,492 @@
+"""The train panel (a dock's widget): dataset, settings, Train / Pause / Resume / Stop, progress, live curves,
+runs and results. ``TrainPanel(window)`` needs ``window.document`` (the open Document) and, for "Restore this
+architecture", ``window.set_document(document)``.
+
+Nothing here imports ``hybrid_studio.train`` (and so torch) at import time: the dataset and device lists load on a
+pool thread after the panel is first shown, and the engine is imported when Train is pressed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from .background import run_in_background, settle_heap
+from .controller import RunController, kind, runs_dir_for
+from .dataset import DatasetPicker
+from .plots import TrainPlots, rows_to_events
+from .results import ResultsView
+from .runs import RunsView
+from .settings import SettingsForm
+
+
+def show_error(parent, title: str, text: str, details: str = ""):
+    """Tell the user something went wrong, the traceback in the details box. Non-blocking (tests monkeypatch it)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.open()
+    return box
+
+
+def _load_choices():
+    """Dataset and device lists (imports the engine's light modules, and torch for the devices)."""
+    from hybrid_studio.train.config import TrainConfig, list_devices
+    from hybrid_studio.train.datasets import list_datasets
+    return list(list_datasets()), list(list_devices()), TrainConfig().to_dict()
+
+
+def _fmt_time(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class TrainPanel(QWidget):
+    """Click-to-train for the open document."""
+
+    def __init__(self, window, starter=None):
+        super().__init__(window)
+        self.window_ = window
+        self.controller = RunController(self, starter=starter)
+        self.picker = DatasetPicker()
+        self.settings = SettingsForm()
+        self.plots = TrainPlots()
+        self.runs = RunsView()
+        self.results = ResultsView()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self._build()
+
+        self.ready = False  # dataset and device lists loaded
+        self._loading = False
+        self._syncing = False  # applying the document's settings to the form: no edits pushed meanwhile
+        self._doc = None
+        self._defaults: dict = {}  # TrainConfig's defaults, once the engine is loaded
+        self.last_error: tuple | None = None  # (title, text, details) of the last error shown
+        self.run_dataset = ""
+        self._progress = SimpleNamespace(epochs=0, spe=0, start=0.0, first_step=None, t_first=0.0)
+        self._store_timer = QTimer(self, singleShot=True, interval=300, timeout=self._store_settings)
+        self._match_timer = QTimer(self, singleShot=True, interval=150, timeout=self._match)
+        self._doc_watch = QTimer(self, interval=500, timeout=self._check_document)
+        self._doc_watch.start()
+
+        self.controller.drained.connect(self._on_events)
+        self.controller.state_changed.connect(self._on_state)
+        self.controller.ended.connect(self._on_ended)
+        self.settings.changed.connect(self._store_timer.start)
+        self.picker.dataset_changed.connect(lambda _name: None if self._syncing else self._store_timer.start())
+        self.picker.loaded.connect(self._on_dataset_loaded)
+        self.picker.adapt_requested.connect(self.adapt_graph)
+        self.picker.shape_hint = lambda: [n.params.get("shape")
+                                          for n in self.document.graph.nodes_of_type("Input")]
+        self.runs.overlay_requested.connect(self.plots.set_overlays)
+        self.runs.restore_requested.connect(self.restore_run)
+        self.runs.resume_requested.connect(self.resume_run)
+        self.runs.results_requested.connect(self.show_results)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._on_state("idle")
+        self.document_changed()
+
+    # ---- layout ----------------------------------------------------------------------------------------------
+    def _build(self):
+        self.train_button = QPushButton("Train")
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button = QPushButton("Stop")
+        for b, name, key in ((self.train_button, "train", "F5"), (self.pause_button, "pause", "F6"),
+                             (self.resume_button, "resume", "F5"), (self.stop_button, "stop", "Shift+F5")):
+            b.setObjectName(f"{name}Button")
+            b.setToolTip(f"{b.text()} ({key})")
+        self.train_button.clicked.connect(self.train)
+        self.pause_button.clicked.connect(self.controller.pause)
+        self.resume_button.clicked.connect(self.controller.resume)
+        self.stop_button.clicked.connect(self.controller.stop)
+        # window-wide shortcuts: they work wherever the focus is (canvas, inspector...)
+        self.shortcuts = {}
+        for key, slot in (("F5", self.train_or_resume), ("F6", self.controller.pause),
+                          ("Shift+F5", self.controller.stop)):
+            sc = QShortcut(QKeySequence(key), self.window_ if isinstance(self.window_, QWidget) else self)
+            sc.activated.connect(slot)
+            self.shortcuts[key] = sc
+        self.progress = QProgressBar()
+        self.progress.setObjectName("trainProgress")
+        self.progress.setTextVisible(True)
+        self.progress.setValue(0)
+        self.progress.setFormat("Idle")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        data_box = QGroupBox("Dataset")
+        QVBoxLayout(data_box).addWidget(self.picker)
+        settings_box = QGroupBox("Settings")
+        QVBoxLayout(settings_box).addWidget(self.settings)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(data_box)
+        left_layout.addWidget(settings_box)
+        left_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(left)
+
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addWidget(self.progress, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plots, "Curves")
+        self.tabs.addTab(self.runs, "Runs")
+        self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.log, "Log")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.status)
+        right_layout.addWidget(self.tabs, 1)
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(split)
+
+    # ---- document --------------------------------------------------------------------------------------------
+    @property
+    def document(self):
+        return self.window_.document
+
+    def _check_document(self):
+        if self.document is not self._doc:
+            self.document_changed()
+
+    def document_changed(self) -> None:
+        """Follow the window's (new) document: its settings, its runs folder. MainWindow may call this directly."""
+        old, new = self._doc, self.document
+        if old is not None and old is not new:
+            for signal, slot in ((old.checked, self._on_checked), (old.state_changed, self._on_doc_state)):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        self._doc = new
+        if new is None:
+            return
+        new.checked.connect(self._on_checked)
+        new.state_changed.connect(self._on_doc_state)
+        self._apply_document_settings()
+        if self.ready:
+            self.runs.refresh(runs_dir_for(new))
+
+    def _on_checked(self, _ids):
+        self._apply_document_settings()
+        self._match_timer.start()
+
+    def _on_doc_state(self):
+        if self.ready:
+            new_dir = runs_dir_for(self.document)
+            if new_dir != self.runs.runs_dir:
+                self.runs.refresh(new_dir)
+
+    def _apply_document_settings(self):
+        """Show the document's ``training`` section (after load, undo or redo) without pushing anything."""
+        if not self._defaults or self._store_timer.isActive():
+            return  # not loaded yet, or the user's own edit is about to be stored
+        training = {**self._defaults, **dict(getattr(self.document.graph, "training", None) or {})}
+        self._syncing = True
+        try:
+            self.settings.set_values(training)
+            if training.get("dataset") and training["dataset"] != self.picker.name:
+                self.picker.select(training["dataset"])
+        finally:
+            self._syncing = False
+
+    def _settings_dict(self) -> dict:
+        values = self.settings.values()
+        values["dataset"] = self.picker.name or values.get("dataset", "")
+        return values
+
+    def _store_settings(self):
+        """Keep the settings in the project's ``training`` section (one undo step per change)."""
+        if self._syncing or self.document is None:
+            return
+        values = self._settings_dict()
+        if values != (self.document.graph.training or {}):
+            from hybrid_studio.graph import SetMeta
+            self.document.push(SetMeta("training", values))
+        self.picker.set_seed(int(values.get("seed", 0)))
+
+    # ---- choices (lazy) --------------------------------------------------------------------------------------
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not self.ready and not self._loading:
+            QTimer.singleShot(0, self.load_choices)  # after the window has appeared
+
+    def load_choices(self, sync: bool = False) -> None:
+        """Load the dataset and device lists (on a pool thread unless ``sync``)."""
+        if self.ready or (self._loading and not sync):
+            return
+        self._loading = True
+        if sync:
+            self._choices_loaded(_load_choices())
+        else:
+            run_in_background(_load_choices, self._choices_loaded,
+                              lambda msg, tb: self._error("Training is not available", msg, tb), owner=self)
+
+    def _choices_loaded(self, result):
+        if self.ready:
+            return
+        datasets, devices, defaults = result
+        self._defaults = dict(defaults, dataset="")
+        self._syncing = True
+        try:
+            self.settings.set_values(defaults)
+            self.settings.set_devices(devices)
+            self.settings.set_values(dict(self.document.graph.training or {}))
+            stored = (self.document.graph.training or {}).get("dataset") or ""
+            self.picker.populate(datasets, stored)
+        finally:
+            self._syncing = False
+        self.ready = True
+        settle_heap()  # torch was just imported (for the device list)
+        self.runs.refresh(runs_dir_for(self.document))
+
+    def _on_dataset_loaded(self):
+        self._match()
+
+    def _match(self):
+        if self.ready and self.picker.dataset is not None and self.document is not None:
+            try:
+                self.picker.match(self.document.graph)
+            except Exception as e:  # noqa: BLE001 - a matching bug must not break the panel
+                self.picker.problem.setText(f"Could not check the dataset against the graph: {e}")
+
+    def adapt_graph(self) -> bool:
+        """Push the edit that makes the graph fit the dataset (one undo step)."""
+        from hybrid_studio.train.matching import adapt_graph_edit
+        if self.picker.dataset is None:
+            return False
+        edit = adapt_graph_edit(self.document.graph, self.picker.dataset)
+        ok = edit is not None and self.document.push(edit)
+        self._match()
+        return bool(ok)
+
+    # ---- run commands ----------------------------------------------------------------------------------------
+    def train_or_resume(self):
+        """F5: resume a paused run, else start one."""
+        if self.controller.state == "paused":
+            self.controller.resume()
+        else:
+            self.train()
+
+    def train(self) -> bool:
+        """Start training a snapshot of the current graph; False (and why, in the status line) when it cannot."""
+        if self.controller.state != "idle":
+            return False
+        if not self.ready:
+            self.load_choices(sync=True)
+        from hybrid_studio.project import graph_to_dict
+        from hybrid_studio.train.config import ConfigError, TrainConfig
+        self._store_timer.stop()
+        self._store_settings()
+        values = self._settings_dict()
+        if not self.document.checker.valid:
+            errors = [d for d in self.document.checker.diagnostics() if getattr(d, "severity", "") == "error"]
+            first = f" ({errors[0].node}: {errors[0].message})" if errors else ""
+            self.status.setText(f"Cannot train: the graph has errors{first}.")
+            return False
+        try:
+            config = TrainConfig.from_dict(values)
+        except ConfigError as e:
+            self.status.setText(f"Cannot train: {e}")
+            return False
+        if self.picker.dataset is not None:
+            self._match()
+            if self.picker.has_errors():
+                self.status.setText("Cannot train: the dataset does not fit the graph (see the Dataset box; "
+                                    "\"Adapt graph\" can fix it).")
+                return False
+        regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
+        return self._start(graph_to_dict(self.document.graph), values["dataset"], config,
+                           runs_dir_for(self.document), None, regression)
+
+    def _start(self, graph_dict, dataset, config, runs_dir, resume, regression) -> bool:
+        self.plots.reset(regression)
+        self.run_dataset = dataset
+        self._progress = SimpleNamespace(epochs=config.epochs, spe=0, start=0, first_step=None, t_first=0.0)
+        self.progress.setRange(0, 0)  # busy until Started says how many steps
+        self.progress.setFormat("Starting...")
+        self.status.setText(f"Starting a run on {dataset}...")
+        self.log.appendPlainText(f"--- run on {dataset} ({'resume ' + str(resume) if resume else 'new'})")
+        try:
+            self.controller.start(graph_dict, dataset, config, runs_dir, resume=resume)
+        except Exception as e:  # noqa: BLE001 - bad input: say so, keep the app usable
+            import traceback
+            self._reset_progress("Idle")
+            self._error("Cannot start training", str(e), traceback.format_exc())
+            return False
+        if resume:
+            self._preload(resume)
+        return True
+
+    def _preload(self, run_dir):
+        """A resumed run continues its curve: draw what the run recorded before."""
+        from hybrid_studio.train.runs import load_metrics
+        try:
+            rows = load_metrics(run_dir)
+        except (OSError, ValueError):
+            return
+        steps, epochs = rows_to_events(rows)
+        self.plots.add_steps(steps)
+        self.plots.add_epochs(epochs)
+        self.plots.refresh()
+
+    def resume_run(self, run_dir) -> bool:
+        """Continue a stopped run from its last checkpoint, with its graph, dataset and settings."""
+        if self.controller.state != "idle":
+            return False
+        from hybrid_studio.train.config import TrainConfig
+        from hybrid_studio.train.runs import load_run_graph
+        run_dir = Path(run_dir)
+        try:
+            stored = json.loads((run_dir / "config.json").read_text())
+            config = TrainConfig.from_dict(stored.get("config", stored))
+            graph_dict = load_run_graph(run_dir)
+        except Exception as e:  # noqa: BLE001
+            self._error("Cannot resume this run", str(e), "")
+            return False
+        dataset = stored.get("dataset") or config.dataset or self.picker.name
+        regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
+        return self._start(graph_dict, dataset, config, run_dir.parent, run_dir, regression)
+
+    def restore_run(self, run_dir) -> None:
+        """Open the graph a run trained as the current document."""
+        from hybrid_studio.project import loads_project
+        from hybrid_studio.train.runs import load_run_graph
+        from hybrid_studio.ui.document import Document
+        try:
+            graph = loads_project(json.dumps(load_run_graph(run_dir)), str(Path(run_dir) / "project.json"))
+        except Exception as e:  # noqa: BLE001
+            self._error("Cannot restore this architecture", str(e), "")
+            return
+        self.window_.set_document(Document(graph))
+        self.document_changed()
+
+    def show_results(self, run_dir) -> None:
+        self.results.load_run(run_dir)
+        self.tabs.setCurrentWidget(self.results)
+
+    def shutdown(self) -> None:
+        """End a run in progress (the app is closing)."""
+        if self.controller.state != "idle":
+            self.controller.kill()
+
+    # ---- events ----------------------------------------------------------------------------------------------
+    def _on_events(self, events: list):
+        """One batch of events (one timer tick): update everything once."""
+        steps, epochs = [], []
+        for e in events:
+            k = kind(e)
+            if k == "Step":
+                steps.append(e)
+            elif k == "EpochEnd":
+                epochs.append(e)
+            elif k == "Started":
+                p = self._progress
+                p.epochs, p.spe, p.start = e.epochs, e.steps_per_epoch, getattr(e, "start_epoch", 0)
+                self.progress.setRange(0, max(1, e.epochs * e.steps_per_epoch))
+                self.plots.set_run_length(e.epochs * e.steps_per_epoch, e.epochs)
+                self.status.setText(f"Run {e.run_id} on {e.device}")
+                self.log.appendPlainText(f"started {e.run_id} on {e.device}: {e.epochs} epochs x "
+                                         f"{e.steps_per_epoch} steps")
+                if self.ready:
+                    self.runs.refresh(Path(e.run_dir).parent)
+            elif k == "CheckpointSaved":
+                best = ", best" if e.best else ""
+                self.log.appendPlainText(f"checkpoint {Path(e.path).name} (epoch {e.epoch}{best})")
+            elif k == "Log":
+                self.log.appendPlainText(e.message)
+        self.plots.add_steps(steps)
+        self.plots.add_epochs(epochs)
+        self.plots.refresh(limit=1)  # one plot repaints per tick: the UI thread never pays for all four at once
+        if steps:
+            self._show_progress(steps[-1])
+        for e in epochs:
+            self.log.appendPlainText(self._epoch_line(e))
+
+    def _epoch_line(self, e) -> str:
+        parts = [f"epoch {e.epoch}: train loss {e.train_loss:.4g}"]
+        if e.val_loss is not None:
+            parts.append(f"val loss {e.val_loss:.4g}")
+        if e.val_acc is not None:
+            parts.append(f"val acc {e.val_acc:.2%}")
+        if e.val_mae is not None:
+            parts.append(f"val MAE {e.val_mae:.4g}")
+        return ", ".join(parts)
+
+    def _show_progress(self, s):
+        p = self._progress
+        now = time.monotonic()
+        if p.first_step is None:
+            p.first_step, p.t_first = s.step, now
+        total = max(1, p.epochs * p.spe)
+        done = min(total, int(s.step))
+        self.progress.setValue(done)
+        rate = (s.step - p.first_step) / (now - p.t_first) if now > p.t_first and s.step > p.first_step else 0
+        eta = f" · ETA {_fmt_time((total - done) / rate)}" if rate > 0 else ""
+        batch = getattr(s, "batch", 0)
+        within = f" · batch {batch}/{p.spe}" if batch else ""
+        self.progress.setFormat(f"Epoch {s.epoch}/{p.epochs}{within} · step {done}/{total} · "
+                                f"{s.samples_per_s:,.0f} samples/s{eta}")
+
+    def _on_state(self, state):
+        idle, running, paused = state == "idle", state == "running", state == "paused"
+        self.train_button.setEnabled(idle)
+        self.pause_button.setEnabled(running)
+        self.resume_button.setEnabled(paused)
+        self.stop_button.setEnabled(running or paused)
+        self.runs.set_busy(not idle)
+        if paused:
+            self.progress.setFormat("Paused · " + self.progress.format())
+        elif state == "stopping":
+            self.progress.setFormat("Stopping...")
+        elif running and self.progress.format().startswith("Paused · "):
+            self.progress.setFormat(self.progress.format()[len("Paused · "):])
+
+    def _on_ended(self, status: str, event):
+        run_dir = self.controller.run_dir
+        self.plots.refresh()  # draw whatever the last ticks left waiting
+        self._reset_progress({"finished": "Finished", "stopped": "Stopped"}.get(status, "Failed"))
+        if status == "failed":
+            self.status.setText(f"Run failed: {event.message}")
+            self.log.appendPlainText(f"failed: {event.message}")
+            self._error("Training failed", event.message, getattr(event, "traceback", ""))
+        else:
+            summary = getattr(event, "summary", {}) or {}
+            best = summary.get("best_metric", summary.get("best"))
+            self.status.setText(f"Run {status}" + (f"; best {best:.4g}" if isinstance(best, float) else ""))
+            self.log.appendPlainText(f"{status}: {summary}")
+        if self.ready:
+            self.runs.refresh(run_dir.parent if run_dir else None)
+        if status != "failed" and run_dir is not None and (run_dir / "checkpoints").is_dir():
+            self.results.load_run(run_dir, self.run_dataset)
+
+    def _reset_progress(self, text):
+        self.progress.setRange(0, 100)
+        self.progress.setValue(100 if text == "Finished" else 0)
+        self.progress.setFormat(text)
+
+    def _error(self, title, text, details):
+        self.last_error = (title, text, details)
+        self._loading = False
+        return show_error(self, title, text, details)

@@ -1,0 +1,161 @@
+"""Results of a run: a confusion matrix (classification) and a few validation samples with true and predicted
+labels. Predictions come from the run's best checkpoint, computed on a pool thread with the model compiled from the
+graph the run trained (``project.json``), so the UI never waits for torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from .background import run_in_background, settle_heap
+from .samples import SampleGrid
+
+SHOWN_SAMPLES = 8
+MAX_PREDICTED = 2000  # validation samples predicted for the matrix (bounded so big sets stay quick)
+
+
+@dataclass
+class Predictions:
+    """What the results view draws."""
+
+    task: str
+    class_names: list
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    inputs: list = field(default_factory=list)  # InputInfo per input
+    samples: list = field(default_factory=list)  # per-input arrays of the shown samples
+    run_dir: str = ""
+
+    def confusion(self) -> np.ndarray:
+        """Counts [true, predicted] over every predicted label (per time step for sequence outputs)."""
+        n = max(len(self.class_names), int(max(self.y_true.max(initial=0), self.y_pred.max(initial=0))) + 1)
+        m = np.zeros((n, n), dtype=int)
+        np.add.at(m, (self.y_true.reshape(-1).astype(int), self.y_pred.reshape(-1).astype(int)), 1)
+        return m
+
+
+def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Predictions:
+    """Predict the validation set of the run's dataset with its best checkpoint (imports torch; call off the UI)."""
+    import torch
+
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.project import loads_project
+    from hybrid_studio.train.datasets import get_dataset
+    from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
+
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    name = dataset or config.get("dataset") or read_status(run_dir).get("dataset")
+    # the same seed and split as the run, so these are the samples it validated on
+    ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2))
+    graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
+    model = compile_graph(graph)
+    ckpt_path = run_dir / "checkpoints" / "best.pt"
+    if not ckpt_path.exists():
+        ckpt_path = run_dir / "checkpoints" / "last.pt"
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
+    model.load_state_dict(state)
+    model.eval()
+    xs = [np.asarray(x[:limit]) for x in ds.x_val]
+    with torch.no_grad():
+        out = model(*[torch.as_tensor(x) for x in xs])
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    out = out.float().numpy()
+    y_true = np.asarray(ds.y_val[:limit])
+    y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
+    return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, list(ds.inputs),
+                       [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir))
+
+
+def _label(names, y) -> str:
+    a = np.asarray(y)
+    if a.ndim:
+        return " ".join(_label(names, v) for v in a.reshape(-1)[:6])
+    if names and float(a) == int(a) and 0 <= int(a) < len(names):
+        return str(names[int(a)])
+    return f"{float(a):.3g}"
+
+
+class ResultsView(QWidget):
+    """Confusion matrix plus sample cells; ``load_run`` fills it from a run folder."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.status = QLabel("Results appear here when a run ends (or pick a run and press Results).")
+        self.status.setWordWrap(True)
+        self.matrix = QTableWidget(0, 0)
+        self.matrix.setObjectName("confusionMatrix")
+        self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.samples = SampleGrid(cell_height=90)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.status)
+        layout.addWidget(self.matrix, 1)
+        layout.addWidget(QLabel("Validation samples (true / predicted):"))
+        layout.addWidget(self.samples)
+        self.predictions: Predictions | None = None
+        self.loading: str | None = None
+
+    def load_run(self, run_dir, dataset=None) -> None:
+        """Predict in the background, then draw."""
+        run_dir = str(run_dir)
+        self.loading = run_dir
+        self.status.setText(f"Predicting the validation set with {Path(run_dir).name}'s best checkpoint...")
+        run_in_background(lambda: predict_run(run_dir, dataset), self._loaded, self._failed, owner=self)
+
+    def _loaded(self, predictions):
+        if predictions.run_dir != self.loading:
+            return
+        self.loading = None
+        settle_heap()  # the compiler and the model's modules were just imported
+        self.show_predictions(predictions)
+
+    def _failed(self, message, details):
+        self.loading = None
+        self.status.setText(f"No results: {message}")
+
+    def show_predictions(self, p: Predictions) -> None:
+        """Draw the confusion matrix (classification) and the sample cells."""
+        self.predictions = p
+        if p.task == "classification":
+            m = p.confusion()
+            acc = np.trace(m) / max(1, m.sum())
+            self.status.setText(f"{Path(p.run_dir).name}: {m.sum()} validation predictions, accuracy {acc:.1%} "
+                                "(rows: true class, columns: predicted)")
+            self._draw_matrix(m, p.class_names)
+        else:
+            mae = float(np.mean(np.abs(p.y_true - p.y_pred))) if len(p.y_true) else float("nan")
+            self.status.setText(f"{Path(p.run_dir).name}: validation MAE {mae:.4g}")
+            self.matrix.setRowCount(0)
+            self.matrix.setColumnCount(0)
+        n = len(p.samples)
+        titles = [f"{_label(p.class_names, p.y_true[i])} / {_label(p.class_names, p.y_pred[i])}" for i in range(n)]
+        wrong = [p.task == "classification" and not np.array_equal(p.y_true[i], p.y_pred[i]) for i in range(n)]
+        self.samples.show_samples(p.inputs, p.samples, titles, wrong)
+
+    def _draw_matrix(self, m: np.ndarray, names) -> None:
+        n = len(m)
+        labels = [str(names[i]) if i < len(names) else str(i) for i in range(n)]
+        self.matrix.setRowCount(n)
+        self.matrix.setColumnCount(n)
+        self.matrix.setHorizontalHeaderLabels(labels)
+        self.matrix.setVerticalHeaderLabels(labels)
+        peak = max(1, int(m.max()))
+        cmap = pg.colormap.get("viridis")
+        for i in range(n):
+            for j in range(n):
+                item = QTableWidgetItem(str(int(m[i, j])))
+                colour = cmap.map(m[i, j] / peak, mode="qcolor")
+                item.setBackground(QBrush(colour))
+                item.setForeground(QBrush(QColor("black" if m[i, j] / peak > 0.5 else "white")))
+                self.matrix.setItem(i, j, item)
+        self.matrix.resizeColumnsToContents()

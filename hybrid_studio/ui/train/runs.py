@@ -1,0 +1,148 @@
+"""The runs list: status, best metric, duration and device of every run in the project's runs folder; select
+several to overlay their curves; restore the architecture a run trained; resume a stopped run; show its results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+COLUMNS = ("Run", "Status", "Best", "Duration", "Device", "Started")
+RESUMABLE = ("stopped", "failed")  # both leave checkpoints/last.pt behind
+
+
+def _duration(seconds) -> str:
+    try:
+        s = int(round(float(seconds)))
+    except (TypeError, ValueError):
+        return ""
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _started(value) -> str:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+    return str(value or "")[:16].replace("T", " ")
+
+
+def _best(value, name: str = "") -> str:
+    """``0.9812 val_accuracy`` style text for the best metric of a run."""
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{text} {name}".strip()
+
+
+class RunsView(QWidget):
+    """A table of runs with actions on the selection."""
+
+    #: {label: metrics rows} of the selected runs, to draw over the live curves
+    overlay_requested = Signal(dict)
+    restore_requested = Signal(str)
+    resume_requested = Signal(str)
+    results_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("runsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.refresh_button = QPushButton("Refresh")
+        self.restore_button = QPushButton("Restore this architecture")
+        self.resume_button = QPushButton("Resume")
+        self.results_button = QPushButton("Results")
+        buttons = QHBoxLayout()
+        for b in (self.refresh_button, self.restore_button, self.resume_button, self.results_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.runs_dir: Path | None = None
+        self.runs: list = []  # RunInfo, in table order
+        self.busy = False  # a run is in progress: no resume meanwhile
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.refresh_button.clicked.connect(lambda: self.refresh())
+        self.restore_button.clicked.connect(lambda: self._emit_one(self.restore_requested))
+        self.resume_button.clicked.connect(lambda: self._emit_one(self.resume_requested))
+        self.results_button.clicked.connect(lambda: self._emit_one(self.results_requested))
+        self._on_selection()
+
+    def refresh(self, runs_dir=None) -> list:
+        """Re-read the runs folder (``runs_dir`` when given, else the last one); keeps the selection by run id."""
+        if runs_dir is not None:
+            self.runs_dir = Path(runs_dir)
+        if self.runs_dir is None:
+            return []
+        try:
+            from hybrid_studio.train.runs import list_runs
+        except ImportError:  # the engine is not installed: nothing to list
+            return []
+        selected = {r.run_id for r in self.selected()}
+        self.runs = list(list_runs(self.runs_dir)) if self.runs_dir.is_dir() else []
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.runs))
+        for row, r in enumerate(self.runs):
+            best = _best(r.best_metric, getattr(r, "best_metric_name", ""))
+            cells = (r.run_id, r.status, best, _duration(r.duration_s), r.device or "",
+                     _started(r.started))
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(str(text))
+                if col == 1 and r.status == "failed":
+                    item.setForeground(Qt.GlobalColor.red)
+                self.table.setItem(row, col, item)
+            if r.run_id in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        self._update_buttons()
+        return self.runs
+
+    def selected(self) -> list:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.runs[r] for r in rows if r < len(self.runs)]
+
+    def select_run(self, run_id: str) -> None:
+        for row, r in enumerate(self.runs):
+            if r.run_id == run_id:
+                self.table.selectRow(row)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._update_buttons()
+
+    def _update_buttons(self):
+        sel = self.selected()
+        one = len(sel) == 1
+        self.restore_button.setEnabled(one)
+        self.results_button.setEnabled(one and sel[0].status != "running")
+        self.resume_button.setEnabled(one and not self.busy and sel[0].status in RESUMABLE)
+
+    def _emit_one(self, signal):
+        sel = self.selected()
+        if len(sel) == 1:
+            signal.emit(str(sel[0].path))
+
+    def _on_selection(self):
+        self._update_buttons()
+        sel = self.selected()
+        overlays = {}
+        if sel:
+            from hybrid_studio.train.runs import load_metrics
+            for r in sel:
+                try:
+                    overlays[r.run_id] = load_metrics(r.path)
+                except (OSError, ValueError):
+                    continue  # a run folder being written or damaged: draw the others
+        self.overlay_requested.emit(overlays)

@@ -1,0 +1,145 @@
+"""The training settings form: one widget per TrainConfig field (except the dataset, picked elsewhere).
+
+The form reads and writes plain dicts (TrainConfig.to_dict()); the panel stores them in the project's ``training``
+section. Widgets are described here statically so the form exists before ``hybrid_studio.train`` is imported.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+
+# name, label, kind, options, default (defaults mirror TrainConfig's; ``populate`` replaces them with the real ones)
+FIELDS = [
+    ("device", "Device", "device", None, "auto"),
+    ("optimizer", "Optimizer", "choice", ("sgd", "adam", "adamw"), "adam"),
+    ("lr", "Learning rate", "float", (1e-7, 10.0, 6, 1e-4), 1e-3),
+    ("weight_decay", "Weight decay", "float", (0.0, 1.0, 6, 1e-4), 0.0),
+    ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 3, 0.05), 0.9),
+    ("scheduler", "LR schedule", "choice", ("none", "step", "cosine", "onecycle"), "none"),
+    ("step_size", "Step every (epochs)", "int", (1, 10_000), 10),
+    ("gamma", "Step factor", "float", (0.001, 1.0, 3, 0.05), 0.1),
+    ("epochs", "Epochs", "int", (1, 100_000), 10),
+    ("batch_size", "Batch size", "int", (1, 65_536), 64),
+    ("val_split", "Validation split", "float", (0.0, 0.95, 2, 0.05), 0.2),
+    ("seed", "Seed", "int", (0, 2**31 - 1), 0),
+    ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 3, 0.5), 0.0),
+    ("early_stopping", "Early stopping patience (0 = off)", "int", (0, 10_000), 0),
+    ("amp", "Mixed precision (CUDA)", "choice", ("none", "bf16", "fp16"), "none"),
+    ("compile", "torch.compile", "bool", None, False),
+    ("num_threads", "CPU threads (0 = default)", "int", (0, 1024), 0),
+]
+
+
+class SettingsForm(QWidget):
+    """Edits a training-settings dict; ``changed`` fires on every user edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.widgets: dict[str, QWidget] = {}
+        self._extra: dict = {}  # stored keys this form does not show (e.g. the dataset), kept on round trips
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        for name, label, kind, options, default in FIELDS:
+            w = self._make(kind, options)
+            w.setObjectName(f"setting_{name}")
+            self.widgets[name] = w
+            form.addRow(label, w)
+            self._set(name, default)
+        self.widgets["scheduler"].currentIndexChanged.connect(self._enable_dependent)
+        self.widgets["optimizer"].currentIndexChanged.connect(self._enable_dependent)
+        self._enable_dependent()
+
+    def _make(self, kind, options):
+        if kind in ("choice", "device"):
+            w = QComboBox()
+            if kind == "device":
+                w.addItem("Automatic (best available)", "auto")
+            else:
+                for o in options:
+                    w.addItem(o, o)
+            w.currentIndexChanged.connect(self.changed)
+        elif kind == "float":
+            lo, hi, decimals, step = options
+            w = QDoubleSpinBox()
+            w.setRange(lo, hi)
+            w.setDecimals(decimals)
+            w.setSingleStep(step)
+            w.valueChanged.connect(self.changed)
+        elif kind == "int":
+            w = QSpinBox()
+            w.setRange(*options)
+            w.valueChanged.connect(self.changed)
+        else:
+            w = QCheckBox()
+            w.toggled.connect(self.changed)
+        return w
+
+    def _enable_dependent(self):
+        step = self.widgets["scheduler"].currentData() == "step"
+        self.widgets["step_size"].setEnabled(step)
+        self.widgets["gamma"].setEnabled(step)
+        self.widgets["momentum"].setEnabled(self.widgets["optimizer"].currentData() == "sgd")
+
+    # ---- values ----------------------------------------------------------------------------------------------
+    def _set(self, name, value):
+        w = self.widgets[name]
+        if isinstance(w, QComboBox):
+            i = w.findData(value)
+            if i < 0 and name == "device":
+                w.addItem(f"{value} (not found here)", value)  # keep a stored device this machine lacks
+                i = w.count() - 1
+            if i >= 0:
+                w.setCurrentIndex(i)
+        elif isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))
+        else:
+            w.setValue(int(value))
+
+    def set_values(self, values: dict) -> None:
+        """Show ``values`` (a training section); missing keys keep what is shown. Emits nothing."""
+        self.blockSignals(True)
+        try:
+            known = {f[0] for f in FIELDS}
+            for name, value in (values or {}).items():
+                if name in known and value is not None:
+                    self._set(name, value)
+                else:
+                    self._extra[name] = value
+        finally:
+            self.blockSignals(False)
+        self._enable_dependent()
+
+    def values(self) -> dict:
+        """The settings shown, as a training-section dict (with the stored keys the form does not show)."""
+        out = dict(self._extra)
+        for name, w in self.widgets.items():
+            if isinstance(w, QComboBox):
+                out[name] = w.currentData()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            else:
+                out[name] = w.value()
+        return out
+
+    def set_devices(self, devices) -> None:
+        """Offer ``devices`` ([(id, label)], as list_devices gives them) after "Automatic"."""
+        combo = self.widgets["device"]
+        current = combo.currentData()
+        self.blockSignals(True)
+        try:
+            combo.clear()
+            combo.addItem("Automatic (best available)", "auto")
+            for device_id, label in devices:
+                combo.addItem(f"{label} [{device_id}]", device_id)
+            self._set("device", current)
+        finally:
+            self.blockSignals(False)
+
+    def device_ids(self) -> list[str]:
+        combo = self.widgets["device"]
+        return [combo.itemData(i) for i in range(combo.count())]

@@ -1,0 +1,107 @@
+"""Benchmarks of the training engine (run on demand: ``pytest -m benchmark tests/benchmarks/test_train_bench.py -s``).
+
+- Throughput of the runner (worker process, events on) against a minimal hand-written loop over the same model,
+  data and batch size, measured in one run, one thread each: the ratio must be at least 0.95.
+  Both wall-clock and CPU-time throughput are printed. The assertion uses CPU seconds (all threads of each
+  process, so the worker's event feeder counts), because on a shared 2-core machine other jobs make wall-clock
+  epochs vary by 2x from one minute to the next; on an idle machine (load average below 1) the wall-clock ratio
+  is asserted as well.
+- Time from the start request to the first Step event.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from hybrid_studio.project import graph_to_dict, load_template
+
+pytestmark = pytest.mark.benchmark
+
+EPOCHS = 5
+BATCH = 32
+
+
+def manual_epochs(graph, dataset_name: str, epochs: int) -> list[tuple[float, float]]:
+    """The smallest loop that trains the same compiled model on the same tensors: (wall, CPU) seconds per epoch."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.train.datasets import get_dataset
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    ds = get_dataset(dataset_name)
+    model = compile_graph(graph)
+    x = torch.from_numpy(np.array(ds.x_train[0]))
+    y = torch.from_numpy(np.array(ds.y_train))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = []
+    for epoch in range(epochs):
+        g = torch.Generator().manual_seed(epoch)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for idx in torch.randperm(len(y), generator=g).split(BATCH):
+            loss = F.cross_entropy(model(x.index_select(0, idx)), y.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    return times
+
+
+def worker_run(graph, dataset_name: str, runs_dir, epochs: int):
+    """(seconds from start request to the first Step event, [(wall, CPU) seconds per epoch]) of a worker run."""
+    from hybrid_studio.train import start_run
+    from hybrid_studio.train.events import EpochEnd, Step
+
+    t0 = time.perf_counter()
+    handle = start_run(graph_to_dict(graph), dataset_name, {"epochs": epochs, "batch_size": BATCH, "lr": 1e-3,
+                                                            "num_threads": 1}, runs_dir)
+    first_step = None
+    epochs_seen = []
+    while not handle.done:
+        for e in handle.poll():
+            if isinstance(e, Step) and first_step is None:
+                first_step = time.perf_counter() - t0
+            elif isinstance(e, EpochEnd):
+                epochs_seen.append((e.duration_s, e.cpu_s))
+        # Poll often until the first step (the latency being measured), then at a UI timer's pace.
+        time.sleep(0.002 if first_step is None else 0.05)
+    handle.join(30)
+    assert handle.status == "finished", handle.error
+    return first_step, epochs_seen
+
+
+def test_runner_throughput_matches_a_hand_written_loop(tmp_path):
+    graph = load_template("seed-cnn-lstm")
+    n_train = 1438  # digits' training split at the default 0.2 validation
+    load_before = os.getloadavg()[0]
+    # Interleaved so that a busy machine slows both alike; each one's best epoch counts (first epochs warm up).
+    manual = manual_epochs(graph, "digits", 3)
+    first_step, worker = worker_run(graph, "digits", tmp_path, EPOCHS)
+    manual += manual_epochs(graph, "digits", 3)
+    worker = worker[1:]
+    wall_m, cpu_m = min(w for w, _ in manual), min(c for _, c in manual)
+    wall_w, cpu_w = min(w for w, _ in worker), min(c for _, c in worker)
+    ratio_cpu, ratio_wall = cpu_m / cpu_w, wall_m / wall_w
+    load = max(load_before, os.getloadavg()[0])
+    print(f"\nseed-cnn-lstm on digits, batch {BATCH}, 1 thread each (load average {load:.2f}):"
+          f"\n  hand-written loop: {n_train / wall_m:8.1f} samples/s wall, {n_train / cpu_m:8.1f} per CPU second"
+          f"\n  runner (worker):   {n_train / wall_w:8.1f} samples/s wall, {n_train / cpu_w:8.1f} per CPU second"
+          f"\n  ratio runner/hand-written: {ratio_cpu:.3f} (CPU time), {ratio_wall:.3f} (wall clock)"
+          f"\n  start request -> first step event: {first_step:.2f} s")
+    assert ratio_cpu >= 0.95
+    if load < 1.0:
+        assert ratio_wall >= 0.95
+
+
+def test_time_to_first_step_event(tmp_path):
+    graph = load_template("rnn-cnn")
+    first_step, _ = worker_run(graph, "waveforms", tmp_path, 1)
+    print(f"\nstart request -> first step event (rnn-cnn on waveforms): {first_step:.2f} s")
+    # spawning a Python process and importing torch dominate; a generous bound for a loaded 2-core machine
+    assert first_step < 30

@@ -1,0 +1,408 @@
+"""The train panel: settings in the project, dataset matching, run controls, live plots, crashes, runs, results.
+
+Most tests drive the panel with a fake run handle (tests/ui/train_fakes.py) through the real drain path; the
+``test_real_*`` tests start real worker processes on digits and take a few seconds each (the longest is ``slow``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMainWindow
+
+from hybrid_studio.project import load_template
+from hybrid_studio.ui.document import Document
+from hybrid_studio.ui.train import TrainPanel, panel as panel_module
+from hybrid_studio.ui.train.background import pending
+from hybrid_studio.ui.train.controller import runs_dir_for
+
+from train_fakes import FakeStarter
+
+
+class Window(QMainWindow):
+    """The two things the panel needs from the main window."""
+
+    def __init__(self, graph=None, path=None, starter=None):
+        super().__init__()
+        self.document = Document(graph if graph is not None else load_template("seed-cnn-lstm"), path)
+        self.panel = TrainPanel(self, starter=starter)
+        self.setCentralWidget(self.panel)
+        self.resize(1300, 800)
+
+    def set_document(self, document):
+        self.document = document
+
+    def closeEvent(self, event):
+        self.panel.shutdown()  # a test that fails mid-run leaves no worker behind
+        super().closeEvent(event)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Error boxes the panel would show, as (title, text, details)."""
+    shown = []
+    monkeypatch.setattr(panel_module, "show_error", lambda parent, title, text, details="": shown.append(
+        (title, text, details)))
+    return shown
+
+
+def make_window(qtbot, tmp_path, monkeypatch, starter=None, graph=None, saved=True):
+    monkeypatch.setenv("HYBRID_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "proj.hsproj.json" if saved else None
+    w = Window(graph, path, starter)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.panel.ready, timeout=30_000)
+    qtbot.waitUntil(lambda: w.panel.picker.dataset is not None, timeout=30_000)
+    return w
+
+
+def settle(qtbot):
+    qtbot.waitUntil(lambda: pending() == 0, timeout=30_000)
+
+
+# ---- choices, settings, matching ---------------------------------------------------------------------------
+def test_device_list_offers_cpu_and_panel_import_does_not_load_torch(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    ids = w.panel.settings.device_ids()
+    assert ids[0] == "auto" and "cpu" in ids
+    combo = w.panel.settings.widgets["device"]
+    assert combo.itemText(ids.index("cpu")).startswith("CPU")
+    # the panel modules themselves never import torch (checked in a fresh interpreter)
+    import subprocess
+    code = ("import sys, hybrid_studio.ui.train as t; import hybrid_studio.ui.train.panel; "
+            "print('torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.stdout.strip() == "False"
+
+
+def test_settings_are_kept_in_the_training_section_and_undo(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    doc = w.document
+    w.panel.settings.widgets["epochs"].setValue(7)
+    qtbot.waitUntil(lambda: doc.graph.training.get("epochs") == 7, timeout=3000)
+    assert doc.graph.training["dataset"] == "digits"
+    assert doc.undo_stack.undoText() == "Change training settings"
+    doc.undo_stack.undo()
+    assert doc.graph.training.get("epochs") != 7
+    assert w.panel.settings.widgets["epochs"].value() != 7  # the form follows undo
+    doc.undo_stack.redo()
+    assert w.panel.settings.widgets["epochs"].value() == 7
+
+
+def test_dataset_preview_and_adapt_graph_is_one_undoable_edit(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    picker = w.panel.picker
+    assert len(picker.preview.cells) == 6 and picker.preview.cells[0][1] == ["image"]
+    assert "1,797" in picker.description.text()
+    picker.select("waveforms")  # sequences (T=128, F=1): the image template does not fit
+    qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "waveforms", timeout=30_000)
+    qtbot.waitUntil(lambda: picker.has_errors(), timeout=3000)
+    assert picker.preview.cells[0][1] == ["lines"]
+    assert picker.adapt_button.isVisibleTo(w.panel)
+    before = w.document.graph.copy()
+    qtbot.mouseClick(picker.adapt_button, Qt.MouseButton.LeftButton)
+    assert picker.match(w.document.graph) == [] or not picker.has_errors()
+    assert w.document.undo_stack.undoText().startswith("Adapt the graph")
+    w.document.undo_stack.undo()
+    assert [n.params for n in w.document.graph.nodes] == [n.params for n in before.nodes]
+    qtbot.waitUntil(lambda: picker.has_errors(), timeout=3000)
+
+
+def test_open_data_npz_and_a_bad_file(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    picker = w.panel.picker
+    rng = np.random.default_rng(0)
+    good = tmp_path / "mine.npz"
+    np.savez(good, x=rng.random((40, 8, 8)).astype("float32"), y=np.arange(40) % 10)
+    picker.select(str(good))
+    qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "mine", timeout=10_000)
+    assert picker.preview.cells[0][1] == ["lines"]  # (T, F) samples drawn as lines
+    qtbot.waitUntil(lambda: w.document.graph.training.get("dataset") == str(good), timeout=3000)
+    # an image folder is resized to the graph's Input (1x28x28), as the engine will do
+    from PySide6.QtGui import QColor, QImage
+    for k, cls in enumerate(("cats", "dogs")):
+        (tmp_path / "pics" / cls).mkdir(parents=True)
+        for i in range(3):
+            img = QImage(10, 12, QImage.Format.Format_Grayscale8)
+            img.fill(QColor(40 * i + 100 * k, 0, 0))
+            assert img.save(str(tmp_path / "pics" / cls / f"{i}.png"))
+    picker.select(str(tmp_path / "pics"))
+    qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "pics", timeout=10_000)
+    assert tuple(picker.dataset.inputs[0].shape) == (1, 28, 28) and picker.dataset.class_names == ["cats", "dogs"]
+    assert picker.preview.cells[0][1] == ["image"]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((5, 3)), y=np.zeros(4))
+    picker.select(str(bad))
+    qtbot.waitUntil(lambda: bool(picker.error), timeout=10_000)
+    assert "bad.npz" in picker.problem.text() and picker.dataset is None
+
+
+def test_runs_go_beside_a_saved_project_else_to_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYBRID_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    assert runs_dir_for(Document(path=tmp_path / "p" / "a.hsproj.json")) == tmp_path / "p" / "runs"
+    assert runs_dir_for(Document()) == tmp_path / "data" / "runs"
+
+
+# ---- a run through the drain path (fake worker) ------------------------------------------------------------
+def test_train_click_streams_points_and_finishes(qtbot, tmp_path, monkeypatch, errors):
+    starter = FakeStarter(epochs=2, steps_per_epoch=20)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    p = w.panel
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    graph_dict, dataset, config, runs_dir, resume = starter.calls[0]
+    assert dataset == "digits" and runs_dir == tmp_path / "runs" and resume is None
+    assert [n["id"] for n in graph_dict["nodes"]] == [n.id for n in w.document.graph.nodes]
+    qtbot.waitUntil(lambda: p.controller.state == "idle", timeout=10_000)
+    assert p.plots.point_count() == 40
+    assert p.plots.series["val_loss"].n == 2
+    x, y = p.plots.curves["loss"].getData()
+    assert len(x) > 0 and np.isfinite(y).all()
+    assert p.progress.format() == "Finished" and not errors
+    assert p.train_button.isEnabled() and not p.stop_button.isEnabled()
+
+
+def test_training_trains_a_snapshot_while_editing_goes_on(qtbot, tmp_path, monkeypatch, errors):
+    from hybrid_studio.graph import SetParams
+    starter = FakeStarter(epochs=50, steps_per_epoch=20, steps_per_poll=1)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    w.panel.train()
+    conv = next(n for n in w.document.graph.nodes if n.type == "Conv2d")
+    assert w.document.push(SetParams(conv.id, {"out_channels": 3}))
+    sent = next(n for n in starter.calls[0][0]["nodes"] if n["id"] == conv.id)
+    assert sent["params"].get("out_channels") != 3
+    w.panel.controller.stop()
+    qtbot.waitUntil(lambda: w.panel.controller.state == "idle", timeout=5000)
+
+
+def test_train_refuses_a_graph_with_errors(qtbot, tmp_path, monkeypatch, errors):
+    from hybrid_studio.graph import SetParams
+    starter = FakeStarter()
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    image = next(n for n in w.document.graph.nodes if n.type == "Input")
+    assert w.document.push(SetParams(image.id, {"shape": [1, 2, 2]}))  # too small for the convolutions
+    assert not w.document.checker.valid
+    qtbot.mouseClick(w.panel.train_button, Qt.MouseButton.LeftButton)
+    assert starter.calls == [] and "graph has errors" in w.panel.status.text()
+    assert w.panel.controller.state == "idle"
+
+
+def test_pause_resume_stop_buttons_and_shortcuts(qtbot, tmp_path, monkeypatch, errors):
+    starter = FakeStarter(epochs=100, steps_per_epoch=20, steps_per_poll=1)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    p = w.panel
+    w.activateWindow()
+    p.shortcuts["F5"].activated.emit()  # the F5 shortcut starts a run
+    assert p.controller.state == "running"
+    qtbot.waitUntil(lambda: p.plots.point_count() >= 3, timeout=5000)
+    qtbot.mouseClick(p.pause_button, Qt.MouseButton.LeftButton)
+    assert p.controller.state == "paused" and p.resume_button.isEnabled() and not p.pause_button.isEnabled()
+    n = p.plots.point_count()
+    qtbot.wait(200)
+    assert p.plots.point_count() <= n + 1  # at most what was already in flight
+    p.shortcuts["F5"].activated.emit()  # F5 on a paused run resumes it
+    assert p.controller.state == "running"
+    qtbot.waitUntil(lambda: p.plots.point_count() > n + 2, timeout=5000)
+    p.shortcuts["F6"].activated.emit()
+    assert p.controller.state == "paused"
+    qtbot.mouseClick(p.resume_button, Qt.MouseButton.LeftButton)
+    p.shortcuts["Shift+F5"].activated.emit()
+    qtbot.waitUntil(lambda: p.controller.state == "idle", timeout=5000)
+    assert starter.handles[0].commands == ["pause", "resume", "pause", "resume", "stop"]
+    assert p.progress.format() == "Stopped" and not errors
+
+
+def test_worker_that_dies_silently_is_reported_failed_and_app_stays_usable(qtbot, tmp_path, monkeypatch, errors):
+    starter = FakeStarter(epochs=3, steps_per_epoch=20, crash_at=7)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    p = w.panel
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert errors[0][0] == "Training failed" and "ended unexpectedly" in errors[0][1]
+    assert p.controller.state == "idle" and p.progress.format() == "Failed"
+    assert p.train_button.isEnabled()
+    # still usable: edit and train again
+    w.panel.settings.widgets["epochs"].setValue(2)
+    starter.kwargs.pop("crash_at")
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.progress.format() == "Finished", timeout=5000)
+    assert len(errors) == 1
+
+
+def test_failed_event_shows_the_traceback_in_the_details(qtbot, tmp_path, monkeypatch, errors):
+    starter = FakeStarter(epochs=3, steps_per_epoch=20, fail_at=5)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    qtbot.mouseClick(w.panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    title, text, details = errors[0]
+    assert "NaN at step 5" in text and "FloatingPointError" in details
+    assert "NaN at step 5" in w.panel.status.text()
+
+
+def test_error_box_has_the_details(qtbot):
+    box = panel_module.show_error(None, "Training failed", "boom", "Traceback: here")
+    qtbot.addWidget(box)
+    assert box.detailedText() == "Traceback: here" and box.text() == "boom"
+    box.close()
+
+
+# ---- plots ---------------------------------------------------------------------------------------------------
+def test_plots_hold_100k_points_readout_and_export(qtbot, tmp_path):
+    import time
+    from types import SimpleNamespace as NS
+    from hybrid_studio.ui.train.plots import TrainPlots
+    plots = TrainPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 600)
+    plots.show()
+    steps = [NS(epoch=1 + i // 1000, step=i, loss=1.0 / (1 + i / 1000), lr=1e-3, samples_per_s=1e4)
+             for i in range(100_000)]
+    plots.add_steps(steps)
+    plots.add_epochs([NS(epoch=e, step=e * 1000, train_loss=0.5, val_loss=0.6, train_acc=0.8, val_acc=0.7,
+                         val_mae=None, duration_s=1.0) for e in range(1, 4)])
+    plots.refresh()
+    plots.loss_plot.enableAutoRange()
+    t = time.perf_counter()
+    plots.grab()  # paint once with every point
+    assert time.perf_counter() - t < 2.0
+    assert plots.point_count() == 100_000
+    text = plots.readout_near(plots.loss_plot, 50_000.2)
+    assert text.startswith("step 50000:") and "loss 0.01961" in text
+    scene_pos = plots.loss_plot.vb.mapViewToScene(QPointF(20_000, 0.5))
+    assert plots.readout_at(plots.loss_plot, scene_pos).startswith("step 2")
+    png = plots.export_png(tmp_path / "p.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    plots.export_csv(tmp_path / "m.csv")
+    rows = list(csv.DictReader(open(tmp_path / "m.csv")))
+    assert len(rows) == 100_003 and rows[-1]["split"] == "val" and rows[-1]["accuracy"] == "0.7"
+
+
+def test_overlays_draw_other_runs(qtbot):
+    from hybrid_studio.ui.train.plots import TrainPlots
+    plots = TrainPlots()
+    qtbot.addWidget(plots)
+    rows = [{"epoch": 1, "step": i, "split": "train", "scope": "step", "loss": 0.5} for i in range(10)]
+    rows += [{"epoch": 1, "step": 10, "split": "train", "scope": "epoch", "loss": 0.45, "accuracy": 0.8},
+             {"epoch": 1, "step": 10, "split": "val", "scope": "epoch", "loss": 0.4, "accuracy": 0.9}]
+    plots.set_overlays({"run-a": rows, "run-b": rows})
+    assert len(plots.overlay_items) == 6
+    x, y = plots.overlay_items[0][1].getData()
+    assert len(x) == 10 and abs(y[-1] - 0.5) < 1e-9  # per-step losses only, not the epoch mean
+    plots.set_overlays({})
+    assert plots.overlay_items == []
+
+
+# ---- results ---------------------------------------------------------------------------------------------------
+def test_results_confusion_matrix_and_samples(qtbot):
+    from hybrid_studio.train.datasets import InputInfo
+    from hybrid_studio.ui.train.results import Predictions, ResultsView
+    view = ResultsView()
+    qtbot.addWidget(view)
+    y_true, y_pred = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
+    images = [[np.random.rand(1, 8, 8).astype("float32")] for _ in range(2)]
+    view.show_predictions(Predictions("classification", ["a", "b", "c"], y_true, y_pred,
+                                      [InputInfo((1, 8, 8), "CHW")], images, "/x/run-1"))
+    assert view.matrix.rowCount() == 3 and view.matrix.item(1, 2).text() == "1"
+    assert view.matrix.item(1, 1).text() == "1" and view.matrix.horizontalHeaderItem(2).text() == "c"
+    assert "75.0%" in view.status.text()
+    assert [c[0] for c in view.samples.cells] == ["a / a", "b / b"] and view.samples.cells[0][1] == ["image"]
+    seqs = [[np.random.rand(8, 8).astype("float32")]]
+    view.show_predictions(Predictions("classification", ["a", "b"], np.array([1]), np.array([0]),
+                                      [InputInfo((8, 8), "TF")], seqs, "/x/run-2"))
+    assert view.samples.cells == [("b / a", ["lines"])]
+
+
+# ---- real runs (worker processes on digits) -------------------------------------------------------------------
+def _wait_idle(qtbot, panel, timeout=60_000):
+    qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=timeout)
+
+
+def test_real_run_click_train_on_seed_template_with_digits(qtbot, tmp_path, monkeypatch, errors):
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    p = w.panel
+    assert p.picker.name == "digits" and not p.picker.has_errors()
+    p.settings.widgets["epochs"].setValue(2)
+    p.settings.widgets["batch_size"].setValue(256)
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    assert p.controller.state == "running"
+    qtbot.waitUntil(lambda: p.plots.point_count() > 0, timeout=60_000)
+    _wait_idle(qtbot, p)
+    assert not errors and p.progress.format() == "Finished"
+    assert p.plots.series["val_loss"].n == 2 and p.plots.series["val_metric"].n == 2
+    x, y = p.plots.curves["loss"].getData()
+    assert len(x) == p.plots.point_count() and np.isfinite(y).all()
+    runs = p.runs.runs
+    assert len(runs) == 1 and runs[0].status == "finished" and runs[0].path.startswith(str(tmp_path / "runs"))
+    assert p.runs.table.item(0, 1).text() == "finished"
+    assert w.document.graph.training["epochs"] == 2  # the settings went into the project
+    # the results view predicts the validation set with best.pt
+    qtbot.waitUntil(lambda: p.results.predictions is not None, timeout=60_000)
+    m = p.results.predictions.confusion()
+    assert m.shape == (10, 10) and m.sum() == 359
+    # selecting the run overlays its curves; restoring it opens its graph
+    p.runs.table.selectRow(0)
+    assert len(p.plots.overlay_items) == 3
+    old = w.document
+    qtbot.mouseClick(p.runs.restore_button, Qt.MouseButton.LeftButton)
+    assert w.document is not old and [n.id for n in w.document.graph.nodes] == [n.id for n in old.graph.nodes]
+
+
+@pytest.mark.slow
+def test_real_run_pause_resume_stop_and_resume_from_the_runs_list(qtbot, tmp_path, monkeypatch, errors):
+    import torch
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    p = w.panel
+    p.settings.widgets["epochs"].setValue(30)
+    p.settings.widgets["batch_size"].setValue(32)
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() >= 2, timeout=60_000)
+    qtbot.mouseClick(p.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(1000)  # what was in flight arrives
+    n = p.plots.point_count()
+    qtbot.wait(1000)
+    assert p.plots.point_count() == n and p.controller.state == "paused"
+    qtbot.mouseClick(p.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() > n, timeout=30_000)
+    qtbot.mouseClick(p.stop_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, p)
+    assert not errors and p.progress.format() == "Stopped"
+    run = p.runs.runs[0]
+    assert run.status == "stopped"
+    ckpt = torch.load(f"{run.path}/checkpoints/last.pt", weights_only=True)
+    assert "model" in ckpt
+    steps_before = p.plots.point_count()
+    p.runs.table.selectRow(0)
+    assert p.runs.resume_button.isEnabled()
+    qtbot.mouseClick(p.runs.resume_button, Qt.MouseButton.LeftButton)
+    assert p.controller.state == "running"
+    assert p.plots.point_count() >= steps_before  # the resumed curve continues the recorded one
+    qtbot.waitUntil(lambda: p.plots.point_count() > steps_before, timeout=60_000)
+    p.shortcuts["Shift+F5"].activated.emit()
+    _wait_idle(qtbot, p)
+    assert p.runs.runs[0].status == "stopped" and len(p.runs.runs) == 1 and not errors
+
+
+def test_real_worker_killed_shows_the_error_and_app_stays_usable(qtbot, tmp_path, monkeypatch, errors):
+    import signal
+    from hybrid_studio.graph import SetParams
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    p = w.panel
+    p.settings.widgets["epochs"].setValue(30)
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() >= 1, timeout=60_000)
+    os.kill(p.controller.handle.pid, signal.SIGKILL)
+    _wait_idle(qtbot, p)
+    assert len(errors) == 1 and errors[0][0] == "Training failed" and "killed" in errors[0][1]
+    assert p.runs.runs[0].status == "failed" and p.progress.format() == "Failed"
+    # the app keeps working: edits apply, Train is available again
+    conv = next(n for n in w.document.graph.nodes if n.type == "Conv2d")
+    assert w.document.push(SetParams(conv.id, {"out_channels": 8}))
+    assert p.train_button.isEnabled()
