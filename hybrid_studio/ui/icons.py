@@ -1,0 +1,105 @@
+"""Icons from the SVGs in ``resources/icons``: one per block category, a fallback block icon, severity marks.
+
+SVGs are rendered with QtSvg at several sizes and at 2x, so icons stay crisp on high-DPI screens; without QtSvg
+Qt's own loader is used (``QIcon(path)``). Icons are cached: palettes and problem lists ask for the same few.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPainter, QPixmap
+
+import hybrid_studio
+
+try:  # QtSvg ships with PySide6-Essentials; stay usable if a trimmed install lacks it
+    from PySide6.QtSvg import QSvgRenderer
+except ImportError:  # pragma: no cover - depends on the installation
+    QSvgRenderer = None
+
+ICON_DIR: Path = hybrid_studio.RESOURCES / "icons"
+
+#: Category colours shared by the icons and the template previews (the SVGs use the same values).
+CATEGORY_COLORS = {
+    "Inputs": "#2e7d32", "Convolution": "#1565c0", "Pooling": "#00838f", "Recurrent": "#6a1b9a",
+    "Fusion": "#ef6c00", "Shape": "#6d4c41", "Normalisation & regularisation": "#546e7a", "Dense": "#c62828",
+    "Outputs": "#ad1457",
+}
+DEFAULT_COLOR = "#78909c"
+
+_SIZES = (16, 20, 24, 32, 48, 64)
+
+
+def category_slug(category: str) -> str:
+    """``Normalisation & regularisation`` -> ``normalisation-regularisation`` (the SVG file stem)."""
+    return re.sub(r"[^a-z0-9]+", "-", category.lower()).strip("-")
+
+
+def category_color(category: str | None) -> str:
+    """The colour (``#rrggbb``) of a block category; grey for unknown ones."""
+    return CATEGORY_COLORS.get(category or "", DEFAULT_COLOR)
+
+
+def svg_icon(path: Path) -> QIcon:
+    """A QIcon from an SVG file, rendered at common sizes (1x and 2x); an empty icon if the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return QIcon()
+    if QSvgRenderer is None:
+        return QIcon(str(path))
+    renderer = QSvgRenderer(str(path))
+    if not renderer.isValid():
+        return QIcon(str(path))
+    icon = QIcon()
+    for size in _SIZES:
+        for ratio in (1, 2):
+            pm = QPixmap(size * ratio, size * ratio)
+            pm.fill(Qt.transparent)
+            painter = QPainter(pm)
+            painter.setRenderHint(QPainter.Antialiasing)
+            renderer.render(painter)
+            painter.end()
+            pm.setDevicePixelRatio(ratio)
+            icon.addPixmap(pm)
+    return icon
+
+
+@lru_cache(maxsize=None)
+def named_icon(name: str) -> QIcon:
+    """An icon by file stem in resources/icons (``error``, ``warning``, ``info``, ``ok``, ``app``, ``block``)."""
+    return svg_icon(ICON_DIR / f"{name}.svg")
+
+
+@lru_cache(maxsize=None)
+def category_icon(category: str) -> QIcon:
+    """The icon of a palette category; the generic block icon for a category without its own SVG."""
+    path = ICON_DIR / f"category-{category_slug(category)}.svg"
+    return svg_icon(path) if path.is_file() else named_icon("block")
+
+
+@lru_cache(maxsize=None)
+def block_icon(type_name: str) -> QIcon:
+    """The icon of a block type: its own SVG (``resources/icons/<type>.svg``) if there is one, else its category's.
+
+    Unknown types get the generic block icon.
+    """
+    own = ICON_DIR / f"{type_name.lower()}.svg"
+    if own.is_file():
+        return svg_icon(own)
+    from hybrid_studio.blocks import CATALOG
+    if type_name in CATALOG:
+        return category_icon(CATALOG.get(type_name).category)
+    return named_icon("block")
+
+
+def severity_icon(severity: str) -> QIcon:
+    """The mark shown next to a diagnostic: ``error``, ``warning`` (anything else: ``info``)."""
+    return named_icon(severity if severity in ("error", "warning") else "info")
+
+
+def icon_pixmap(icon: QIcon, size: int, ratio: float = 1.0) -> QPixmap:
+    """A pixmap of ``icon`` at ``size`` logical pixels for a screen with device pixel ratio ``ratio``."""
+    return icon.pixmap(QSize(size, size), ratio)

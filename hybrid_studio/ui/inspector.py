@@ -1,0 +1,376 @@
+"""The inspector: a form generated from the selected block's Param specs, plus its help, shapes, counts and problems.
+
+Every change the user makes is one ``SetParams`` pushed on the document (typing in one field merges into one undo
+step). The form follows the model, never the other way round: graph events refresh the values (so undo updates the
+form) and ``document.checked`` refreshes shapes and diagnostics.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import shiboken6
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
+
+from hybrid_studio.blocks import CATALOG
+from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, valid_id
+
+from .icons import block_icon, severity_icon
+from .param_editors import ERROR_STYLE, ParamEditor, editor_for
+
+
+def rename_edit(graph: Graph, old: str, new: str) -> Batch:
+    """An edit that renames block ``old`` to ``new``, keeping its place in the file and every wire (and their order)."""
+    node = graph.node(old)
+    index = graph.index_of(old)
+    edges = [(graph.edge_index(e), e) for e in graph.edges if old in (e.source, e.target)]
+    renamed = node.copy()
+    renamed.id = new
+    edits = [RemoveNode(old), AddNode(renamed, index)]
+    for i, e in edges:  # ascending file index, so each lands where it was
+        edits.append(Connect(Edge(new if e.source == old else e.source, new if e.target == old else e.target,
+                                  e.source_port, e.target_port), i))
+    return Batch(edits, f"Rename {old} to {new}")
+
+
+def human_count(n) -> str:
+    """``194688`` -> ``194,688 (195 K)``; None -> ``unknown``."""
+    if n is None:
+        return "unknown"
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n:,} ({n / div:.3g} {unit})"
+    return f"{n:,}"
+
+
+def help_html(text: str) -> str:
+    """Block help with `code` spans rendered."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _same_value(a, b) -> bool:
+    return a == b and type(a) is type(b)
+
+
+class Inspector(QWidget):
+    """The selected block's settings. ``show_node(id)`` (None: nothing selected)."""
+
+    #: a block was renamed here: (old id, new id), so the canvas can keep it selected
+    renamed = Signal(str, str)
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.document = None
+        self.node_id: str | None = None
+        self._type: str | None = None
+        self.editors: dict[str, ParamEditor] = {}
+        self._merge_key = None
+        self._merge_index = -1
+        self._lost = None  # the shown node, just removed: followed if it comes back renamed
+        self._build()
+        self.set_document(document)
+
+    # ---- layout ------------------------------------------------------------------------------------------------
+    def _build(self):
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.placeholder = QLabel("Select a block to see its settings.")
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setEnabled(False)
+        outer.addWidget(self.placeholder)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        outer.addWidget(self.scroll, 1)
+        body = QWidget()
+        self.scroll.setWidget(body)
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+
+        head = QHBoxLayout()
+        self.icon = QLabel()
+        head.addWidget(self.icon)
+        self.id_edit = QLineEdit()
+        self.id_edit.setMinimumWidth(60)
+        self.id_edit.setObjectName("block_id")
+        self.id_edit.setToolTip("The block's id: a Python name, used as the attribute name in exported code. "
+                                "Edit it to rename the block.")
+        self.id_edit.editingFinished.connect(self._rename)
+        self.id_edit.textEdited.connect(lambda _t: self._flag_id(None))
+        head.addWidget(self.id_edit, 1)
+        self.type_label = QLabel()
+        self.type_label.setStyleSheet("font-weight: bold;")
+        head.addWidget(self.type_label)
+        lay.addLayout(head)
+        self.id_error = QLabel()
+        self.id_error.setStyleSheet("color: #d32f2f;")
+        self.id_error.setWordWrap(True)
+        self.id_error.hide()
+        lay.addWidget(self.id_error)
+
+        self.help = QLabel()
+        self.help.setWordWrap(True)
+        self.help.setTextFormat(Qt.RichText)
+        lay.addWidget(self.help)
+
+        self.params_box = QGroupBox("Parameters")
+        self.form = QFormLayout(self.params_box)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # narrow docks: a wide editor goes below its label
+        lay.addWidget(self.params_box)
+
+        shapes = QGroupBox("Shapes and size")
+        self.shape_form = QFormLayout(shapes)
+        lay.addWidget(shapes)
+
+        self.problems_box = QGroupBox("Problems")
+        self.problems_layout = QVBoxLayout(self.problems_box)
+        lay.addWidget(self.problems_box)
+        lay.addStretch(1)
+        self._show_content(False)
+
+    def _show_content(self, on: bool):
+        self.scroll.setVisible(on)
+        self.placeholder.setVisible(not on)
+
+    # ---- document ----------------------------------------------------------------------------------------------
+    def set_document(self, document):
+        """Follow another document (the window opened or created one)."""
+        if self.document is not None:
+            self.document.graph.unsubscribe(self._on_graph_event)
+            self.document.checked.disconnect(self._on_checked)
+        self.document = document
+        document.graph.subscribe(self._on_graph_event)
+        document.checked.connect(self._on_checked)
+        self.show_node(None)
+
+    def editor(self, name: str) -> ParamEditor:
+        """The editor of param ``name`` of the shown block."""
+        return self.editors[name]
+
+    # ---- showing -----------------------------------------------------------------------------------------------
+    def show_node(self, node_id: str | None):
+        """Show block ``node_id`` (None, or an id that is not in the graph: the empty state)."""
+        node = self.document.graph.get(node_id) if node_id is not None else None
+        self._merge_key = None
+        if node is None:
+            self.node_id = self._type = None
+            self._clear_form()
+            self._show_content(False)
+            return
+        if node_id != self.node_id or node.type != self._type:
+            self.node_id, self._type = node_id, node.type
+            self._build_form(node)
+        self._show_content(True)
+        self.refresh()
+
+    def refresh(self):
+        """Re-read everything about the shown block from the model."""
+        if self.node_id is None or self.node_id not in self.document.graph:
+            return
+        self._refresh_values()
+        self._refresh_info()
+
+    def _clear_form(self):
+        self.editors = {}
+        while self.form.rowCount():
+            # deleteLater: the form may be cleared from a signal of one of its own widgets
+            taken = self.form.takeRow(0)
+            for item in (taken.labelItem, taken.fieldItem):
+                if item is not None and item.widget() is not None:
+                    item.widget().hide()
+                    item.widget().deleteLater()
+
+    def _build_form(self, node):
+        self._clear_form()
+        self.id_edit.setText(node.id)
+        self._flag_id(None)
+        self.icon.setPixmap(block_icon(node.type).pixmap(20, 20))
+        self.type_label.setText(node.type)
+        block = CATALOG.get(node.type) if node.type in CATALOG else None
+        if block is None:
+            self.help.setText(f"<i>Unknown block type '{html.escape(node.type)}': it can only be removed.</i>")
+            self.params_box.hide()
+            return
+        self.help.setText(help_html(block.help))
+        self.params_box.setVisible(bool(block.params))
+        for param in block.params:
+            ed = editor_for(param)
+            ed.edited.connect(lambda value, merge, name=param.name: self._edited(name, value, merge))
+            label = QLabel(param.name.replace("_", " "))
+            label.setToolTip(param.help)
+            self.form.addRow(label, ed)
+            self.editors[param.name] = ed
+
+    def _refresh_values(self):
+        node = self.document.graph.node(self.node_id)
+        if node.type not in CATALOG:
+            return
+        block = CATALOG.get(node.type)
+        for param in block.params:
+            ed = self.editors.get(param.name)
+            if ed is None:
+                continue
+            value = node.params.get(param.name, param.default)
+            ed.set_value(value)
+            if ed.local_error:
+                ed.show_error(ed.local_error)
+                continue
+            err = param.type_error(value)
+            err = f"must be {err}" if err else (None if value is None and param.nullable else param.range_error(value))
+            ed.show_error(f"{param.name.replace('_', ' ')} {err}" if err else None)
+
+    def _refresh_info(self):
+        res = self.document.checker.result(self.node_id)
+        while self.shape_form.rowCount():
+            self.shape_form.removeRow(0)
+        ports = list(res.inputs.items())
+        for port, spec in ports:
+            edge = self.document.graph.edge_into(self.node_id, port)
+            text = spec.describe() if spec is not None else ("not connected" if edge is None else "unknown")
+            lab = QLabel(text)
+            lab.setObjectName(f"input_{port}")
+            lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            if spec is not None:
+                lab.setToolTip(spec.describe_axes() + ("" if spec.dtype == "float32" else f" {spec.dtype}"))
+            self.shape_form.addRow("Input" if len(ports) == 1 and port == "in" else f"Input {port}", lab)
+        out = res.output
+        lab = QLabel(out.describe() if out is not None else "—")
+        lab.setObjectName("output_shape")
+        lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        if out is not None:
+            lab.setToolTip(out.describe_axes())
+        self.shape_form.addRow("Output", lab)
+        p = QLabel(human_count(res.params) if res.output is not None else "—")
+        p.setObjectName("param_count")
+        self.shape_form.addRow("Parameters", p)
+        m = QLabel(human_count(res.macs) if res.output is not None else "—")
+        m.setObjectName("mac_count")
+        m.setToolTip("Multiply-accumulate operations per sample")
+        self.shape_form.addRow("MACs", m)
+
+        while self.problems_layout.count():
+            item = self.problems_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.problems_box.setVisible(bool(res.diagnostics))
+        for d in res.diagnostics:
+            self.problems_layout.addWidget(self._diagnostic_row(d))
+
+    def _diagnostic_row(self, d) -> QWidget:
+        row = QWidget()
+        lay = QVBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        icon = QLabel()
+        icon.setPixmap(severity_icon(d.severity).pixmap(16, 16))
+        top.addWidget(icon, 0, Qt.AlignTop)
+        msg = QLabel(d.message)
+        msg.setObjectName("diagnostic")
+        msg.setWordWrap(True)
+        msg.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        top.addWidget(msg, 1)
+        lay.addLayout(top)
+        for fix in d.fixes:
+            b = QPushButton(fix.label[0].upper() + fix.label[1:])
+            b.setToolTip("Apply this fix (undoable)")
+            b.clicked.connect(lambda _c=False, f=fix: self._apply_fix(f))
+            lay.addWidget(b)
+        return row
+
+    def _apply_fix(self, fix):
+        try:
+            edit = fix.edit(self.document.graph)
+        except Exception as e:  # noqa: BLE001 - a stale fix must not take the app down
+            self.document.refused.emit(f"could not apply '{fix.label}': {e}")
+            return
+        self.document.push(edit)
+
+    # ---- model -> form -----------------------------------------------------------------------------------------
+    def _on_graph_event(self, event, **kw):
+        if not shiboken6.isValid(self):  # the widget was deleted with its window; the graph lives on
+            self.document.graph.unsubscribe(self._on_graph_event)
+            return
+        if self.node_id is None and self._lost is None:
+            return
+        if event == "params_changed" and kw["node_id"] == self.node_id:
+            self._refresh_values()
+        elif event == "node_removed" and kw["node"].id == self.node_id:
+            self._lost = kw["node"]
+            self.show_node(None)
+        elif event == "node_added" and self._lost is not None:
+            n, lost = kw["node"], self._lost
+            if n.type == lost.type and n.params == lost.params:  # the same block, renamed (or its rename undone)
+                self._lost = None
+                self.show_node(n.id)
+        elif event == "reset":
+            self.show_node(None)
+
+    def _on_checked(self, changed):
+        self._lost = None
+        if self.node_id is None:
+            return
+        if self.node_id not in self.document.graph:
+            self.show_node(None)
+        elif self.node_id in changed:
+            self._refresh_info()
+
+    # ---- form -> model -----------------------------------------------------------------------------------------
+    def _edited(self, name: str, value, merge: bool):
+        graph = self.document.graph
+        node = graph.get(self.node_id) if self.node_id else None
+        if node is None or node.type not in CATALOG:
+            return
+        param = CATALOG.get(node.type).param(name)
+        if _same_value(value, param.default) and param.kind not in ("shape", "axes"):
+            # defaults are left out of the file; an Input's shape and axes stay, as they say what the data is
+            edit = SetParams(node.id, {}, drop=(name,))
+        else:
+            edit = SetParams(node.id, {name: value})
+        if edit.new_params(graph) == node.params:
+            self._refresh_values()  # e.g. clears a parse error flag when the text is back to the stored value
+            return
+        stack = self.document.undo_stack
+        key = (node.id, name)
+        if not merge or key != self._merge_key or stack.index() != self._merge_index:
+            self._seal_top()
+        if self.document.push(edit, merge=merge):
+            self._merge_key = key if merge else None
+            self._merge_index = stack.index()
+
+    def _seal_top(self):
+        """Stop the next merging edit from merging into the step on top of the stack (another field's typing)."""
+        stack = self.document.undo_stack
+        if stack.index() > 0:
+            cmd = stack.command(stack.index() - 1)
+            if hasattr(cmd, "merge"):
+                cmd.merge = False
+
+    # ---- renaming ----------------------------------------------------------------------------------------------
+    def _flag_id(self, message):
+        self.id_edit.setStyleSheet(ERROR_STYLE if message else "")
+        self.id_error.setText(message or "")
+        self.id_error.setVisible(bool(message))
+
+    def _rename(self):
+        old, new = self.node_id, self.id_edit.text().strip()
+        if old is None or new == old:
+            self._flag_id(None)
+            return
+        graph = self.document.graph
+        if not valid_id(new):
+            self._flag_id(f"'{new}' is not a valid id: use letters, digits and _, not starting with a digit "
+                          f"(and not a reserved name)")
+            return
+        if new in graph:
+            self._flag_id(f"a block named '{new}' already exists")
+            return
+        self._flag_id(None)
+        if self.document.push(rename_edit(graph, old, new)):
+            self.show_node(new)
+            self.renamed.emit(old, new)

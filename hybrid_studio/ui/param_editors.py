@@ -1,0 +1,445 @@
+"""One editor widget per Param kind, for the inspector's generated form.
+
+Every editor shows a value (``set_value``, which never emits) and emits ``edited(value, merge)`` when the user
+changes it: ``merge`` is True for typing and spinning (consecutive changes become one undo step) and False for
+discrete choices (a check box, a combo box). Text that does not parse is kept in the field and flagged in place
+(``local_error``) instead of being sent to the graph; values of the right type that the block does not allow are
+sent, flagged by the inspector and reported by the checker.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from hybrid_studio.blocks.params import Param
+
+INT_MAX = 2**31 - 1
+ERROR_STYLE = "border: 1.5px solid #d32f2f; border-radius: 3px;"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class ParamEditor(QWidget):
+    """Base class: a field plus an error line below it that is shown only while the value is flagged."""
+
+    edited = Signal(object, bool)
+
+    def __init__(self, param: Param, parent=None):
+        super().__init__(parent)
+        self.param = param
+        self.local_error: str | None = None
+        self._box = QVBoxLayout(self)
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self._box.setSpacing(2)
+        self.row = QHBoxLayout()
+        self.row.setSpacing(4)
+        self._box.addLayout(self.row)
+        self.message = QLabel()
+        self.message.setObjectName("error_message")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #d32f2f;")
+        self.message.hide()
+        self._box.addWidget(self.message)
+        self.setToolTip(param.help)
+
+    # ---- for subclasses ----------------------------------------------------------------------------------------
+    def fields(self) -> list[QWidget]:
+        """The widgets that get the red border when the value is flagged."""
+        return []
+
+    def set_value(self, value) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def has_focus(self) -> bool:
+        return any(w.hasFocus() for w in self.fields())
+
+    def _emit(self, value, merge: bool):
+        self.local_error = None
+        self.edited.emit(value, merge)
+
+    # ---- flags -------------------------------------------------------------------------------------------------
+    def show_error(self, message: str | None) -> None:
+        """Flag the field (red border and the message below it), or clear the flag when ``message`` is None."""
+        for w in self.fields():
+            w.setStyleSheet(ERROR_STYLE if message else "")
+            w.setProperty("invalid", bool(message))
+        self.message.setText(message or "")
+        self.message.setVisible(bool(message))
+
+    @property
+    def error_text(self) -> str | None:
+        return self.message.text() if self.message.isVisibleTo(self) else None
+
+
+class IntEditor(ParamEditor):
+    """A spin box within the param's range; a nullable param shows ``auto`` (None) below its minimum."""
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.spin = QSpinBox()
+        low = int(param.min) if param.min is not None else -INT_MAX
+        high = int(param.max) if param.max is not None else INT_MAX
+        if param.nullable:
+            low -= 1
+            self.spin.setSpecialValueText("auto")
+        self.spin.setRange(low, high)
+        self.spin.setAccelerated(True)
+        self.spin.setMinimumWidth(60)  # the hint is sized for the largest int; docks are narrow
+        self.row.addWidget(self.spin, 1)
+        self.spin.valueChanged.connect(self._changed)
+
+    def fields(self):
+        return [self.spin]
+
+    def set_value(self, value):
+        self.spin.blockSignals(True)
+        if value is None and self.param.nullable:
+            self.spin.setValue(self.spin.minimum())
+        elif _is_int(value):
+            self.spin.setValue(value)
+        self.spin.blockSignals(False)
+
+    def value(self):
+        v = self.spin.value()
+        return None if self.param.nullable and v == self.spin.minimum() else v
+
+    def _changed(self, _v):
+        self._emit(self.value(), True)
+
+
+class FloatSpinBox(QDoubleSpinBox):
+    """A double spin box that shows values the way people write them (``1e-05``, ``0.1``), not fixed decimals."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, v):
+        return f"{v:.8g}"
+
+    def valueFromText(self, text):
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text, pos):
+        t = text.strip()
+        if not t or t in ("-", "+", ".", "-.") or re.fullmatch(r"[-+]?\d*\.?\d*[eE][-+]?", t):
+            return QValidator.Intermediate, text, pos
+        try:
+            v = float(t)
+        except ValueError:
+            return QValidator.Invalid, text, pos
+        if not math.isfinite(v):
+            return QValidator.Invalid, text, pos
+        return (QValidator.Acceptable if self.minimum() <= v <= self.maximum() else QValidator.Intermediate), text, pos
+
+
+class FloatEditor(ParamEditor):
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.spin = FloatSpinBox()
+        self.spin.setMinimumWidth(60)
+        low = float(param.min) if param.min is not None else -1e12
+        high = float(param.max) if param.max is not None else 1e12
+        self.spin.setRange(low, high)
+        self.spin.setSingleStep(0.05 if high <= 1 else 0.1)
+        self.row.addWidget(self.spin, 1)
+        self.spin.valueChanged.connect(lambda v: self._emit(float(v), True))
+
+    def fields(self):
+        return [self.spin]
+
+    def set_value(self, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.spin.blockSignals(True)
+            self.spin.setValue(float(value))
+            self.spin.blockSignals(False)
+
+
+class BoolEditor(ParamEditor):
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.check = QCheckBox()
+        self.row.addWidget(self.check)
+        self.row.addStretch(1)  # keep the box its own size so a click at its centre hits the indicator
+        self.check.toggled.connect(lambda v: self._emit(bool(v), False))
+
+    def fields(self):
+        return [self.check]
+
+    def set_value(self, value):
+        self.check.blockSignals(True)
+        self.check.setChecked(bool(value))
+        self.check.blockSignals(False)
+
+
+class ChoiceEditor(ParamEditor):
+    """A combo box of the param's choices; ``None`` shows as ``none``. A value outside them is shown, flagged."""
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.combo = QComboBox()
+        self.combo.setMinimumWidth(60)
+        self.combo.setMinimumContentsLength(6)
+        self.row.addWidget(self.combo, 1)
+        self._fill()
+        self.combo.activated.connect(lambda i: self._emit(self.combo.itemData(i), False))
+
+    def _fill(self, extra=()):
+        self.combo.clear()
+        for c in self.param.choices:
+            self.combo.addItem("none" if c is None else str(c), c)
+        if extra != ():
+            self.combo.addItem(f"{extra} (not allowed)", extra)
+
+    def fields(self):
+        return [self.combo]
+
+    def set_value(self, value):
+        self.combo.blockSignals(True)
+        known = value in self.param.choices
+        self._fill(() if known else value)
+        self.combo.setCurrentIndex(self.param.choices.index(value) if known else self.combo.count() - 1)
+        self.combo.blockSignals(False)
+
+
+class PairEditor(ParamEditor):
+    """An int, or ``[h, w]`` for pair params (kernel, stride, padding), or for padding ``"same"`` / ``"valid"``.
+
+    A link button keeps height and width equal (the value is then one int); a mode box offers ``same`` / ``valid``
+    for padding and ``auto`` (None: e.g. a pool's stride follows its kernel) for nullable params.
+    """
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        modes = ["size"]
+        if param.kind == "padding":
+            modes += ["same", "valid"]
+        if param.nullable:
+            modes.insert(0, "auto")
+        self.mode = QComboBox() if len(modes) > 1 else None
+        if self.mode is not None:
+            self.mode.addItems(modes)
+            self.mode.setMinimumWidth(56)
+            self.row.addWidget(self.mode)
+            self.mode.activated.connect(self._mode_changed)
+        low = int(param.min) if param.min is not None else 0
+        self.h = QSpinBox()
+        self.h.setRange(low, 9999)
+        self.h.setMinimumWidth(44)  # narrow docks: keep the pair on one line
+        self.row.addWidget(self.h, 1)
+        self.w = self.link = None
+        if param.pair:
+            self.times = QLabel("×")
+            self.row.addWidget(self.times)
+            self.w = QSpinBox()
+            self.w.setRange(low, 9999)
+            self.w.setMinimumWidth(44)
+            self.row.addWidget(self.w, 1)
+            self.link = QToolButton()
+            self.link.setCheckable(True)
+            self.link.setChecked(True)
+            self.link.setText("=")
+            self.link.setFixedWidth(24)
+            self.link.setToolTip("Same value for height and width")
+            self.row.addWidget(self.link)
+            self.link.toggled.connect(self._link_toggled)
+            self.w.valueChanged.connect(lambda _v: self._spun(self.w))
+        self.h.valueChanged.connect(lambda _v: self._spun(self.h))
+        self._sync_enabled()
+
+    def fields(self):
+        return [w for w in (self.mode, self.h, self.w) if w is not None]
+
+    # ---- value -------------------------------------------------------------------------------------------------
+    def current_mode(self) -> str:
+        return self.mode.currentText() if self.mode is not None else "size"
+
+    def value(self):
+        m = self.current_mode()
+        if m == "auto":
+            return None
+        if m in ("same", "valid"):
+            return m
+        if self.w is None or self.link.isChecked():
+            return self.h.value()
+        return [self.h.value(), self.w.value()]
+
+    def set_value(self, value):
+        widgets = [w for w in (self.mode, self.h, self.w, self.link) if w is not None]
+        for w in widgets:
+            w.blockSignals(True)
+        if value is None:
+            self._set_mode("auto")
+        elif isinstance(value, str):
+            self._set_mode(value)
+        elif _is_int(value):
+            self._set_mode("size")
+            self.h.setValue(value)
+            if self.w is not None:
+                self.w.setValue(value)
+                self.link.setChecked(True)
+        elif isinstance(value, list) and len(value) == 2 and all(_is_int(x) for x in value) and self.w is not None:
+            self._set_mode("size")
+            self.h.setValue(value[0])
+            self.w.setValue(value[1])
+            self.link.setChecked(False)
+        for w in widgets:
+            w.blockSignals(False)
+        self._sync_enabled()
+
+    def _set_mode(self, m):
+        if self.mode is not None and self.mode.findText(m) >= 0:
+            self.mode.setCurrentIndex(self.mode.findText(m))
+
+    # ---- user changes ------------------------------------------------------------------------------------------
+    def _spun(self, which):
+        if self.w is not None and self.link.isChecked():
+            other = self.w if which is self.h else self.h
+            other.blockSignals(True)
+            other.setValue(which.value())
+            other.blockSignals(False)
+        self._emit(self.value(), True)
+
+    def _link_toggled(self, on):
+        if on:
+            self.w.blockSignals(True)
+            self.w.setValue(self.h.value())
+            self.w.blockSignals(False)
+        self._emit(self.value(), False)
+
+    def _mode_changed(self, _i):
+        self._sync_enabled()
+        self._emit(self.value(), False)
+
+    def _sync_enabled(self):
+        size = self.current_mode() == "size"
+        for w in (self.h, self.w, self.link):
+            if w is not None:
+                w.setEnabled(size)
+
+
+_SPLIT = re.compile(r"[\s,x×*]+")
+
+
+def parse_sizes(text: str):
+    """``"1, 28, 28"`` / ``"[?, 40]"`` / ``"3x32x32"`` -> a list of ints and None (``?``, ``null``, ``None``).
+
+    Raises ValueError with a message for people when a token is not a size.
+    """
+    t = text.strip().strip("[]()").strip()
+    if not t:
+        return []
+    out = []
+    for tok in _SPLIT.split(t):
+        if not tok:
+            continue
+        if tok.lower() in ("?", "null", "none"):
+            out.append(None)
+            continue
+        try:
+            out.append(int(tok))
+        except ValueError:
+            raise ValueError(f"'{tok}' is not a size: use whole numbers, or ? for an unknown size") from None
+    return out
+
+
+def format_sizes(sizes) -> str:
+    return ", ".join("?" if s is None else str(s) for s in sizes)
+
+
+class ShapeEditor(ParamEditor):
+    """Sizes separated by commas, ``?`` for an unknown size (null in the file)."""
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.line = QLineEdit()
+        self.line.setPlaceholderText("e.g. 1, 28, 28   (? = unknown size)")
+        self.row.addWidget(self.line, 1)
+        self.line.textEdited.connect(self._typed)
+
+    def fields(self):
+        return [self.line]
+
+    def set_value(self, value):
+        if not isinstance(value, list):
+            self.line.setText("" if value is None else str(value))
+            return
+        try:
+            if self.line.hasFocus() and parse_sizes(self.line.text()) == value:
+                return  # keep what is being typed ("1, 28," parses the same as "1, 28")
+        except ValueError:
+            pass
+        self.line.setText(format_sizes(value))
+
+    def _typed(self, text):
+        try:
+            sizes = parse_sizes(text)
+        except ValueError as e:
+            self.local_error = str(e)
+            self.show_error(self.local_error)
+            return
+        self._emit(sizes, True)
+
+
+class AxesEditor(ParamEditor):
+    """Axis letters (T, C, H, W, L, F); typed letters are upper-cased, anything else is flagged by the inspector."""
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.line = QLineEdit()
+        self.line.setPlaceholderText("e.g. CHW (image), TF (sequence)")
+        self.row.addWidget(self.line, 1)
+        self.line.textEdited.connect(self._typed)
+
+    def fields(self):
+        return [self.line]
+
+    def set_value(self, value):
+        text = value if isinstance(value, str) else ""
+        if self.line.text() != text:
+            pos = self.line.cursorPosition()
+            self.line.setText(text)
+            self.line.setCursorPosition(min(pos, len(text)))
+
+    def _typed(self, text):
+        up = text.upper().replace(" ", "")
+        if up != text:
+            pos = self.line.cursorPosition()
+            self.line.setText(up)
+            self.line.setCursorPosition(min(pos, len(up)))
+        self._emit(up, True)
+
+
+class JsonEditor(ParamEditor):
+    """Read-only fallback for a param kind this form does not know."""
+
+    def __init__(self, param, parent=None):
+        super().__init__(param, parent)
+        self.label = QLabel()
+        self.row.addWidget(self.label, 1)
+
+    def set_value(self, value):
+        import json
+        self.label.setText(json.dumps(value))
+
+
+EDITORS = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,
+           "int_or_pair": PairEditor, "padding": PairEditor, "shape": ShapeEditor, "axes": AxesEditor}
+
+
+def editor_for(param: Param, parent=None) -> ParamEditor:
+    """The editor widget for ``param`` (its objectName is ``param_<name>``)."""
+    ed = EDITORS.get(param.kind, JsonEditor)(param, parent)
+    ed.setObjectName(f"param_{param.name}")
+    return ed
