@@ -1,0 +1,124 @@
+"""Wires: a cubic curve from an output port to an input port, labelled with the tensor shape it carries."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
+
+from .. import theme
+
+
+def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
+    """A horizontal S-curve from ``a`` (an output) to ``b`` (an input); loops out when ``b`` lies left of ``a``."""
+    path = QPainterPath(a)
+    dx = max(50.0, abs(b.x() - a.x()) * 0.5)
+    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    return path
+
+
+class EdgeLabel(QGraphicsItem):
+    """The shape of the tensor on a wire, in a small pill above the wire (wires never cross it)."""
+
+    def __init__(self, edge_item: "EdgeItem"):
+        super().__init__()
+        self.edge_item = edge_item
+        self.text = ""
+        self.setZValue(1)
+        self._rect = QRectF()
+
+    def set_text(self, text: str):
+        if text == self.text:
+            return
+        self.prepareGeometryChange()
+        self.text = text
+        fm = QFontMetricsF(theme.current().font(8))
+        w = fm.horizontalAdvance(text) + 12
+        h = fm.height() + 4
+        self._rect = QRectF(-w / 2, -h / 2, w, h)
+        self.setVisible(bool(text))
+        self.update()
+
+    def boundingRect(self):
+        return self._rect.adjusted(-1, -1, 1, 1)
+
+    def paint(self, painter: QPainter, option, widget=None):
+        t = theme.current()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(t.label_bg)
+        painter.setPen(QPen(t.node_border, 1))
+        painter.drawRoundedRect(self._rect, self._rect.height() / 2, self._rect.height() / 2)
+        painter.setPen(t.label_text)
+        painter.setFont(t.font(8))
+        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
+
+    def mousePressEvent(self, event):
+        # a click on the label selects its wire
+        if self.scene() is not None:
+            if not (event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+                self.scene().clearSelection()
+            self.edge_item.setSelected(True)
+        event.accept()
+
+
+class EdgeItem(QGraphicsPathItem):
+    """One graph edge; endpoints follow the port items, the label follows the curve's middle."""
+
+    def __init__(self, edge, source_port, target_port):
+        super().__init__()
+        self.edge = edge
+        self.source_port = source_port
+        self.target_port = target_port
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(0)
+        self.label = EdgeLabel(self)
+        self.error = False
+        self.update_path()
+
+    def update_path(self):
+        a = self.source_port.scenePos()
+        b = self.target_port.scenePos()
+        path = wire_path(a, b)
+        self.setPath(path)
+        mid = path.pointAtPercent(0.5)
+        self.label.setPos(mid)
+
+    def set_shape_text(self, text: str):
+        self.label.set_text(text)
+
+    def shape(self):
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self):
+        return super().boundingRect().adjusted(-4, -4, 4, 4)
+
+    def paint(self, painter: QPainter, option, widget=None):
+        t = theme.current()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.isSelected():
+            pen = QPen(t.wire_selected, 3)
+        elif self.error:
+            pen = QPen(t.error, 2, Qt.PenStyle.DashLine)
+        else:
+            pen = QPen(t.wire, 2)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+
+
+class DraftWire(QGraphicsPathItem):
+    """The wire that follows the mouse while the user drags from a port."""
+
+    def __init__(self, port):
+        super().__init__()
+        self.port = port
+        self.setZValue(3)
+        pen = QPen(theme.current().wire_selected, 2, Qt.PenStyle.DashLine)
+        self.setPen(pen)
+
+    def follow(self, point: QPointF):
+        here = self.port.scenePos()
+        self.setPath(wire_path(here, point) if self.port.is_output else wire_path(point, here))

@@ -1,0 +1,121 @@
+"""Edits for the canvas's Edit-menu commands: delete, copy / paste / duplicate, add a block, drop onto a wire.
+
+Plain functions from (graph, selection) to an Edit, so they are testable without a scene. The clipboard holds the
+nodes and the edges between them in the project file's JSON layout.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from hybrid_studio.blocks import CATALOG
+from hybrid_studio.graph import AddNode, Batch, Connect, Disconnect, Edge, Graph, Node, RemoveNode, insert_between
+
+CLIPBOARD_MIME = "application/x-hybrid-studio-graph"
+BLOCK_MIME = "application/x-hybrid-studio-block"
+
+
+def delete_edit(graph: Graph, node_ids, edges=()) -> Batch | None:
+    """One undo step removing blocks (with their wires) and wires."""
+    node_ids = [n for n in node_ids if n in graph]
+    gone = set(node_ids)
+    edits = [Disconnect(e) for e in edges if e.source not in gone and e.target not in gone and e in graph.edges]
+    edits += [RemoveNode(n) for n in node_ids]
+    if not edits:
+        return None
+    label = f"Delete {node_ids[0]}" if len(edits) == 1 and node_ids else f"Delete {len(edits)} items"
+    return Batch(edits, label)
+
+
+def copy_payload(graph: Graph, node_ids) -> dict:
+    """The selected blocks and the wires between them, as project-format dicts."""
+    chosen = [n for n in graph.nodes if n.id in set(node_ids)]
+    ids = {n.id for n in chosen}
+    nodes = []
+    for n in chosen:
+        d = {"id": n.id, "type": n.type, "params": copy.deepcopy(n.params)}
+        if n.position is not None:
+            d["position"] = list(n.position)
+        nodes.append(d)
+    edges = []
+    for e in graph.edges:
+        if e.source in ids and e.target in ids:
+            d = {"source": e.source, "target": e.target}
+            if e.source_port != "out":
+                d["source_port"] = e.source_port
+            if e.target_port != "in":
+                d["target_port"] = e.target_port
+            edges.append(d)
+    return {"format": "hybrid-studio-clipboard", "nodes": nodes, "edges": edges}
+
+
+def dumps_payload(payload: dict) -> str:
+    return json.dumps(payload)
+
+
+def loads_payload(text: str) -> dict | None:
+    """The clipboard payload in ``text``; None when it is not one of ours."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") not in ("hybrid-studio-clipboard", "hybrid-studio"):
+        return None
+    if not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges"), list):
+        return None
+    return data
+
+
+def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
+    """(edit, new ids) adding a copy of ``payload`` with fresh ids and its internal wires.
+
+    Positions shift by ``offset``; with ``anchor`` (x, y) the copy's top-left block lands there instead.
+    """
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+    nodes = []
+    positions = [tuple(d["position"]) for d in payload["nodes"] if isinstance(d.get("position"), (list, tuple))]
+    if anchor is not None and positions:
+        x0 = min(p[0] for p in positions)
+        y0 = min(p[1] for p in positions)
+        offset = (anchor[0] - x0, anchor[1] - y0)
+    for i, d in enumerate(payload["nodes"]):
+        if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+            continue
+        new_id = graph.new_id(d["type"], taken)
+        taken.add(new_id)
+        mapping[d.get("id")] = new_id
+        pos = d.get("position")
+        if isinstance(pos, (list, tuple)) and len(pos) == 2:
+            pos = (float(pos[0]) + offset[0], float(pos[1]) + offset[1])
+        elif anchor is not None:
+            pos = (anchor[0] + 30.0 * i, anchor[1] + 30.0 * i)
+        else:
+            pos = None
+        nodes.append(Node(new_id, d["type"], copy.deepcopy(d.get("params") or {}), pos))
+    edits = [AddNode(n) for n in nodes]
+    for d in payload["edges"]:
+        s, t = mapping.get(d.get("source")), mapping.get(d.get("target"))
+        if s and t:
+            edits.append(Connect(Edge(s, t, d.get("source_port", "out"), d.get("target_port", "in"))))
+    if not nodes:
+        return None, []
+    return Batch(edits, f"Paste {len(nodes)} block{'s' if len(nodes) > 1 else ''}"), [n.id for n in nodes]
+
+
+def new_block(graph: Graph, type_name: str, position) -> Node:
+    """A block of ``type_name`` with default params and a fresh id at ``position``."""
+    return Node(graph.new_id(type_name), type_name, {}, None if position is None else tuple(position))
+
+
+def drop_edit(graph: Graph, type_name: str, position, on_edge: Edge | None = None):
+    """(edit, new id) adding a block; dropped on a wire (``on_edge``) it is inserted in between when it can be."""
+    node = new_block(graph, type_name, position)
+    if on_edge is not None and type_name in CATALOG:
+        block = CATALOG.get(type_name)
+        p = block.safe_params({})
+        ins, outs = block.inputs(p), block.outputs(p)
+        if ins and outs:
+            return insert_between(graph, on_edge, node, ins[0], outs[0], label=f"Insert {node.id}"), node.id
+    return AddNode(node), node.id

@@ -1,0 +1,345 @@
+"""The canvas scene: one NodeItem per block and one EdgeItem per wire, kept in step with the Graph.
+
+Items are views. They are created, moved and removed from Graph events (``node_added``, ``edge_removed``, ...) and
+re-labelled from ``document.checked``. Gestures only ask the document: dragging a wire pushes ``Connect``, moving
+blocks pushes one ``Move`` when the mouse is released.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPen, QTransform
+from PySide6.QtWidgets import QGraphicsScene
+
+from hybrid_studio.graph import Connect, Edge, Move, NodeResult
+
+from .. import theme
+from ..layout import layered_positions
+from .edge_item import DraftWire, EdgeItem, EdgeLabel
+from .node_item import NodeItem, PortItem
+
+#: The canvas is unbounded for the user; a big scene rect lets the view pan anywhere.
+SCENE_EXTENT = 200_000.0
+
+
+class GraphScene(QGraphicsScene):
+    """Draws ``document.graph``."""
+
+    #: a message for the status bar (e.g. why a connection was refused)
+    message = Signal(str)
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.graph = document.graph
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[Edge, EdgeItem] = {}
+        self._edges_of: dict[str, set] = {}
+        self._connected: set[tuple] = set()
+        self._fallback: dict[str, tuple] = {}
+        self._draft: DraftWire | None = None
+        self._highlighted: list[PortItem] = []
+        self._press_positions: dict[str, QPointF] = {}
+        self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self._listener = self.graph.subscribe(self._on_event)
+        document.checked.connect(self._on_checked)
+        self.rebuild()
+
+    def detach(self):
+        """Stop following the document (before the scene is dropped)."""
+        self.graph.unsubscribe(self._listener)
+        try:
+            self.document.checked.disconnect(self._on_checked)
+        except (RuntimeError, TypeError):
+            pass
+
+    # ---- building ----------------------------------------------------------------------------------------------
+    def rebuild(self):
+        """Recreate every item from the graph."""
+        self.clear()
+        self.nodes.clear()
+        self.edges.clear()
+        self._edges_of.clear()
+        self._connected.clear()
+        self._fallback = {}
+        if any(n.position is None for n in self.graph.nodes):
+            # blocks without a stored position get a layered layout (view only: the file is not changed)
+            self._fallback = layered_positions(self.graph)
+        for node in self.graph.nodes:
+            self._add_node(node)
+        for edge in self.graph.edges:
+            self._add_edge(edge)
+        self._on_checked(set(self.nodes))
+
+    def position_of(self, node) -> QPointF:
+        pos = node.position if node.position is not None else self._fallback.get(node.id)
+        if pos is None:
+            pos = self._free_spot()
+            self._fallback[node.id] = pos
+        return QPointF(float(pos[0]), float(pos[1]))
+
+    def _free_spot(self) -> tuple:
+        if not self.nodes:
+            return (0.0, 0.0)
+        rect = self.itemsBoundingRect()
+        return (rect.left(), rect.bottom() + 40)
+
+    def _add_node(self, node):
+        item = NodeItem(node, self)
+        self.nodes[node.id] = item
+        self._edges_of.setdefault(node.id, set())
+        self.addItem(item)
+        item.setPos(self.position_of(node))
+        result = self.document.checker.results.get(node.id)
+        item.set_result(result or NodeResult())
+        return item
+
+    def _port_item(self, node_id: str, port: str, output: bool):
+        item = self.nodes.get(node_id)
+        if item is None:
+            return None
+        found = item.port(port, output)
+        if found is None:  # a port the block type does not declare (unknown type): anchor on the first one
+            ports = item.outputs if output else item.inputs
+            found = next(iter(ports.values()), None)
+        return found
+
+    def _add_edge(self, edge: Edge):
+        sp = self._port_item(edge.source, edge.source_port, True)
+        tp = self._port_item(edge.target, edge.target_port, False)
+        if sp is None or tp is None:
+            return
+        item = EdgeItem(edge, sp, tp)
+        self.edges[edge] = item
+        self.addItem(item)
+        self.addItem(item.label)
+        self._edges_of[edge.source].add(item)
+        self._edges_of[edge.target].add(item)
+        self._connected.add((edge.source, edge.source_port, True))
+        self._connected.add((edge.target, edge.target_port, False))
+        self._label_edge(item)
+        sp.update()
+        tp.update()
+
+    def _remove_edge(self, edge: Edge):
+        item = self.edges.pop(edge, None)
+        if item is None:
+            return
+        for nid in (edge.source, edge.target):
+            self._edges_of.get(nid, set()).discard(item)
+        self._connected.discard((edge.source, edge.source_port, True))
+        self._connected.discard((edge.target, edge.target_port, False))
+        self.removeItem(item.label)
+        self.removeItem(item)
+        for p in (item.source_port, item.target_port):
+            p.update()
+
+    def _label_edge(self, item: EdgeItem):
+        result = self.document.checker.results.get(item.edge.source)
+        out = result.output if result is not None else None
+        item.set_shape_text(out.describe() if out is not None else "?")
+
+    # ---- model events ------------------------------------------------------------------------------------------
+    def _on_event(self, event, **kw):
+        if event == "node_added":
+            self._add_node(kw["node"])
+        elif event == "node_removed":
+            nid = kw["node"].id
+            item = self.nodes.pop(nid, None)
+            for e in list(self._edges_of.pop(nid, ())):
+                self._remove_edge(e.edge)
+            self._fallback.pop(nid, None)
+            if item is not None:
+                self.removeItem(item)
+        elif event == "edge_added":
+            self._add_edge(kw["edge"])
+        elif event == "edge_removed":
+            self._remove_edge(kw["edge"])
+        elif event == "params_changed":
+            nid = kw["node_id"]
+            item = self.nodes.get(nid)
+            if item is not None:
+                before = (list(item.inputs), list(item.outputs))
+                item.refresh_node(self.graph.node(nid))
+                if before != (list(item.inputs), list(item.outputs)):
+                    # the ports were recreated: re-anchor this block's wires
+                    for e in list(self._edges_of.get(nid, ())):
+                        self._remove_edge(e.edge)
+                        self._add_edge(e.edge)
+        elif event == "node_moved":
+            nid = kw["node_id"]
+            item = self.nodes.get(nid)
+            if item is not None:
+                target = self.position_of(self.graph.node(nid))
+                if item.pos() != target:
+                    item.setPos(target)
+                    self.node_item_moved(item)
+        elif event == "reset":
+            self.rebuild()
+
+    def _on_checked(self, ids):
+        results = self.document.checker.results
+        for nid in ids:
+            item = self.nodes.get(nid)
+            if item is None:
+                continue
+            item.set_result(results.get(nid) or NodeResult())
+            for e in self._edges_of.get(nid, ()):
+                if e.edge.source == nid:
+                    self._label_edge(e)
+
+    def node_item_moved(self, item: NodeItem):
+        for e in self._edges_of.get(item.node_id, ()):
+            e.update_path()
+
+    def port_connected(self, port: PortItem) -> bool:
+        return (port.node_id, port.name, port.is_output) in self._connected
+
+    # ---- selection ---------------------------------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        """Selected blocks in file order."""
+        chosen = {i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)}
+        return [n.id for n in self.graph.nodes if n.id in chosen]
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_ids(self, ids):
+        self.clearSelection()
+        for nid in ids:
+            if nid in self.nodes:
+                self.nodes[nid].setSelected(True)
+
+    # ---- background --------------------------------------------------------------------------------------------
+    def drawBackground(self, painter, rect: QRectF):
+        t = theme.current()
+        painter.fillRect(rect, t.canvas)
+        scale = painter.worldTransform().m11()
+        step = 20.0
+        if scale * step < 6:
+            step = 100.0  # zoomed far out: only the major grid
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        minor_lines, major_lines = [], []
+        x = left
+        while x < rect.right():
+            (major_lines if round(x) % 100 == 0 else minor_lines).append(QLineF(x, rect.top(), x, rect.bottom()))
+            x += step
+        y = top
+        while y < rect.bottom():
+            (major_lines if round(y) % 100 == 0 else minor_lines).append(QLineF(rect.left(), y, rect.right(), y))
+            y += step
+        # one call per pen: drawing line by line costs more than the blocks themselves
+        painter.setPen(QPen(t.grid_minor, 0))
+        painter.drawLines(minor_lines)
+        painter.setPen(QPen(t.grid_major, 0))
+        painter.drawLines(major_lines)
+
+    # ---- gestures: wiring and moving -----------------------------------------------------------------------------
+    def port_at(self, point: QPointF, tolerance: float = 12.0) -> PortItem | None:
+        """The port nearest ``point`` within ``tolerance`` scene units."""
+        box = QRectF(point.x() - tolerance, point.y() - tolerance, 2 * tolerance, 2 * tolerance)
+        best, best_d = None, tolerance * tolerance + 1
+        for it in self.items(box):
+            if isinstance(it, PortItem):
+                d = (it.scenePos() - point)
+                dist = d.x() * d.x() + d.y() * d.y()
+                if dist < best_d:
+                    best, best_d = it, dist
+        return best
+
+    def edge_at(self, point: QPointF) -> Edge | None:
+        for it in self.items(point):
+            if isinstance(it, EdgeLabel):
+                return it.edge_item.edge
+            if isinstance(it, EdgeItem):
+                return it.edge
+        return None
+
+    def _candidate_edge(self, a: PortItem, b: PortItem) -> Edge | None:
+        if a.is_output == b.is_output:
+            return None
+        out, inp = (a, b) if a.is_output else (b, a)
+        return Edge(out.node_id, inp.node_id, out.name, inp.name)
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MouseButton.LeftButton:
+            port = self.port_at(event.scenePos(), 9.0)
+            if port is not None:
+                self._start_wire(port, event.scenePos())
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        self._press_positions = {i.node_id: i.pos() for i in self.selectedItems() if isinstance(i, NodeItem)}
+
+    def mouseMoveEvent(self, event):
+        if self._draft is not None:
+            self._draft.follow(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+        if self._press_positions and event.buttons() & Qt.MouseButton.LeftButton:
+            for nid in self._press_positions:  # the blocks being dragged: their wires follow
+                item = self.nodes.get(nid)
+                if item is not None:
+                    self.node_item_moved(item)
+
+    def mouseReleaseEvent(self, event):
+        if self._draft is not None:
+            self._finish_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        self._record_move()
+
+    def _start_wire(self, port: PortItem, point: QPointF):
+        self._draft = DraftWire(port)
+        self.addItem(self._draft)
+        self._draft.follow(point)
+        for item in self.nodes.values():
+            if item is port.node:
+                continue
+            for other in (item.inputs if port.is_output else item.outputs).values():
+                edge = self._candidate_edge(port, other)
+                if edge is not None and self.graph.why_not_connect(edge) is None:
+                    other.highlight = True
+                    other.update()
+                    self._highlighted.append(other)
+
+    def _finish_wire(self, point: QPointF):
+        start = self._draft.port
+        self.removeItem(self._draft)
+        self._draft = None
+        for p in self._highlighted:
+            p.highlight = False
+            p.update()
+        self._highlighted = []
+        end = self.port_at(point)
+        if end is None or end is start:
+            return
+        edge = self._candidate_edge(start, end)
+        if edge is None:
+            self.message.emit("Connect an output (right side) to an input (left side)")
+            return
+        reason = self.graph.why_not_connect(edge)
+        if reason:
+            self.message.emit(f"Cannot connect: {reason}")
+            return
+        self.document.push(Connect(edge))
+
+    def _record_move(self):
+        moved = {}
+        for nid, before in self._press_positions.items():
+            item = self.nodes.get(nid)
+            if item is not None and item.pos() != before:
+                p = item.pos()
+                moved[nid] = (round(p.x(), 1), round(p.y(), 1))
+        self._press_positions = {}
+        if moved:
+            self.document.push(Move(moved))
+
+    def item_at(self, point: QPointF):
+        return self.itemAt(point, QTransform())

@@ -1,0 +1,270 @@
+"""The canvas view: zoom (wheel, shortcuts, fit), pan (middle-drag, Space+drag), drops from the palette, the
+quick-add box (Tab, context menu) and the Edit-menu commands on the selection (delete, copy, paste, ...)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QCursor, QGuiApplication, QPainter
+from PySide6.QtWidgets import QGraphicsView, QMenu
+
+from ..layout import auto_layout_edit
+from . import edit_ops
+from .node_item import HEADER_H, NODE_W, NodeItem
+from .quick_add import QuickAdd
+
+MIN_SCALE, MAX_SCALE = 0.1, 3.0
+
+
+class GraphView(QGraphicsView):
+    """Shows a GraphScene; every change it makes goes through ``scene.document.push``."""
+
+    message = Signal(str)
+
+    def __init__(self, scene=None, parent=None):
+        super().__init__(parent)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
+                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._pan_from: QPoint | None = None
+        self._space = False
+        self._clipboard_fallback = ""
+        self.quick_add = QuickAdd(self)
+        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self._quick_add_at = QPointF()
+        if scene is not None:
+            self.setScene(scene)
+
+    @property
+    def document(self):
+        return self.scene().document
+
+    @property
+    def graph(self):
+        return self.scene().graph
+
+    # ---- zoom and pan ------------------------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float):
+        new = max(MIN_SCALE, min(MAX_SCALE, self.zoom * factor))
+        f = new / self.zoom
+        self.scale(f, f)
+
+    def zoom_in(self):
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.zoom_by(1.25)
+        self.setTransformationAnchor(anchor)
+
+    def zoom_out(self):
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.zoom_by(0.8)
+        self.setTransformationAnchor(anchor)
+
+    def fit(self):
+        """Show every block (never magnified beyond 100 %)."""
+        items = [i for i in self.scene().items() if isinstance(i, NodeItem)]
+        if not items:
+            self.resetTransform()
+            self.centerOn(0, 0)
+            return
+        rect = QRectF()
+        for i in items + [e for e in self.scene().edges.values()]:
+            rect = rect.united(i.sceneBoundingRect())
+        rect.adjust(-60, -60, 60, 60)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom > 1.0:
+            self.zoom_by(1.0 / self.zoom)
+            self.centerOn(rect.center())
+
+    def wheelEvent(self, event):
+        delta = event.angleDelta().y()
+        if delta:
+            self.zoom_by(1.0015 ** delta)
+        event.accept()
+
+    def _panning(self, event) -> bool:
+        return event.buttons() & Qt.MouseButton.MiddleButton or (
+            self._space and event.buttons() & Qt.MouseButton.LeftButton)
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                self._space and event.button() == Qt.MouseButton.LeftButton):
+            self._pan_from = event.position().toPoint()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if self._pan_from is not None:
+            here = event.position().toPoint()
+            d = here - self._pan_from
+            self._pan_from = here
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - d.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - d.y())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._pan_from is not None:
+            self._pan_from = None
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space else Qt.CursorShape.ArrowCursor)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # ---- keys --------------------------------------------------------------------------------------------------
+    def focusNextPrevChild(self, next_):
+        return False  # Tab opens the quick-add box instead of moving the focus
+
+    def keyPressEvent(self, event):
+        key = event.key()
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        if key == Qt.Key.Key_Tab:
+            self.open_quick_add(self.mapFromGlobal(QCursor.pos()))
+            return
+        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selection()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event):
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+            return
+        super().keyReleaseEvent(event)
+
+    # ---- adding blocks -----------------------------------------------------------------------------------------
+    def add_block(self, type_name: str, scene_point: QPointF | None = None, on_edge=None) -> str | None:
+        """Add a block centred on ``scene_point`` (default: the view's centre); returns its id."""
+        if scene_point is None:
+            scene_point = self.mapToScene(self.viewport().rect().center())
+        pos = (round(scene_point.x() - NODE_W / 2, 1), round(scene_point.y() - HEADER_H, 1))
+        edit, new_id = edit_ops.drop_edit(self.graph, type_name, pos, on_edge)
+        if self.document.push(edit):
+            self.scene().select_ids([new_id])
+            return new_id
+        return None
+
+    def open_quick_add(self, view_point: QPoint):
+        if not self.viewport().rect().contains(view_point):
+            view_point = self.viewport().rect().center()
+        self._quick_add_at = self.mapToScene(view_point)
+        self.quick_add.popup_at(self.viewport().mapToGlobal(view_point))
+
+    def _quick_add_chosen(self, type_name: str):
+        self.add_block(type_name, self._quick_add_at)
+
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasFormat(edit_ops.BLOCK_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event):
+        if event.mimeData().hasFormat(edit_ops.BLOCK_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event):
+        data = event.mimeData()
+        if not data.hasFormat(edit_ops.BLOCK_MIME):
+            super().dropEvent(event)
+            return
+        type_name = bytes(data.data(edit_ops.BLOCK_MIME)).decode("utf-8")
+        point = self.mapToScene(event.position().toPoint())
+        on_edge = self.scene().edge_at(point)
+        self.add_block(type_name, point, on_edge)
+        event.acceptProposedAction()
+        self.setFocus()
+
+    def contextMenuEvent(self, event):
+        menu = QMenu(self)
+        point = event.pos()
+        menu.addAction("Add block…", lambda: self.open_quick_add(point))
+        if self.scene().selected_node_ids() or self.scene().selected_edges():
+            menu.addAction("Duplicate", self.duplicate)
+            menu.addAction("Delete", self.delete_selection)
+        menu.addAction("Paste", self.paste)
+        menu.addSeparator()
+        menu.addAction("Auto-layout", self.auto_layout)
+        menu.addAction("Fit to window", self.fit)
+        menu.exec(event.globalPos())
+
+    # ---- Edit-menu commands --------------------------------------------------------------------------------------
+    def delete_selection(self):
+        s = self.scene()
+        edit = edit_ops.delete_edit(self.graph, s.selected_node_ids(), s.selected_edges())
+        if edit is not None:
+            self.document.push(edit)
+
+    def copy(self) -> bool:
+        ids = self.scene().selected_node_ids()
+        if not ids:
+            return False
+        text = edit_ops.dumps_payload(edit_ops.copy_payload(self.graph, ids))
+        self._clipboard_fallback = text
+        # plain text only: a QMimeData handed to the clipboard is freed twice at exit by PySide6 (a crash), and
+        # JSON text also pastes into another window or a text editor
+        QGuiApplication.clipboard().setText(text)
+        return True
+
+    def cut(self):
+        if self.copy():
+            self.delete_selection()
+
+    def _clipboard_text(self) -> str:
+        text = QGuiApplication.clipboard().text()
+        if text and edit_ops.loads_payload(text) is not None:
+            return text
+        return self._clipboard_fallback
+
+    def paste(self, payload: dict | None = None):
+        payload = payload or edit_ops.loads_payload(self._clipboard_text())
+        if not payload:
+            return []
+        edit, ids = edit_ops.paste_edit(self.graph, payload)
+        if edit is not None and self.document.push(edit):
+            self.scene().select_ids(ids)
+            return ids
+        return []
+
+    def duplicate(self):
+        ids = self.scene().selected_node_ids()
+        if ids:
+            return self.paste(edit_ops.copy_payload(self.graph, ids))
+        return []
+
+    def select_all(self):
+        for item in self.scene().nodes.values():
+            item.setSelected(True)
+
+    def auto_layout(self):
+        edit = auto_layout_edit(self.graph)
+        if edit is not None:
+            self.document.push(edit)
+        self.fit()
+
+    def center_on_node(self, node_id: str):
+        item = self.scene().nodes.get(node_id)
+        if item is not None:
+            self.scene().select_ids([node_id])
+            self.centerOn(item.sceneBoundingRect().center())

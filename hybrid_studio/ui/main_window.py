@@ -1,0 +1,312 @@
+"""The main window: palette (left), canvas (centre), inspector and undo history (right), problems (bottom),
+status bar, and the Edit and View menus. The File menu, the inspector, the problems panel and the training dock
+come from their own modules and are wired here; the window still opens if one of them is missing.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QUndoView
+
+from . import theme
+from .canvas import GraphScene, GraphView
+from .canvas.node_item import human_count
+from .document import Document
+from .palette import Palette
+
+try:
+    from hybrid_studio.ui.inspector import Inspector
+except ImportError:  # pragma: no cover - written in parallel
+    Inspector = None
+try:
+    from hybrid_studio.ui.problems import ProblemsPanel
+except ImportError:  # pragma: no cover
+    ProblemsPanel = None
+try:
+    from hybrid_studio.ui.files import FileActions
+except ImportError:  # pragma: no cover
+    FileActions = None
+
+
+class MainWindow(QMainWindow):
+    """One window editing one Document at a time (``set_document`` switches)."""
+
+    def __init__(self, document: Document | None = None, parent=None):
+        super().__init__(parent)
+        self.resize(1440, 900)
+        self.setDockNestingEnabled(True)
+        self.document: Document | None = None
+        self.scene: GraphScene | None = None
+        self.undo_group = QUndoGroup(self)
+        self.view = GraphView(parent=self)
+        self.view.message.connect(self.show_message)
+        self.setCentralWidget(self.view)
+        self._fitted = False
+
+        self.palette = Palette(self)
+        self.palette.block_activated.connect(lambda name: self.view.add_block(name))
+        self.palette_dock = self._dock("Blocks", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea, "palette")
+
+        self._build_status_bar()
+        self.file_menu: QMenu = self.menuBar().addMenu("&File")
+        self.edit_menu: QMenu = self.menuBar().addMenu("&Edit")
+        self.view_menu: QMenu = self.menuBar().addMenu("&View")
+        self._build_edit_menu()
+        self._build_view_menu()
+
+        self.set_document(document or Document())
+
+        self.inspector = self.problems = self.file_actions = None
+        self.inspector_dock = self.problems_dock = None
+        if Inspector is not None:
+            self.inspector = Inspector(self.document, self)
+            if hasattr(self.inspector, "renamed"):
+                self.inspector.renamed.connect(lambda old, new: self.scene.select_ids([new]))
+            self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea,
+                                             "inspector")
+        self.history = QUndoView(self.undo_group)
+        self.history.setEmptyLabel("<opened>")
+        self.history_dock = self._dock("History", self.history, Qt.DockWidgetArea.RightDockWidgetArea, "history")
+        if self.inspector_dock is not None:
+            self.splitDockWidget(self.inspector_dock, self.history_dock, Qt.Orientation.Vertical)
+            self.resizeDocks([self.inspector_dock, self.history_dock], [620, 180], Qt.Orientation.Vertical)
+        if ProblemsPanel is not None:
+            self.problems = ProblemsPanel(self.document, self)
+            self.problems.node_activated.connect(self.view.center_on_node)
+            self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea,
+                                            "problems")
+        self.resizeDocks([self.palette_dock], [220], Qt.Orientation.Horizontal)
+        if self.inspector_dock is not None:
+            self.resizeDocks([self.inspector_dock], [320], Qt.Orientation.Horizontal)
+        if self.problems_dock is not None:
+            self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+        self.train_dock = None
+        self._train_panel = None
+        if FileActions is not None:
+            self.file_actions = FileActions(self)
+        else:  # pragma: no cover
+            self.file_menu.addAction("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._add_dock_toggles()
+        self._wire_document()
+        self._selection_changed()
+
+    # ---- the training dock (created after the first paint: it loads pyqtgraph and numpy) ----------------------
+    @property
+    def train_panel(self):
+        """The training panel, created on first use."""
+        return self.ensure_train_panel()
+
+    @train_panel.setter
+    def train_panel(self, value):
+        self._train_panel = value
+
+    def ensure_train_panel(self):
+        if self._train_panel is not None or getattr(self, "_no_train_panel", False):
+            return self._train_panel
+        try:
+            from hybrid_studio.ui.train.panel import TrainPanel
+        except ImportError:  # pragma: no cover - written in parallel
+            self._no_train_panel = True
+            return None
+        panel = self._train_panel = TrainPanel(self)
+        if isinstance(panel, QDockWidget):
+            self.train_dock = panel
+        else:
+            # in a scroll area so the bottom area can stay low (the panel's own minimum height is large)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setWidget(panel)
+            self.train_dock = self._dock("Training", scroll, Qt.DockWidgetArea.BottomDockWidgetArea, "training")
+        if self.dockWidgetArea(self.train_dock) == Qt.DockWidgetArea.NoDockWidgetArea:
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.train_dock)
+        if self.problems_dock is not None:
+            self.tabifyDockWidget(self.problems_dock, self.train_dock)
+            self.problems_dock.raise_()
+        self.compact_bottom_docks()
+        QTimer.singleShot(0, self.compact_bottom_docks)  # again once laid out: the panel's size hint is tall
+        self.view_menu.addAction(self.train_dock.toggleViewAction())
+        return panel
+
+    def compact_bottom_docks(self, height: int = 170):
+        """Keep the problems / training area low so the canvas gets the room."""
+        docks = [d for d in (self.problems_dock, self.train_dock) if d is not None]
+        if docks:
+            self.resizeDocks(docks, [height] * len(docks), Qt.Orientation.Vertical)
+
+    # ---- building ----------------------------------------------------------------------------------------------
+    def _dock(self, title, widget, area, name) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name + "_dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self):
+        self.status_bar = self.statusBar()
+        self.valid_label = QLabel()
+        self.params_label = QLabel()
+        self.macs_label = QLabel()
+        self.shape_label = QLabel()
+        for w in (self.shape_label, self.params_label, self.macs_label, self.valid_label):
+            w.setContentsMargins(8, 0, 8, 0)
+            self.status_bar.addPermanentWidget(w)
+
+    def _action(self, menu, text, slot, shortcuts=(), on_view=False) -> QAction:
+        act = QAction(text, self)
+        act.triggered.connect(slot)
+        if shortcuts:
+            act.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if on_view:
+            # canvas commands act only while the canvas has focus, so typing in the inspector keeps its keys
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(act)
+        menu.addAction(act)
+        return act
+
+    def _build_edit_menu(self):
+        m = self.edit_menu
+        self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
+        redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        for extra in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")):
+            if extra not in redo_keys:  # a duplicate binding would make the shortcut ambiguous
+                redo_keys.append(extra)
+        self.redo_action.setShortcuts(redo_keys)
+        m.addAction(self.undo_action)
+        m.addAction(self.redo_action)
+        m.addSeparator()
+        v = self.view
+        self.cut_action = self._action(m, "Cu&t", v.cut, [QKeySequence.StandardKey.Cut], True)
+        self.copy_action = self._action(m, "&Copy", v.copy, [QKeySequence.StandardKey.Copy], True)
+        self.paste_action = self._action(m, "&Paste", v.paste, [QKeySequence.StandardKey.Paste], True)
+        self.duplicate_action = self._action(m, "D&uplicate", v.duplicate, ["Ctrl+D"], True)
+        self.delete_action = self._action(m, "&Delete", v.delete_selection, ["Delete", "Backspace"], True)
+        m.addSeparator()
+        self.select_all_action = self._action(m, "Select &All", v.select_all, [QKeySequence.StandardKey.SelectAll],
+                                              True)
+        self._action(m, "Add Block…", lambda: v.open_quick_add(v.viewport().rect().center()), ["Tab"], True)
+
+    def _build_view_menu(self):
+        m, v = self.view_menu, self.view
+        self.zoom_in_action = self._action(m, "Zoom &In", v.zoom_in, ["Ctrl+=", "Ctrl++"])
+        self.zoom_out_action = self._action(m, "Zoom &Out", v.zoom_out, ["Ctrl+-"])
+        self.fit_action = self._action(m, "&Fit to Window", v.fit, ["Ctrl+0"])
+        m.addSeparator()
+        self.layout_action = self._action(m, "&Auto-layout", v.auto_layout, ["Ctrl+L"])
+        m.addSeparator()
+
+    def _add_dock_toggles(self):
+        for dock in (self.palette_dock, self.inspector_dock, self.history_dock, self.problems_dock):
+            if dock is not None:
+                self.view_menu.addAction(dock.toggleViewAction())
+
+    # ---- document ----------------------------------------------------------------------------------------------
+    def set_document(self, document: Document):
+        """Edit ``document`` from now on (the old one is dropped from the undo group)."""
+        old = self.document
+        if old is not None:
+            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message),
+                                 (old.state_changed, self._update_title)):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+            self.undo_group.removeStack(old.undo_stack)
+        if self.scene is not None:
+            self.scene.detach()
+        self.document = document
+        self.scene = GraphScene(document, self)
+        self.scene.message.connect(self.show_message)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.view.setScene(self.scene)
+        self.undo_group.addStack(document.undo_stack)
+        self.undo_group.setActiveStack(document.undo_stack)
+        if old is not None:
+            self._wire_document()
+            for w in (self.inspector, self.problems):
+                if w is not None and hasattr(w, "set_document"):
+                    w.set_document(document)
+            self._selection_changed()
+        if self.isVisible():
+            self.view.fit()
+        else:
+            self._fitted = False
+
+    def _wire_document(self):
+        d = self.document
+        d.checked.connect(self._update_status)
+        d.refused.connect(self.show_message)
+        d.state_changed.connect(self._update_title)
+        self._update_title()
+        self._update_status()
+
+    def _update_title(self):
+        self.setWindowTitle(f"{self.document.display_name}[*] - Hybrid Studio")
+        self.setWindowModified(self.document.modified)
+
+    def _update_status(self, changed=None):
+        ck = self.document.checker
+        problems = ck.errors()
+        if not len(self.document.graph):
+            self.valid_label.setText("Empty graph")
+            self.valid_label.setStyleSheet("")
+        elif problems:
+            n = len(problems)
+            self.valid_label.setText(f"\u2716 {n} problem{'s' if n > 1 else ''}")
+            self.valid_label.setStyleSheet(f"color: {theme.ERROR_COLOUR}; font-weight: bold")
+        else:
+            self.valid_label.setText("\u2714 Valid")
+            self.valid_label.setStyleSheet("color: #16a34a; font-weight: bold")
+        self.params_label.setText(f"Params: {ck.total_params():,}")
+        self.macs_label.setText(f"MACs: {human_count(ck.total_macs())}")
+        if changed is None or any(nid in changed for nid in self.scene.selected_node_ids()):
+            self._update_shape_label()
+
+    def _update_shape_label(self):
+        ids = self.scene.selected_node_ids() if self.scene is not None else []
+        if len(ids) == 1:
+            out = self.document.checker.results.get(ids[0])
+            out = out.output if out is not None else None
+            self.shape_label.setText(f"{ids[0]} \u2192 {out.describe() if out is not None else '?'}")
+        elif ids:
+            self.shape_label.setText(f"{len(ids)} blocks selected")
+        else:
+            self.shape_label.setText("")
+
+    def _selection_changed(self):
+        if self.scene is None:
+            return
+        ids = self.scene.selected_node_ids()
+        self._update_shape_label()
+        if self.inspector is not None:
+            self.inspector.show_node(ids[0] if len(ids) == 1 else None)
+
+    def show_message(self, text: str):
+        self.status_bar.showMessage(text, 6000)
+
+    # ---- window events -----------------------------------------------------------------------------------------
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self.view.fit)
+            self.view.fit()
+            # the training dock's imports (pyqtgraph, numpy) wait until the window is on screen
+            QTimer.singleShot(150, self.ensure_train_panel)
+
+    def changeEvent(self, event):
+        if event.type() == event.Type.PaletteChange:
+            theme.refresh()
+            if self.scene is not None:
+                self.scene.update()
+        super().changeEvent(event)
+
+    def closeEvent(self, event):
+        fa = self.file_actions
+        if fa is not None and hasattr(fa, "maybe_save") and not fa.maybe_save():
+            event.ignore()
+            return
+        super().closeEvent(event)

@@ -1,0 +1,84 @@
+"""ONNX export: onnxruntime gives torch's numbers (1e-4) at other batch sizes and, for a variable T, other lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+torch = pytest.importorskip("torch")
+
+from hybrid_studio.compile import CompileError, compile_graph  # noqa: E402
+from hybrid_studio.compile.onnx_export import export_onnx  # noqa: E402
+from hybrid_studio.project import load_template, loads_project  # noqa: E402
+
+VARIABLE_T = """{"format": "hybrid-studio", "version": 1, "name": "var-t", "nodes": [
+  {"id": "series", "type": "Input", "params": {"shape": [null, 8], "axes": "TF"}},
+  {"id": "lstm", "type": "LSTM", "params": {"hidden_size": 16, "return_sequences": true}},
+  {"id": "conv", "type": "Conv1d", "params": {"out_channels": 6, "kernel_size": 3, "activation": "relu"}},
+  {"id": "fc", "type": "Linear", "params": {"out_features": 3}},
+  {"id": "out", "type": "Output", "params": {"task": "regression"}}],
+ "edges": [{"source": "series", "target": "lstm"}, {"source": "lstm", "target": "conv"},
+           {"source": "conv", "target": "fc"}, {"source": "fc", "target": "out"}]}"""
+
+
+def check_against_torch(graph, path, sizes):
+    """Export ``graph`` with the weights of a compiled model, run both on random inputs of each size."""
+    torch.manual_seed(0)
+    model = compile_graph(graph).eval()
+    axes = export_onnx(graph, path, model=model)
+    session = ort.InferenceSession(str(path))
+    input_ids = [n.id for n in graph.nodes if n.type == "Input"]
+    output_ids = [n.id for n in graph.nodes if n.type == "Output"]
+    assert [i.name for i in session.get_inputs()] == input_ids
+    assert [o.name for o in session.get_outputs()] == output_ids
+    for i in session.get_inputs():
+        assert i.shape[0] == "batch"
+    for batch, length in sizes:
+        feeds = {}
+        for i in session.get_inputs():
+            shape = [batch] + [length if isinstance(d, str) else d for d in i.shape[1:]]
+            feeds[i.name] = np.random.default_rng(batch * 100 + length).standard_normal(shape).astype(np.float32)
+        results = session.run(None, feeds)
+        with torch.no_grad():
+            expected = model(*[torch.from_numpy(v) for v in feeds.values()])
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        for got, want in zip(results, expected):
+            assert got.shape == tuple(want.shape)
+            np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
+    return axes
+
+
+@pytest.mark.parametrize("name", ["seed-cnn-lstm", "lrcn-video", "parallel-cnn-lstm"])
+def test_template_matches_torch_at_other_batch_sizes(name, tmp_path):
+    check_against_torch(load_template(name), tmp_path / f"{name}.onnx", [(1, 0), (5, 0)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["crnn", "rnn-cnn"])
+def test_larger_templates_match_torch(name, tmp_path):
+    check_against_torch(load_template(name), tmp_path / f"{name}.onnx", [(1, 0), (3, 0)])
+
+
+def test_variable_length_sequence_stays_dynamic(tmp_path):
+    graph = loads_project(VARIABLE_T)
+    axes = check_against_torch(graph, tmp_path / "var.onnx", [(1, 5), (3, 11)])
+    assert axes == {"series": {0: "batch", 1: "series_T"}, "out": {0: "batch", 1: "out_T"}}
+    session = ort.InferenceSession(str(tmp_path / "var.onnx"))
+    assert session.get_inputs()[0].shape == ["batch", "series_T", 8]
+
+
+@pytest.mark.slow
+def test_variable_length_video_folds_time_into_batch(tmp_path):
+    graph = load_template("lrcn-video")
+    graph.node("video").params["shape"] = [None, 1, 32, 32]
+    check_against_torch(graph, tmp_path / "video.onnx", [(1, 4), (2, 9)])
+
+
+def test_invalid_graph_is_refused_and_nothing_is_written(tmp_path):
+    graph = load_template("seed-cnn-lstm")
+    graph.node("fc").params["out_features"] = 0
+    with pytest.raises(CompileError):
+        export_onnx(graph, tmp_path / "bad.onnx")
+    assert list(tmp_path.iterdir()) == []

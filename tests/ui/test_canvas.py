@@ -1,0 +1,249 @@
+"""The canvas through real mouse and keyboard events: dropping, wiring, moving, deleting, undo/redo, clipboard."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from hybrid_studio.graph import Connect, Edge, Node
+from hybrid_studio.project import dumps_project
+from hybrid_studio.ui.canvas import BLOCK_MIME, EdgeItem
+
+from canvas_helpers import click_node, drag, open_window, small_graph, vp
+
+
+def drop(view, mime: QMimeData, point: QPoint):
+    """Deliver a drag enter / move / drop at ``point`` on the viewport (QDrag cannot run offscreen)."""
+    target = view.viewport()
+    pos = QPointF(point)
+    actions = Qt.DropAction.CopyAction
+    for ev in (QDragEnterEvent(point, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+               QDragMoveEvent(point, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+               QDropEvent(pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(target, ev)
+
+
+def test_palette_drop_creates_block_where_dropped(qtbot):
+    w = open_window(qtbot, small_graph())
+    tree = w.palette.tree
+    mime = tree.mimeData([w.palette.items["LSTM"]])   # what the palette's drag carries
+    assert bytes(mime.data(BLOCK_MIME)).decode() == "LSTM"
+    point = QPoint(300, 420)
+    drop(w.view, mime, point)
+    new = [n for n in w.document.graph.nodes if n.type == "LSTM"]
+    assert len(new) == 1
+    item = w.scene.nodes[new[0].id]
+    assert item.sceneBoundingRect().contains(w.view.mapToScene(point))
+    assert w.scene.selected_node_ids() == [new[0].id]
+    w.document.undo_stack.undo()
+    assert not w.document.graph.nodes_of_type("LSTM") and new[0].id not in w.scene.nodes
+
+
+def test_drop_on_wire_inserts_between(qtbot):
+    w = open_window(qtbot, small_graph())
+    edge_item = w.scene.edges[Edge("image", "conv1")]
+    point = vp(w.view, edge_item.label.scenePos())
+    drop(w.view, w.palette.tree.mimeData([w.palette.items["BatchNorm"]]), point)
+    g = w.document.graph
+    bn = g.nodes_of_type("BatchNorm")[0].id
+    assert Edge("image", bn) in g.edges and Edge(bn, "conv1") in g.edges and Edge("image", "conv1") not in g.edges
+    assert w.document.undo_stack.count() == 1
+
+
+def test_wiring_ports_by_mouse_creates_edge_and_label(qtbot):
+    w = open_window(qtbot, small_graph(connected=False))
+    scene, view = w.scene, w.view
+    src = scene.nodes["image"].outputs["out"]
+    dst = scene.nodes["conv1"].inputs["in"]
+    assert not dst.highlight
+    a, b = vp(view, src.scenePos()), vp(view, dst.scenePos())
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(view.viewport(), (a + b) / 2)
+    assert dst.highlight, "a compatible input highlights while dragging"
+    assert not scene.nodes["image"].outputs["out"].highlight
+    QTest.mouseMove(view.viewport(), b)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    assert Edge("image", "conv1") in w.document.graph.edges
+    item = scene.edges[Edge("image", "conv1")]
+    assert isinstance(item, EdgeItem)
+    assert item.label.text == "N x 1 x 28 x 28"
+    assert not dst.highlight
+    # the conv now knows its shape: the wire it feeds is labelled once connected
+    drag(view, vp(view, scene.nodes["conv1"].outputs["out"].scenePos()),
+         vp(view, scene.nodes["out"].inputs["in"].scenePos()))
+    assert scene.edges[Edge("conv1", "out")].label.text == "N x 32 x 26 x 26"
+
+
+def test_refused_connection_reports_reason(qtbot):
+    w = open_window(qtbot, small_graph())
+    view = w.view
+    before = dumps_project(w.document.graph)
+    # conv1's input is already fed by image: wiring out -> conv1.in again is refused with the reason
+    drag(view, vp(view, w.scene.nodes["out"].inputs["in"].scenePos()),
+         vp(view, w.scene.nodes["image"].outputs["out"].scenePos()))
+    assert dumps_project(w.document.graph) == before
+    assert "already fed" in w.status_bar.currentMessage()
+
+
+def test_block_in_error_has_red_outline_and_badge(qtbot):
+    w = open_window(qtbot, small_graph(connected=False))
+    item = w.scene.nodes["conv1"]
+    assert item.has_error and item.badge.isVisible()
+    assert "not connected" in item.badge.toolTip()
+    w.document.push(Connect(Edge("image", "conv1")))
+    assert not item.has_error and not item.badge.isVisible()
+
+
+def test_move_by_mouse_is_one_undoable_step(qtbot):
+    w = open_window(qtbot, small_graph())
+    view, item = w.view, w.scene.nodes["conv1"]
+    start = item.pos()
+    a = vp(view, item.sceneBoundingRect().center() + QPointF(0, -12))
+    drag(view, a, a + QPoint(60, 90))
+    g = w.document.graph
+    assert g.node("conv1").position != (320.0, 0.0)
+    assert item.pos() == QPointF(*g.node("conv1").position)
+    assert w.document.undo_stack.count() == 1
+    # the wires followed the block
+    assert w.scene.edges[Edge("image", "conv1")].path().pointAtPercent(1.0) == item.inputs["in"].scenePos()
+    w.document.undo_stack.undo()
+    assert g.node("conv1").position == (320.0, 0.0) and item.pos() == start
+
+
+def test_delete_undo_redo_restore_file_exactly(qtbot):
+    w = open_window(qtbot, small_graph())
+    g, view = w.document.graph, w.view
+    original = dumps_project(g)
+    click_node(view, "conv1")
+    assert w.scene.selected_node_ids() == ["conv1"]
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Delete)
+    assert "conv1" not in g and "conv1" not in w.scene.nodes
+    assert not g.edges and not w.scene.edges
+    deleted = dumps_project(g)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert dumps_project(g) == original
+    assert set(w.scene.nodes) == {"image", "conv1", "out"} and len(w.scene.edges) == 2
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert dumps_project(g) == deleted
+    w.document.undo_stack.undo()
+    assert dumps_project(g) == original
+
+
+def test_backspace_deletes_a_selected_wire(qtbot):
+    w = open_window(qtbot, small_graph())
+    edge = Edge("image", "conv1")
+    QTest.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     vp(w.view, w.scene.edges[edge].label.scenePos()))
+    assert w.scene.selected_edges() == [edge]
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_Backspace)
+    assert edge not in w.document.graph.edges and {"image", "conv1"} <= set(w.document.graph.nodes and
+                                                                          [n.id for n in w.document.graph.nodes])
+
+
+def test_rubber_band_copy_paste_gives_fresh_ids(qtbot):
+    w = open_window(qtbot, small_graph())
+    view, g = w.view, w.document.graph
+    r = w.scene.nodes["image"].sceneBoundingRect().united(w.scene.nodes["conv1"].sceneBoundingRect())
+    drag(view, vp(view, r.topLeft() + QPointF(-20, -20)), vp(view, r.bottomRight() + QPointF(10, 10)))
+    assert w.scene.selected_node_ids() == ["image", "conv1"]
+    QTest.keyClick(view.viewport(), Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    new = [n.id for n in g.nodes][3:]
+    assert len(new) == 2 and not set(new) & {"image", "conv1", "out"}
+    types = {g.node(n).type for n in new}
+    assert types == {"Input", "Conv2d"}
+    assert Edge(new[0], new[1]) in g.edges          # the internal wire came along, the one to `out` did not
+    assert len(g.edges) == 3
+    assert g.node(new[1]).params == g.node("conv1").params
+    assert w.scene.selected_node_ids() == new
+    # duplicate (Ctrl+D) of the pasted pair gives yet other ids; one undo removes it
+    QTest.keyClick(view.viewport(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert len(g) == 7
+    w.document.undo_stack.undo()
+    assert len(g) == 5
+
+
+def test_cut_removes_and_paste_restores(qtbot):
+    w = open_window(qtbot, small_graph())
+    click_node(w.view, "out")
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_X, Qt.KeyboardModifier.ControlModifier)
+    assert "out" not in w.document.graph
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert len(w.document.graph.nodes_of_type("Output")) == 1
+
+
+def test_auto_layout_is_undoable(qtbot):
+    g = small_graph()
+    for nid, pos in (("image", (500.0, 300.0)), ("conv1", (-200.0, 40.0)), ("out", (0.0, 0.0))):
+        g.node(nid).position = pos
+    w = open_window(qtbot, g)
+    original = dumps_project(g)
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    xs = [g.node(n).position[0] for n in ("image", "conv1", "out")]
+    assert xs == sorted(xs) and len(set(xs)) == 3      # left to right in data-flow order
+    assert w.scene.nodes["conv1"].pos().x() == g.node("conv1").position[0]
+    assert w.document.undo_stack.undoText() == "Auto-layout"
+    w.document.undo_stack.undo()
+    assert dumps_project(g) == original
+
+
+def test_zoom_keys_wheel_and_fit(qtbot):
+    w = open_window(qtbot, small_graph())
+    view = w.view
+    z = view.zoom
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert view.zoom > z
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert view.zoom < z
+    view.zoom_by(4.0)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    for item in w.scene.nodes.values():
+        assert visible.contains(item.sceneBoundingRect())
+
+
+def test_middle_drag_and_space_drag_pan(qtbot):
+    w = open_window(qtbot, small_graph())
+    view = w.view
+    before = view.mapToScene(view.viewport().rect().center())
+    drag(view, QPoint(400, 400), QPoint(300, 350), button=Qt.MouseButton.MiddleButton)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.x() > before.x() + 50 and after.y() > before.y() + 25
+    QTest.keyPress(view.viewport(), Qt.Key.Key_Space)
+    drag(view, QPoint(300, 300), QPoint(400, 300))
+    QTest.keyRelease(view.viewport(), Qt.Key.Key_Space)
+    assert view.mapToScene(view.viewport().rect().center()).x() < after.x() - 50
+    assert w.document.undo_stack.count() == 0     # panning is not an edit
+
+
+def test_tab_quick_add_adds_block_at_cursor(qtbot):
+    w = open_window(qtbot, small_graph())
+    view = w.view
+    QTest.mouseMove(view.viewport(), QPoint(500, 450))
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Tab)
+    popup = view.quick_add
+    assert popup.isVisible()
+    QTest.keyClicks(popup.search, "gru")
+    assert popup.list.currentItem().data(Qt.ItemDataRole.UserRole) == "GRU"
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    grus = w.document.graph.nodes_of_type("GRU")
+    assert len(grus) == 1 and not popup.isVisible()
+
+
+def test_items_follow_graph_edits_and_checks(qtbot):
+    from hybrid_studio.graph import SetParams
+    w = open_window(qtbot, small_graph())
+    label = w.scene.edges[Edge("conv1", "out")].label
+    assert label.text == "N x 32 x 26 x 26"
+    w.document.push(SetParams("conv1", {"out_channels": 8, "kernel_size": 5}))
+    assert label.text == "N x 8 x 24 x 24"
+    assert w.scene.nodes["conv1"].summary.startswith("8 @ 5x5")
+    w.document.undo_stack.undo()
+    assert label.text == "N x 32 x 26 x 26"
+    from hybrid_studio.graph import AddNode
+    w.document.push(AddNode(Node("cat", "Concat", {"inputs": 3})))
+    assert list(w.scene.nodes["cat"].inputs) == ["in0", "in1", "in2"]

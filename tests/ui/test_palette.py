@@ -1,0 +1,72 @@
+"""The block palette: categories in order, search, tooltips, drag payload, double-click to add."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from hybrid_studio.blocks import CATALOG, CATEGORIES
+from hybrid_studio.ui.canvas import BLOCK_MIME
+from hybrid_studio.ui.palette import Palette
+
+from canvas_helpers import open_window, small_graph
+
+
+def test_categories_in_order_with_every_block(qtbot):
+    p = Palette()
+    qtbot.addWidget(p)
+    tops = [p.tree.topLevelItem(i).text(0) for i in range(p.tree.topLevelItemCount())]
+    shown = [c for c in CATEGORIES if CATALOG.by_category().get(c)]
+    assert tops == shown
+    assert set(p.items) == set(CATALOG.types())
+    for name, item in p.items.items():
+        assert CATALOG.get(name).help.split()[0] in item.toolTip(0)
+        assert not item.icon(0).isNull()
+
+
+def test_search_box_filters_entries(qtbot):
+    p = Palette()
+    qtbot.addWidget(p)
+    p.show()
+    QTest.keyClicks(p.search, "lstm")
+    assert p.visible_types() == ["LSTM"]
+    p.search.clear()
+    QTest.keyClicks(p.search, "pool")
+    visible = p.visible_types()
+    assert "MaxPool2d" in visible and "GlobalAvgPool" in visible and "Linear" not in visible
+    p.search.clear()
+    assert set(p.visible_types()) == set(CATALOG.types())
+
+
+def test_drag_payload_names_the_block(qtbot):
+    p = Palette()
+    qtbot.addWidget(p)
+    mime = p.tree.mimeData([p.items["Conv2d"]])
+    assert bytes(mime.data(BLOCK_MIME)).decode() == "Conv2d"
+    assert BLOCK_MIME in p.tree.mimeTypes()
+    # a category header carries nothing
+    assert p.tree.mimeData([p.tree.topLevelItem(0)]) is None
+
+
+def test_double_click_adds_at_view_centre(qtbot):
+    w = open_window(qtbot, small_graph())
+    tree = w.palette.tree
+    item = w.palette.items["Dropout"]
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    # a real double-click: press/release, then the second press that Qt reports as a double-click
+    QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    QTest.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    added = w.document.graph.nodes_of_type("Dropout")
+    assert len(added) == 1
+    centre = w.view.mapToScene(w.view.viewport().rect().center())
+    assert w.scene.nodes[added[0].id].sceneBoundingRect().contains(centre)
+
+
+def test_enter_on_an_entry_adds_it(qtbot):
+    w = open_window(qtbot, small_graph())
+    tree = w.palette.tree
+    tree.setCurrentItem(w.palette.items["Flatten"])
+    tree.setFocus()
+    QTest.keyClick(tree, Qt.Key.Key_Return)
+    assert len(w.document.graph.nodes_of_type("Flatten")) == 1
