@@ -100,7 +100,7 @@ def test_300_blocks_load_render_and_param_edit(qapp, tmp_path):
     from hybrid_studio.graph import SetParams
     from hybrid_studio.project import load_project, save_project
     from hybrid_studio.ui.document import Document
-    from hybrid_studio.ui.layout import layered_positions
+    from hybrid_studio.graph.layout import layered_positions
     from hybrid_studio.ui.main_window import MainWindow
 
     g = _chain_graph(300)

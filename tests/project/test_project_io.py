@@ -345,7 +345,7 @@ def test_template_list_and_lookup():
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
-def test_templates_are_valid_described_and_left_to_right(name):
+def test_templates_are_valid_described_and_laid_out(name):
     t = next(t for t in list_templates() if t.name == name)
     assert t.description and "\n" not in t.description and t.title
     g = load_template(name)
@@ -354,8 +354,15 @@ def test_templates_are_valid_described_and_left_to_right(name):
     assert ck.valid, [str(d) for d in ck.diagnostics()]
     for n in g.nodes:
         assert n.position is not None
+    # laid out in reading order: every wire goes right, or down to the next band of a wrapped long chain
     for e in g.edges:
-        assert g.node(e.source).position[0] < g.node(e.target).position[0], str(e)
+        (sx, sy), (tx, ty) = g.node(e.source).position, g.node(e.target).position
+        assert tx > sx or ty > sy, str(e)
+    # and no two blocks overlap (a block is about 184 x 90 on the canvas)
+    pos = [n.position for n in g.nodes]
+    for i, (ax, ay) in enumerate(pos):
+        for bx, by in pos[i + 1:]:
+            assert abs(ax - bx) >= 200 or abs(ay - by) >= 100
 
 
 EXPECTED = {

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QGraphicsScene
 from hybrid_studio.graph import Connect, Edge, Move, NodeResult
 
 from .. import theme
-from ..layout import layered_positions
+from hybrid_studio.graph.layout import layered_positions
 from .edge_item import DraftWire, EdgeItem, EdgeLabel
 from .node_item import NodeItem, PortItem
 

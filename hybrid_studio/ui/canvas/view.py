@@ -7,7 +7,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QGuiApplication, QPainter
 from PySide6.QtWidgets import QGraphicsView, QMenu
 
-from ..layout import auto_layout_edit
+from hybrid_studio.graph.layout import auto_layout_edit
 from . import edit_ops
 from .node_item import HEADER_H, NODE_W, NodeItem
 from .quick_add import QuickAdd
