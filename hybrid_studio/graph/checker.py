@@ -109,7 +109,6 @@ class ShapeChecker:
         queued = set(self._dirty)
         self._dirty = set()
         checked = 0
-        nxg = self.graph.nx
         while heap:
             _, nid = heapq.heappop(heap)
             queued.discard(nid)
@@ -121,7 +120,7 @@ class ShapeChecker:
             self.results[nid] = result
             changed.add(nid)
             if old is None or old.output != result.output:
-                for succ in nxg.successors(nid):
+                for succ in self.graph.successors(nid):
                     if succ not in queued:
                         queued.add(succ)
                         heapq.heappush(heap, (self._order[succ], succ))

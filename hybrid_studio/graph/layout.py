@@ -1,6 +1,7 @@
 """Auto-layout: a layered (left-to-right) layout of the graph, applied as one undoable ``Move``.
 
-Layers come from the longest path from an input (networkx topological order), so every wire points right;
+Layers come from the longest path from an input (over networkx's topological order of ``graph.nx``), so every
+wire points right;
 within a layer, blocks are sorted by the mean row of their inputs (one barycentre sweep), which removes most
 crossings in the CNN/RNN graphs people draw here. A long chain is wrapped into bands of at most ``max_columns``
 layers (the next band starts below, at the left), so a 20-layer CRNN stays readable when fitted to the window.
@@ -21,9 +22,12 @@ BAND_GAP = 70.0
 def layered_positions(graph: Graph, origin=(0.0, 0.0), max_columns: int | None = MAX_COLUMNS
                       ) -> dict[str, tuple[float, float]]:
     """id -> (x, y) (top-left of each block) of a layered layout of the whole graph."""
-    order = graph.topological_order()
-    layer: dict[str, int] = {}
+    import networkx as nx  # imported here: the app starts without it and loads it on the first layout
+
     nxg = graph.nx
+    index = {nid: i for i, nid in enumerate(n.id for n in graph.nodes)}
+    order = list(nx.lexicographical_topological_sort(nxg, key=index.__getitem__))
+    layer: dict[str, int] = {}
     for nid in order:
         preds = list(nxg.predecessors(nid))
         layer[nid] = max((layer[p] + 1 for p in preds), default=0)

@@ -8,12 +8,14 @@ The Graph knows nothing of block types: a *catalog* (``hybrid_studio.blocks.CATA
 from __future__ import annotations
 
 import copy
+import heapq
 import keyword
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names that would clash with the generated code: the module's own imports and class, and every attribute of
@@ -89,7 +91,11 @@ def valid_id(node_id) -> bool:
 
 
 class Graph:
-    """Nodes (in file order), edges (in file order) and a networkx DiGraph of their topology.
+    """Nodes (in file order), edges (in file order) and adjacency maps of their topology.
+
+    The hot paths (ordering, reachability, the edge into a port) use plain dicts kept in step with every change:
+    importing networkx costs ~180 ms, which would double the app's start-up. ``graph.nx`` gives a networkx
+    MultiDiGraph view, built on demand, for analyses such as the layout.
 
     Listeners are called as ``listener(event, **payload)`` with past-tense events:
     ``node_added(node, index)``, ``node_removed(node)``, ``edge_added(edge)``, ``edge_removed(edge)``,
@@ -103,7 +109,11 @@ class Graph:
         self.training: dict = {}
         self._nodes: dict[str, Node] = {}
         self._edges: list[Edge] = []
-        self._nx = nx.MultiDiGraph()
+        self._succ: dict[str, dict[str, int]] = {}   # id -> successor id -> number of edges
+        self._pred: dict[str, dict[str, int]] = {}
+        self._into: dict[tuple, Edge] = {}          # (target, port) -> edge
+        self._order_cache: list[str] | None = None
+        self._nx_cache = None
         self._listeners: list[Callable] = []
         #: Keys written back verbatim (unknown top-level keys of a project file).
         self.extra: dict = {}
@@ -131,9 +141,21 @@ class Graph:
         return list(self._edges)
 
     @property
-    def nx(self) -> nx.MultiDiGraph:
-        """The topology (read only; keys are edge keys)."""
-        return self._nx
+    def nx(self) -> "networkx.MultiDiGraph":
+        """A networkx view of the topology (read only; edge keys are ``Edge.key``), rebuilt after changes."""
+        if self._nx_cache is None:
+            import networkx as nx
+            g = nx.MultiDiGraph()
+            g.add_nodes_from(self._nodes)
+            g.add_edges_from((e.source, e.target, e.key) for e in self._edges)
+            self._nx_cache = g
+        return self._nx_cache
+
+    def successors(self, node_id: str) -> list[str]:
+        return list(self._succ.get(node_id, ()))
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return list(self._pred.get(node_id, ()))
 
     def __contains__(self, node_id) -> bool:
         return node_id in self._nodes
@@ -163,10 +185,7 @@ class Graph:
         return [e for e in self._edges if e.source == node_id]
 
     def edge_into(self, node_id: str, port: str) -> Edge | None:
-        for e in self._edges:
-            if e.target == node_id and e.target_port == port:
-                return e
-        return None
+        return self._into.get((node_id, port))
 
     def input_ports(self, node_id: str) -> list[str] | None:
         """The node's input port names; None when its type is unknown (any port is then accepted)."""
@@ -179,14 +198,40 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """Node ids in an order where each node follows its inputs; ties keep file order."""
-        order = {nid: i for i, nid in enumerate(self._nodes)}
-        return list(nx.lexicographical_topological_sort(self._nx, key=order.__getitem__))
+        if self._order_cache is None:
+            # Kahn's algorithm, taking the ready node that comes first in the file
+            index = {nid: i for i, nid in enumerate(self._nodes)}
+            missing = {nid: sum(self._pred[nid].values()) for nid in self._nodes}
+            ready = [(index[nid], nid) for nid, n in missing.items() if n == 0]
+            heapq.heapify(ready)
+            order = []
+            while ready:
+                _, nid = heapq.heappop(ready)
+                order.append(nid)
+                for succ, count in self._succ[nid].items():
+                    missing[succ] -= count
+                    if missing[succ] == 0:
+                        heapq.heappush(ready, (index[succ], succ))
+            if len(order) != len(self._nodes):
+                raise GraphError("the graph has a cycle")
+            self._order_cache = order
+        return list(self._order_cache)
 
     def descendants(self, node_id: str) -> set[str]:
-        return nx.descendants(self._nx, node_id)
+        return self._reach(node_id, self._succ)
 
     def ancestors(self, node_id: str) -> set[str]:
-        return nx.ancestors(self._nx, node_id)
+        return self._reach(node_id, self._pred)
+
+    def _reach(self, node_id: str, adjacency: dict) -> set[str]:
+        seen: set[str] = set()
+        stack = list(adjacency.get(node_id, ()))
+        while stack:
+            nid = stack.pop()
+            if nid not in seen:
+                seen.add(nid)
+                stack.extend(adjacency[nid])
+        return seen
 
     def nodes_of_type(self, *types: str) -> list[Node]:
         return [n for n in self._nodes.values() if n.type in types]
@@ -217,7 +262,7 @@ class Graph:
         if ins is not None and edge.target_port not in ins:
             have = ", ".join(ins) or "none"
             return f"'{edge.target}' has no input port '{edge.target_port}' (its inputs: {have})"
-        if edge.target in self._nx and edge.source in nx.descendants(self._nx, edge.target):
+        if edge.source in self._reach(edge.target, self._succ):
             return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
         existing = self.edge_into(edge.target, edge.target_port)
         if existing is not None:
@@ -235,15 +280,17 @@ class Graph:
         index = len(items) if index is None else index
         items.insert(index, (node.id, node))
         self._nodes = dict(items)
-        self._nx.add_node(node.id)
+        self._succ[node.id], self._pred[node.id] = {}, {}
+        self._structure_changed()
         self._emit("node_added", node=node, index=index)
 
     def delete_node(self, node_id: str) -> Node:
         node = self.node(node_id)
-        if any(e.source == node_id or e.target == node_id for e in self._edges):
+        if self._succ[node_id] or self._pred[node_id]:
             raise GraphError(f"'{node_id}' still has connections")
         del self._nodes[node_id]
-        self._nx.remove_node(node_id)
+        del self._succ[node_id], self._pred[node_id]
+        self._structure_changed()
         self._emit("node_removed", node=node)
         return node
 
@@ -254,7 +301,7 @@ class Graph:
                 raise GraphError(reason)
         index = len(self._edges) if index is None else index
         self._edges.insert(index, edge)
-        self._nx.add_edge(edge.source, edge.target, key=edge.key)
+        self._link(edge, +1)
         self._emit("edge_added", edge=edge)
 
     def delete_edge(self, edge: Edge) -> int:
@@ -263,9 +310,27 @@ class Graph:
         except ValueError:
             raise GraphError(f"there is no connection {edge}") from None
         del self._edges[index]
-        self._nx.remove_edge(edge.source, edge.target, key=edge.key)
+        self._link(edge, -1)
         self._emit("edge_removed", edge=edge)
         return index
+
+    def _link(self, edge: Edge, step: int) -> None:
+        """Keep the adjacency maps in step with one added (+1) or removed (-1) edge."""
+        for table, a, b in ((self._succ, edge.source, edge.target), (self._pred, edge.target, edge.source)):
+            n = table[a].get(b, 0) + step
+            if n:
+                table[a][b] = n
+            else:
+                table[a].pop(b, None)
+        if step > 0:
+            self._into[(edge.target, edge.target_port)] = edge
+        else:
+            self._into.pop((edge.target, edge.target_port), None)
+        self._structure_changed()
+
+    def _structure_changed(self) -> None:
+        self._order_cache = None
+        self._nx_cache = None
 
     def replace_params(self, node_id: str, params: dict) -> None:
         node = self.node(node_id)
@@ -289,7 +354,10 @@ class Graph:
     def clear(self) -> None:
         self._nodes.clear()
         self._edges.clear()
-        self._nx.clear()
+        self._succ.clear()
+        self._pred.clear()
+        self._into.clear()
+        self._structure_changed()
         self._emit("reset")
 
     def copy(self) -> "Graph":
