@@ -46,7 +46,11 @@ def layered_positions(graph: Graph, origin=(0.0, 0.0), max_columns: int | None =
         for i, nid in enumerate(ids):
             row[nid] = i - (len(ids) - 1) / 2
     ox, oy = origin
-    per_band = max_columns if max_columns and len(columns) > max_columns + 1 else max(len(columns), 1)
+    # wrap long chains into bands; a graph with parallel branches stays on one band unless it is very long,
+    # since wrapping would send the merge's wires back across the canvas
+    branched = any(len(ids) > 1 for ids in columns.values())
+    wrap = max_columns and len(columns) > (max_columns + 1 if not branched else 2 * max_columns + 2)
+    per_band = max_columns if wrap else max(len(columns), 1)
     # each band is as tall as its fullest column; bands stack downwards
     band_top: dict[int, float] = {}
     y = 0.0

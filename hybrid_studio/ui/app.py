@@ -12,10 +12,21 @@ from pathlib import Path
 DEFAULT_TEMPLATE = "seed-cnn-lstm"
 
 
-def _application(argv=None):
+def _headless() -> bool:
+    """Whether there is no screen to open a window on (a Linux server or CI job without X11 or Wayland)."""
+    import os
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _application(argv=None, screenshot=False):
     from PySide6.QtWidgets import QApplication
     app = QApplication.instance()
     if app is None:
+        if screenshot and _headless():
+            # a screenshot needs no screen: render offscreen rather than abort for want of a display
+            import os
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
         app = QApplication(list(argv) if argv else sys.argv[:1])
     app.setApplicationName("Hybrid Studio")
     app.setOrganizationName("Hybrid Studio")
@@ -67,7 +78,7 @@ def save_screenshot(window, png) -> None:
 
 def main(project=None, screenshot=None, argv=None) -> int:
     """Run the app on ``project`` (a path) or the seed template; with ``screenshot`` save one PNG and exit."""
-    app = _application(argv)
+    app = _application(argv, screenshot=bool(screenshot))
     try:
         window = build_window(project)
     except Exception as e:  # noqa: BLE001 - an unreadable project is reported, not a traceback

@@ -29,6 +29,10 @@ except ImportError:  # pragma: no cover
     FileActions = None
 
 
+#: default height of the bottom docks (problems, training): low, so the canvas gets the room
+BOTTOM_DOCK_H = 130
+
+
 class MainWindow(QMainWindow):
     """One window editing one Document at a time (``set_document`` switches)."""
 
@@ -80,7 +84,7 @@ class MainWindow(QMainWindow):
         if self.inspector_dock is not None:
             self.resizeDocks([self.inspector_dock], [320], Qt.Orientation.Horizontal)
         if self.problems_dock is not None:
-            self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+            self.resizeDocks([self.problems_dock], [BOTTOM_DOCK_H], Qt.Orientation.Vertical)
         self.train_dock = None
         self._train_panel = None
         if FileActions is not None:
@@ -125,11 +129,11 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.problems_dock, self.train_dock)
             self.problems_dock.raise_()
         self.compact_bottom_docks()
-        QTimer.singleShot(0, self.compact_bottom_docks)  # again once laid out: the panel's size hint is tall
+        QTimer.singleShot(0, self, self.compact_bottom_docks)  # again once laid out: the panel's size hint is tall
         self.view_menu.addAction(self.train_dock.toggleViewAction())
         return panel
 
-    def compact_bottom_docks(self, height: int = 170):
+    def compact_bottom_docks(self, height: int = BOTTOM_DOCK_H):
         """Keep the problems / training area low so the canvas gets the room."""
         docks = [d for d in (self.problems_dock, self.train_dock) if d is not None]
         if docks:
@@ -149,7 +153,8 @@ class MainWindow(QMainWindow):
         self.params_label = QLabel()
         self.macs_label = QLabel()
         self.shape_label = QLabel()
-        for w in (self.shape_label, self.params_label, self.macs_label, self.valid_label):
+        self.count_label = QLabel()
+        for w in (self.shape_label, self.count_label, self.params_label, self.macs_label, self.valid_label):
             w.setContentsMargins(8, 0, 8, 0)
             self.status_bar.addPermanentWidget(w)
 
@@ -260,19 +265,28 @@ class MainWindow(QMainWindow):
         else:
             self.valid_label.setText("\u2714 Valid")
             self.valid_label.setStyleSheet("color: #16a34a; font-weight: bold")
+        g = self.document.graph
+        n_blocks, n_wires = len(g), len(g.edges)
+        self.count_label.setText(f"{n_blocks} block{'s' * (n_blocks != 1)}, {n_wires} wire{'s' * (n_wires != 1)}")
         self.params_label.setText(f"Params: {ck.total_params():,}")
         self.macs_label.setText(f"MACs: {human_count(ck.total_macs())}")
-        if changed is None or any(nid in changed for nid in self.scene.selected_node_ids()):
-            self._update_shape_label()
+        self._update_shape_label()
 
     def _update_shape_label(self):
+        """The selected block's output shape, or the shape on the selected wire."""
         ids = self.scene.selected_node_ids() if self.scene is not None else []
-        if len(ids) == 1:
-            out = self.document.checker.results.get(ids[0])
+        edges = self.scene.selected_edges() if self.scene is not None and not ids else []
+        results = self.document.checker.results
+        if len(ids) == 1 or (not ids and len(edges) == 1):
+            nid = ids[0] if ids else edges[0].source
+            out = results.get(nid)
             out = out.output if out is not None else None
-            self.shape_label.setText(f"{ids[0]} \u2192 {out.describe() if out is not None else '?'}")
-        elif ids:
-            self.shape_label.setText(f"{len(ids)} blocks selected")
+            name = nid if ids else f"{edges[0].source} \u2192 {edges[0].target}:"
+            arrow = " \u2192 " if ids else " "
+            self.shape_label.setText(f"{name}{arrow}{out.describe() if out is not None else '?'}")
+        elif ids or edges:
+            n = len(ids) or len(edges)
+            self.shape_label.setText(f"{n} {'blocks' if ids else 'wires'} selected")
         else:
             self.shape_label.setText("")
 
@@ -292,10 +306,10 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._fitted:
             self._fitted = True
-            QTimer.singleShot(0, self.view.fit)
+            QTimer.singleShot(0, self, self.view.fit)
             self.view.fit()
             # the training dock's imports (pyqtgraph, numpy) wait until the window is on screen
-            QTimer.singleShot(150, self.ensure_train_panel)
+            QTimer.singleShot(150, self, self.ensure_train_panel)
 
     def changeEvent(self, event):
         if event.type() == event.Type.PaletteChange:

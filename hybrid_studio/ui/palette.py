@@ -123,7 +123,7 @@ class Palette(QWidget):
             top = QTreeWidgetItem(self.tree, [cat])
             top.setFont(0, bold)
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            top.setForeground(0, theme.category_colour(cat))
+            top.setForeground(0, theme.category_text_colour(cat))
             for b in blocks:
                 item = QTreeWidgetItem(top, [b.type_name])
                 item.setData(0, TYPE_ROLE, b.type_name)
@@ -132,6 +132,14 @@ class Palette(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
                 self.items[b.type_name] = item
             top.setExpanded(True)
+
+    def changeEvent(self, event):
+        if event.type() == event.Type.PaletteChange:
+            theme.refresh()   # the system switched light / dark: recolour the category headers
+            for i in range(self.tree.topLevelItemCount()):
+                top = self.tree.topLevelItem(i)
+                top.setForeground(0, theme.category_text_colour(top.text(0)))
+        super().changeEvent(event)
 
     def filter(self, text: str):
         """Show only blocks whose name, category or help contains ``text``."""

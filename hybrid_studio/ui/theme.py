@@ -28,6 +28,16 @@ def category_colour(category: str | None) -> QColor:
     return QColor(CATEGORY_COLOURS.get(category or "", UNKNOWN_COLOUR))
 
 
+def category_text_colour(category: str | None) -> QColor:
+    """The category colour for text on the window background: lightened on a dark background, where the accent
+    colours (chosen to carry white titles) are too dark to read."""
+    c = category_colour(category)
+    if not current().dark:
+        return c
+    h, s, lightness, a = c.getHslF()
+    return QColor.fromHslF(h, s, max(lightness, 0.68), a)   # same hue, light enough for >= 4.5:1 contrast
+
+
 def type_colour(type_name: str) -> QColor:
     """The accent colour of a block type, through its category."""
     from hybrid_studio.blocks import CATALOG

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -50,6 +50,34 @@ def test_drop_on_wire_inserts_between(qtbot):
     bn = g.nodes_of_type("BatchNorm")[0].id
     assert Edge("image", bn) in g.edges and Edge(bn, "conv1") in g.edges and Edge("image", "conv1") not in g.edges
     assert w.document.undo_stack.count() == 1
+    assert w.scene.drop_target is None
+
+
+def test_dragging_a_block_over_a_wire_highlights_it_before_the_drop(qtbot):
+    w = open_window(qtbot, small_graph())
+    target = w.view.viewport()
+    edge = Edge("image", "conv1")
+    on_wire = vp(w.view, w.scene.edges[edge].label.scenePos())
+    off_wire = on_wire + QPoint(0, 200)
+    acts, btn, mods = Qt.DropAction.CopyAction, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    mime = w.palette.tree.mimeData([w.palette.items["Dropout"]])
+    QApplication.sendEvent(target, QDragEnterEvent(off_wire, acts, mime, btn, mods))
+    QApplication.sendEvent(target, QDragMoveEvent(off_wire, acts, mime, btn, mods))
+    assert w.scene.drop_target is None
+    QApplication.sendEvent(target, QDragMoveEvent(on_wire, acts, mime, btn, mods))
+    assert w.scene.drop_target == edge and w.scene.edges[edge].drop_target
+    QApplication.sendEvent(target, QDragMoveEvent(off_wire, acts, mime, btn, mods))
+    assert w.scene.drop_target is None and not w.scene.edges[edge].drop_target
+    QApplication.sendEvent(target, QDragMoveEvent(on_wire, acts, mime, btn, mods))
+    QApplication.sendEvent(target, QDragLeaveEvent())
+    assert w.scene.drop_target is None and not w.scene.edges[edge].drop_target
+    # a block without an input (Input) cannot go between: no hint, and dropping it there only adds it
+    mime = w.palette.tree.mimeData([w.palette.items["Input"]])
+    QApplication.sendEvent(target, QDragEnterEvent(on_wire, acts, mime, btn, mods))
+    QApplication.sendEvent(target, QDragMoveEvent(on_wire, acts, mime, btn, mods))
+    assert w.scene.drop_target is None
+    QApplication.sendEvent(target, QDropEvent(QPointF(on_wire), acts, mime, btn, mods))
+    assert edge in w.document.graph.edges and len(w.document.graph.nodes_of_type("Input")) == 2
 
 
 def test_wiring_ports_by_mouse_creates_edge_and_label(qtbot):
@@ -77,14 +105,95 @@ def test_wiring_ports_by_mouse_creates_edge_and_label(qtbot):
 
 
 def test_refused_connection_reports_reason(qtbot):
+    from hybrid_studio.graph import AddNode
     w = open_window(qtbot, small_graph())
+    w.document.push(AddNode(Node("act", "Activation", {}, (320.0, 200.0))))
+    w.document.push(Connect(Edge("conv1", "act")))
     view = w.view
     before = dumps_project(w.document.graph)
-    # conv1's input is already fed by image: wiring out -> conv1.in again is refused with the reason
-    drag(view, vp(view, w.scene.nodes["out"].inputs["in"].scenePos()),
-         vp(view, w.scene.nodes["image"].outputs["out"].scenePos()))
+    # act lies downstream of conv1: feeding conv1 from act would make a cycle (conv1.in is not highlighted)
+    a = vp(view, w.scene.nodes["act"].outputs["out"].scenePos())
+    b = vp(view, w.scene.nodes["conv1"].inputs["in"].scenePos())
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(view.viewport(), b)
+    assert not w.scene.nodes["conv1"].inputs["in"].highlight
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
     assert dumps_project(w.document.graph) == before
-    assert "already fed" in w.status_bar.currentMessage()
+    assert "cycle" in w.status_bar.currentMessage()
+    # two outputs cannot be wired together
+    drag(view, a, vp(view, w.scene.nodes["image"].outputs["out"].scenePos()))
+    assert dumps_project(w.document.graph) == before
+    assert "output" in w.status_bar.currentMessage()
+
+
+def test_wire_into_a_fed_input_replaces_the_old_one_in_one_step(qtbot):
+    w = open_window(qtbot, small_graph())
+    g, view = w.document.graph, w.view
+    before = dumps_project(g)
+    a = vp(view, w.scene.nodes["image"].outputs["out"].scenePos())
+    b = vp(view, w.scene.nodes["out"].inputs["in"].scenePos())
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(view.viewport(), (a + b) / 2)
+    assert w.scene.nodes["out"].inputs["in"].highlight, "a fed input can be re-fed: it highlights"
+    QTest.mouseMove(view.viewport(), b)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    assert set(g.edges) == {Edge("image", "conv1"), Edge("image", "out")}
+    assert w.scene.edges[Edge("image", "out")].label.text == "N x 1 x 28 x 28"
+    assert w.document.undo_stack.count() == 1
+    w.document.undo_stack.undo()
+    assert dumps_project(g) == before
+
+
+def test_dragging_a_wire_off_its_input_reroutes_or_removes_it(qtbot):
+    from hybrid_studio.graph import AddNode
+    w = open_window(qtbot, small_graph())
+    g, view, scene = w.document.graph, w.view, w.scene
+    w.document.push(AddNode(Node("out2", "Output", {}, (640.0, 200.0))))
+    before = dumps_project(g)
+    # pick conv1 -> out up at out's input and drop it on out2's input: the wire now feeds out2
+    item = scene.edges[Edge("conv1", "out")]
+    a = vp(view, scene.nodes["out"].inputs["in"].scenePos())
+    b = vp(view, scene.nodes["out2"].inputs["in"].scenePos())
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(view.viewport(), (a + b) / 2)
+    assert not item.isVisible(), "the picked-up wire leaves its input while it is dragged"
+    assert scene.nodes["out2"].inputs["in"].highlight
+    QTest.mouseMove(view.viewport(), b)
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    assert Edge("conv1", "out2") in g.edges and Edge("conv1", "out") not in g.edges
+    assert scene.edges[Edge("conv1", "out2")].label.text == "N x 32 x 26 x 26"
+    assert w.document.undo_stack.count() == 2
+    w.document.undo_stack.undo()
+    assert dumps_project(g) == before and scene.edges[Edge("conv1", "out")].isVisible()
+    # picked up and dropped back on its own input or its block: nothing changes
+    drag(view, a, a + QPoint(40, 0))
+    drag(view, a, a)
+    assert dumps_project(g) == before and w.document.undo_stack.index() == 1
+    # dropped on another block's body: it goes to that block's free input
+    drag(view, a, vp(view, scene.nodes["out2"].sceneBoundingRect().center()))
+    assert Edge("conv1", "out2") in g.edges and Edge("conv1", "out") not in g.edges
+    w.document.undo_stack.undo()
+    # picked up and dropped on empty canvas: the wire is removed, one undoable step
+    drag(view, a, a + QPoint(60, 160))
+    assert Edge("conv1", "out") not in g.edges and Edge("conv1", "out") not in scene.edges
+    w.document.undo_stack.undo()
+    assert dumps_project(g) == before
+
+
+def test_escape_cancels_a_wire_being_dragged(qtbot):
+    w = open_window(qtbot, small_graph())
+    g, view, scene = w.document.graph, w.view, w.scene
+    before = dumps_project(g)
+    a = vp(view, scene.nodes["out"].inputs["in"].scenePos())
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(view.viewport(), a + QPoint(80, 120))
+    assert scene.wiring and not scene.edges[Edge("conv1", "out")].isVisible()
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Escape)
+    assert not scene.wiring and scene.edges[Edge("conv1", "out")].isVisible()
+    assert not any(p.highlight for n in scene.nodes.values() for p in n.inputs.values())
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       a + QPoint(80, 120))
+    assert dumps_project(g) == before and w.document.undo_stack.count() == 0
 
 
 def test_block_in_error_has_red_outline_and_badge(qtbot):

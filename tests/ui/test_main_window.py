@@ -113,3 +113,97 @@ def test_window_appears_without_importing_torch(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "BUILT False" in out.stdout and "PAINTED False" in out.stdout, out.stdout + out.stderr
+
+
+def test_standard_shortcuts_by_keyboard(qtbot):
+    w = open_window(qtbot, small_graph())
+    view, g = w.view, w.document.graph
+    bindings = {a.text(): {k.toString() for k in a.shortcuts()} for a in w.findChildren(type(w.undo_action))}
+    for text, key in (("&New", "Ctrl+N"), ("&Open...", "Ctrl+O"), ("&Save", "Ctrl+S"),
+                      ("Save &As...", "Ctrl+Shift+S"), ("&Redo", "Ctrl+Y"), ("&Redo", "Ctrl+Shift+Z")):
+        assert key in bindings.get(text, set()), (text, key)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert w.scene.selected_node_ids() == ["image", "conv1", "out"]
+    assert w.shape_label.text() == "3 blocks selected"
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Escape)
+    assert w.scene.selected_node_ids() == []
+    click_node(view, "out")
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Delete)
+    assert "out" not in g
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "out" in g
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert "out" not in g
+
+
+def test_status_bar_counts_and_selected_wire_shape(qtbot):
+    w = open_window(qtbot, small_graph())
+    assert w.count_label.text() == "3 blocks, 2 wires"
+    w.scene.edges[Edge("conv1", "out")].setSelected(True)
+    assert w.shape_label.text() == "conv1 \u2192 out: N x 32 x 26 x 26"
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
+    assert w.count_label.text() == "3 blocks, 1 wire"
+    assert w.shape_label.text() == ""
+
+
+def test_canvas_dominates_the_window(qtbot):
+    w = open_window(qtbot, small_graph())
+    w.ensure_train_panel()
+    qtbot.wait(50)
+    canvas = w.view.height()
+    if w.problems_dock is not None:
+        assert w.problems_dock.height() < canvas / 4, (w.problems_dock.height(), canvas)
+    assert canvas > w.height() * 0.6
+
+
+def test_invalid_wire_by_mouse_then_one_click_fix(qtbot):
+    """A user wires an image straight into an LSTM: the block turns red, the problem is listed, its fix works."""
+    from hybrid_studio.blocks import new_graph
+    from hybrid_studio.graph import AddNode, Connect, Node
+    from hybrid_studio.project import dumps_project
+    from canvas_helpers import drag, vp
+    g = new_graph("bad")
+    AddNode(Node("image", "Input", {"shape": [1, 28, 28], "axes": "CHW"}, (0.0, 0.0))).apply(g)
+    AddNode(Node("lstm", "LSTM", {"hidden_size": 16}, (320.0, 0.0))).apply(g)
+    AddNode(Node("out", "Output", {}, (640.0, 0.0))).apply(g)
+    Connect(Edge("lstm", "out")).apply(g)
+    w = open_window(qtbot, g)
+    if w.problems is None:
+        return
+    view, scene = w.view, w.scene
+    drag(view, vp(view, scene.nodes["image"].outputs["out"].scenePos()),
+         vp(view, scene.nodes["lstm"].inputs["in"].scenePos()))
+    assert Edge("image", "lstm") in g.edges
+    broken = dumps_project(g)
+    assert scene.nodes["lstm"].has_error and scene.nodes["lstm"].badge.isVisible()
+    assert "problem" in w.valid_label.text()
+    row = w.problems.row_of("lstm")
+    assert row >= 0
+    button = w.problems.fix_button(row, 0)
+    assert "ToSequence" in button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert w.document.checker.valid and "Valid" in w.valid_label.text()
+    seq = g.nodes_of_type("ToSequence")[0].id
+    assert seq in scene.nodes and not scene.nodes["lstm"].has_error
+    assert scene.edges[Edge(seq, "lstm")].label.text.startswith("N x ")
+    view.setFocus()
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert dumps_project(g) == broken and seq not in scene.nodes
+
+
+def test_inspector_typing_relabels_downstream_wires(qtbot):
+    w = open_window(qtbot, small_graph())
+    if w.inspector is None:
+        return
+    label = w.scene.edges[Edge("conv1", "out")].label
+    assert label.text == "N x 32 x 26 x 26"
+    click_node(w.view, "conv1")
+    spin = w.inspector.editor("out_channels").spin
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "64")
+    assert label.text == "N x 64 x 26 x 26"
+    assert w.shape_label.text() == "conv1 \u2192 N x 64 x 26 x 26"
+    assert w.document.undo_stack.count() == 1
+    w.document.undo_stack.undo()
+    assert label.text == "N x 32 x 26 x 26" and spin.value() == 32

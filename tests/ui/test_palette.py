@@ -70,3 +70,39 @@ def test_enter_on_an_entry_adds_it(qtbot):
     tree.setFocus()
     QTest.keyClick(tree, Qt.Key.Key_Return)
     assert len(w.document.graph.nodes_of_type("Flatten")) == 1
+
+
+def contrast(a, b) -> float:
+    """The WCAG contrast ratio of two QColors."""
+    def luminance(c):
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (c.redF(), c.greenF(), c.blueF())]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_category_headers_stay_readable_on_a_dark_palette(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+    from hybrid_studio.ui import theme
+    app = QApplication.instance()
+    old = app.palette()
+    dark = QPalette(old)
+    for role, colour in ((QPalette.ColorRole.Window, "#202020"), (QPalette.ColorRole.Base, "#1b1b1b"),
+                         (QPalette.ColorRole.WindowText, "#e6e6e6"), (QPalette.ColorRole.Text, "#e6e6e6")):
+        dark.setColor(role, QColor(colour))
+    try:
+        app.setPalette(dark)
+        theme.refresh()
+        p = Palette()
+        qtbot.addWidget(p)
+        for i in range(p.tree.topLevelItemCount()):
+            colour = p.tree.topLevelItem(i).foreground(0).color()
+            ratio = contrast(colour, dark.color(QPalette.ColorRole.Base))
+            assert ratio >= 4.5, (p.tree.topLevelItem(i).text(0), ratio)   # WCAG AA for text
+    finally:
+        app.setPalette(old)
+        theme.refresh()
+    p2 = Palette()
+    qtbot.addWidget(p2)
+    assert p2.tree.topLevelItem(0).foreground(0).color() == theme.category_colour(p2.tree.topLevelItem(0).text(0))

@@ -73,6 +73,7 @@ class EdgeItem(QGraphicsPathItem):
         self.setZValue(0)
         self.label = EdgeLabel(self)
         self.error = False
+        self.drop_target = False   # a block dragged from the palette would be inserted here
         self.update_path()
 
     def update_path(self):
@@ -82,6 +83,10 @@ class EdgeItem(QGraphicsPathItem):
         self.setPath(path)
         mid = path.pointAtPercent(0.5)
         self.label.setPos(mid)
+
+    def set_drop_target(self, on: bool):
+        self.drop_target = on
+        self.update()
 
     def set_shape_text(self, text: str):
         self.label.set_text(text)
@@ -97,7 +102,9 @@ class EdgeItem(QGraphicsPathItem):
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if self.isSelected():
+        if self.drop_target:
+            pen = QPen(t.port_ok, 5)
+        elif self.isSelected():
             pen = QPen(t.wire_selected, 3)
         elif self.error:
             pen = QPen(t.error, 2, Qt.PenStyle.DashLine)

@@ -1,4 +1,5 @@
-"""Edits for the canvas's Edit-menu commands: delete, copy / paste / duplicate, add a block, drop onto a wire.
+"""Edits for the canvas's gestures and Edit-menu commands: wiring and re-wiring, delete, copy / paste / duplicate,
+add a block, drop onto a wire.
 
 Plain functions from (graph, selection) to an Edit, so they are testable without a scene. The clipboard holds the
 nodes and the edges between them in the project file's JSON layout.
@@ -112,10 +113,52 @@ def new_block(graph: Graph, type_name: str, position) -> Node:
 def drop_edit(graph: Graph, type_name: str, position, on_edge: Edge | None = None):
     """(edit, new id) adding a block; dropped on a wire (``on_edge``) it is inserted in between when it can be."""
     node = new_block(graph, type_name, position)
-    if on_edge is not None and type_name in CATALOG:
+    if on_edge is not None and insertable(type_name):
         block = CATALOG.get(type_name)
         p = block.safe_params({})
         ins, outs = block.inputs(p), block.outputs(p)
-        if ins and outs:
-            return insert_between(graph, on_edge, node, ins[0], outs[0], label=f"Insert {node.id}"), node.id
+        return insert_between(graph, on_edge, node, ins[0], outs[0], label=f"Insert {node.id}"), node.id
     return AddNode(node), node.id
+
+
+def insertable(type_name: str) -> bool:
+    """Whether a block of this type can be dropped onto a wire (it has an input and an output)."""
+    if type_name not in CATALOG:
+        return False
+    block = CATALOG.get(type_name)
+    p = block.safe_params({})
+    return bool(block.inputs(p)) and bool(block.outputs(p))
+
+
+def wire_refusal(graph: Graph, edge: Edge) -> str | None:
+    """Why the user cannot draw ``edge``; None when they can. Unlike ``graph.why_not_connect``, an input that is
+    already fed is accepted: drawing a wire into it replaces the old one (``connect_edit``)."""
+    reason = graph.why_not_connect(edge)
+    existing = graph.edge_into(edge.target, edge.target_port)
+    if reason is None or existing is None or existing == edge:
+        return reason
+    # "already fed" is why_not_connect's last rule; the rules before it do not depend on the wire into this input
+    # (in an acyclic graph a wire into a block never lies on a path leaving it), so check them without the last
+    outs, ins = graph.output_ports(edge.source), graph.input_ports(edge.target)
+    if (edge.source == edge.target or edge.source in graph.descendants(edge.target)
+            or (outs is not None and edge.source_port not in outs) or (ins is not None and edge.target_port not in ins)):
+        return reason
+    return None
+
+
+def connect_edit(graph: Graph, edge: Edge, detached: Edge | None = None):
+    """(edit, None) drawing ``edge`` as one undo step, or (None, reason) when it cannot be drawn.
+
+    ``detached`` is the wire the user picked up from its input to re-route: it goes in the same step, and so does
+    a wire already feeding ``edge``'s input. (None, None) when nothing would change.
+    """
+    existing = graph.edge_into(edge.target, edge.target_port)
+    if existing == edge:
+        return None, (None if detached == edge else f"{edge.source} already feeds {edge.target}")
+    reason = wire_refusal(graph, edge)
+    if reason:
+        return None, reason
+    removals = [Disconnect(e) for e in dict.fromkeys((detached, existing)) if e is not None]
+    if not removals:
+        return Connect(edge), None
+    return Batch(removals + [Connect(edge)], f"Reconnect {edge.source} to {edge.target}"), None

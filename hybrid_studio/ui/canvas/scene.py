@@ -1,8 +1,9 @@
 """The canvas scene: one NodeItem per block and one EdgeItem per wire, kept in step with the Graph.
 
 Items are views. They are created, moved and removed from Graph events (``node_added``, ``edge_removed``, ...) and
-re-labelled from ``document.checked``. Gestures only ask the document: dragging a wire pushes ``Connect``, moving
-blocks pushes one ``Move`` when the mouse is released.
+re-labelled from ``document.checked``. Gestures only ask the document: dragging a wire pushes ``Connect`` (or one
+step replacing the wire that fed that input), dragging a wire off an input re-routes or removes it, moving blocks
+pushes one ``Move`` when the mouse is released.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen, QTransform
 from PySide6.QtWidgets import QGraphicsScene
 
-from hybrid_studio.graph import Connect, Edge, Move, NodeResult
+from hybrid_studio.graph import Disconnect, Edge, Move, NodeResult
+from hybrid_studio.graph.layout import layered_positions
 
 from .. import theme
-from hybrid_studio.graph.layout import layered_positions
+from . import edit_ops
 from .edge_item import DraftWire, EdgeItem, EdgeLabel
 from .node_item import NodeItem, PortItem
 
@@ -40,6 +42,8 @@ class GraphScene(QGraphicsScene):
         self._connected: set[tuple] = set()
         self._fallback: dict[str, tuple] = {}
         self._draft: DraftWire | None = None
+        self._detached: Edge | None = None   # the wire picked up from its input while re-routing it
+        self._drop_target: EdgeItem | None = None
         self._highlighted: list[PortItem] = []
         self._press_positions: dict[str, QPointF] = {}
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
@@ -128,6 +132,8 @@ class GraphScene(QGraphicsScene):
         item = self.edges.pop(edge, None)
         if item is None:
             return
+        if item is self._drop_target:
+            self._drop_target = None
         for nid in (edge.source, edge.target):
             self._edges_of.get(nid, set()).discard(item)
         self._connected.discard((edge.source, edge.source_port, True))
@@ -269,7 +275,13 @@ class GraphScene(QGraphicsScene):
         if event.button() == Qt.MouseButton.LeftButton:
             port = self.port_at(event.scenePos(), 9.0)
             if port is not None:
-                self._start_wire(port, event.scenePos())
+                fed = None if port.is_output else self.graph.edge_into(port.node_id, port.name)
+                source = self._port_item(fed.source, fed.source_port, True) if fed is not None else None
+                if source is not None:
+                    # a connected input: pick its wire up to re-route it (or drop it on empty canvas to remove it)
+                    self._start_wire(source, event.scenePos(), detached=fed)
+                else:
+                    self._start_wire(port, event.scenePos())
                 event.accept()
                 return
         super().mousePressEvent(event)
@@ -295,40 +307,93 @@ class GraphScene(QGraphicsScene):
         super().mouseReleaseEvent(event)
         self._record_move()
 
-    def _start_wire(self, port: PortItem, point: QPointF):
+    def _start_wire(self, port: PortItem, point: QPointF, detached: Edge | None = None):
         self._draft = DraftWire(port)
         self.addItem(self._draft)
         self._draft.follow(point)
+        self._detached = detached
+        if detached is not None and detached in self.edges:
+            item = self.edges[detached]
+            item.setVisible(False)
+            item.label.setVisible(False)
         for item in self.nodes.values():
             if item is port.node:
                 continue
             for other in (item.inputs if port.is_output else item.outputs).values():
                 edge = self._candidate_edge(port, other)
-                if edge is not None and self.graph.why_not_connect(edge) is None:
+                if edge is not None and (edge == detached or edit_ops.wire_refusal(self.graph, edge) is None):
                     other.highlight = True
                     other.update()
                     self._highlighted.append(other)
 
-    def _finish_wire(self, point: QPointF):
-        start = self._draft.port
+    @property
+    def wiring(self) -> bool:
+        """Whether a wire is being dragged."""
+        return self._draft is not None
+
+    def cancel_wire(self):
+        """Drop the wire being dragged without changing the graph (Escape)."""
+        if self._draft is None:
+            return
         self.removeItem(self._draft)
         self._draft = None
         for p in self._highlighted:
             p.highlight = False
             p.update()
         self._highlighted = []
+        detached, self._detached = self._detached, None
+        item = self.edges.get(detached) if detached is not None else None
+        if item is not None:
+            item.setVisible(True)
+            item.label.setVisible(bool(item.label.text))
+
+    def _finish_wire(self, point: QPointF):
+        start, detached = self._draft.port, self._detached
+        candidates = list(self._highlighted)
+        self.cancel_wire()
         end = self.port_at(point)
-        if end is None or end is start:
+        if end is None:
+            node = next((i for i in self.items(point) if isinstance(i, NodeItem)), None)
+            if node is None:
+                if detached is not None:
+                    self.document.push(Disconnect(detached))   # dragged off its input onto empty canvas
+                return
+            if detached is not None and node.node_id == detached.target:
+                return   # put back on the block it came from
+            # released on a block's body: its first compatible port, a free one if there is one
+            ports = [p for p in candidates if p.node is node]
+            ports.sort(key=lambda p: self.port_connected(p))
+            if not ports:
+                self.message.emit(f"Nothing on '{node.node_id}' can take this wire")
+                return
+            end = ports[0]
+        if end is start:
             return
         edge = self._candidate_edge(start, end)
         if edge is None:
             self.message.emit("Connect an output (right side) to an input (left side)")
             return
-        reason = self.graph.why_not_connect(edge)
+        edit, reason = edit_ops.connect_edit(self.graph, edge, detached)
         if reason:
             self.message.emit(f"Cannot connect: {reason}")
+        elif edit is not None:
+            self.document.push(edit)
+
+    # ---- dropping a block onto a wire --------------------------------------------------------------------------
+    def set_drop_target(self, edge: Edge | None):
+        """Highlight the wire a dragged block would be inserted into (None: no wire)."""
+        item = self.edges.get(edge) if edge is not None else None
+        if item is self._drop_target:
             return
-        self.document.push(Connect(edge))
+        if self._drop_target is not None and self._drop_target.scene() is self:
+            self._drop_target.set_drop_target(False)
+        self._drop_target = item
+        if item is not None:
+            item.set_drop_target(True)
+
+    @property
+    def drop_target(self) -> Edge | None:
+        return self._drop_target.edge if self._drop_target is not None else None
 
     def _record_move(self):
         moved = {}

@@ -142,6 +142,13 @@ class GraphView(QGraphicsView):
         if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_selection()
             return
+        if key == Qt.Key.Key_Escape:
+            # cancel a wire being dragged, else clear the selection
+            if self.scene().wiring:
+                self.scene().cancel_wire()
+            else:
+                self.scene().clearSelection()
+            return
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event):
@@ -179,19 +186,34 @@ class GraphView(QGraphicsView):
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event):
-        if event.mimeData().hasFormat(edit_ops.BLOCK_MIME):
+        data = event.mimeData()
+        if data.hasFormat(edit_ops.BLOCK_MIME):
             event.acceptProposedAction()
+            # show, before the drop, which wire the block would be inserted into
+            self.scene().set_drop_target(self._wire_under(data, event.position().toPoint()))
         else:
             super().dragMoveEvent(event)
+
+    def dragLeaveEvent(self, event):
+        self.scene().set_drop_target(None)
+        super().dragLeaveEvent(event)
+
+    def _wire_under(self, data, view_point: QPoint):
+        """The wire under ``view_point`` that the dragged block can be inserted into, or None."""
+        type_name = bytes(data.data(edit_ops.BLOCK_MIME)).decode("utf-8")
+        if not edit_ops.insertable(type_name):
+            return None
+        return self.scene().edge_at(self.mapToScene(view_point))
 
     def dropEvent(self, event):
         data = event.mimeData()
         if not data.hasFormat(edit_ops.BLOCK_MIME):
             super().dropEvent(event)
             return
+        self.scene().set_drop_target(None)
         type_name = bytes(data.data(edit_ops.BLOCK_MIME)).decode("utf-8")
         point = self.mapToScene(event.position().toPoint())
-        on_edge = self.scene().edge_at(point)
+        on_edge = self._wire_under(data, event.position().toPoint())
         self.add_block(type_name, point, on_edge)
         event.acceptProposedAction()
         self.setFocus()
