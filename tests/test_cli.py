@@ -185,6 +185,45 @@ def test_export_python_is_standalone_and_matches_check(name, tmp_path, capsys):
     model.load_state_dict(compiled.state_dict())
 
 
+TWO_OUTPUTS = {"format": "hybrid-studio", "version": 1, "name": "two-out", "nodes": [
+    {"id": "out_b", "type": "Output", "params": {"task": "regression"}},
+    {"id": "sig", "type": "Input", "params": {"shape": [None, 6], "axes": "TF"}},
+    {"id": "out_a", "type": "Output", "params": {}},
+    {"id": "img", "type": "Input", "params": {"shape": [2, 8, 8], "axes": "CHW"}},
+    {"id": "gap", "type": "GlobalAvgPool", "params": {}},
+    {"id": "rnn", "type": "GRU", "params": {"hidden_size": 5}},
+    {"id": "fc", "type": "Linear", "params": {"out_features": 3}}],
+    "edges": [{"source": "img", "target": "gap"}, {"source": "gap", "target": "out_a"},
+              {"source": "sig", "target": "rnn"}, {"source": "rnn", "target": "fc"},
+              {"source": "fc", "target": "out_b"}]}
+
+
+def test_several_inputs_and_outputs_follow_file_order(capsys, tmp_path):
+    """Inputs and Outputs listed in an order that differs from the data flow: file order wins everywhere."""
+    import torch
+
+    project = tmp_path / "two.hsproj.json"
+    project.write_text(json.dumps(TWO_OUTPUTS))
+    code, out, _ = run(capsys, "check", project, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert list(report["outputs"].items()) == [("out_b", [None, 3]), ("out_a", [None, 2])]
+    assert report["nodes"]["sig"] == {"type": "Input", "shape": [None, None, 6], "axes": "NTF", "params": 0,
+                                      "macs": 0}
+    assert report["nodes"]["rnn"]["macs"] is None  # unknown T: MACs unknown, parameters known
+    target = tmp_path / "two_model.py"
+    assert run(capsys, "export", project, "--format", "python", "-o", target)[0] == 0
+    spec = importlib.util.spec_from_file_location("two_model", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.Model()
+    assert sum(p.numel() for p in model.parameters()) == report["total_params"] == 213
+    sig, img = torch.randn(4, 7, 6), torch.randn(4, 2, 8, 8)
+    result = model(sig, img)  # one tensor per Input, in file order: sig, then img
+    assert isinstance(result, tuple) and [tuple(t.shape) for t in result] == [(4, 3), (4, 2)]
+    assert torch.equal(result[1], img.mean(dim=(2, 3)))
+
+
 def test_export_format_from_suffix_and_errors(capsys, tmp_path, broken):
     code, out, err = run(capsys, "export", SEED, "-o", tmp_path / "m.py")
     assert code == 0 and (tmp_path / "m.py").read_text().startswith('"""seed-cnn-lstm')

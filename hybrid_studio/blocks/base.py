@@ -28,6 +28,18 @@ ACTIVATIONS = {
     "silu": "F.silu({x})", "tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})",
     "hardtanh": "F.hardtanh({x})", "softmax": "F.softmax({x}, dim={dim})",
 }
+#: The ``activation`` param of Conv and Linear: none, or one of ACTIVATIONS.
+ACTIVATION_CHOICES = (None, *ACTIVATIONS)
+
+#: Axes -> what a tensor of that form is, in the user's words (for diagnostics).
+_WHAT = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal", "TCL": "a sequence of 1-D signals",
+         "CHW": "an image", "TCHW": "a video"}
+
+
+def arrived(spec: TensorSpec) -> str:
+    """What a block received, in the user's words and axis terms: ``a feature vector (N, F=64)``."""
+    what = "token ids" if spec.dtype == "int64" else _WHAT.get(spec.axes, "a tensor")
+    return f"{what} {spec.describe_axes()}"
 
 
 def lit(v) -> str:
@@ -70,6 +82,11 @@ class ModuleSpec:
 def pair(v):
     """An int or [h, w] as a (h, w) tuple."""
     return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def as_arg(v):
+    """A param value as a module argument: ``[h, w]`` lists become tuples, as PyTorch writes them."""
+    return tuple(v) if isinstance(v, list) else v
 
 
 def activation_line(name, x: str, spec: TensorSpec) -> str:
@@ -237,23 +254,36 @@ class Catalog:
                 fixes = [FixSpec.set_param(name, block.param(name).default)]
             except KeyError:
                 pass
-            raise ShapeError(f"{node.id}: {msg}", fixes, code="param")
+            raise ShapeError(msg, fixes, code="param")  # the diagnostic names the block already
         if not block.accepts_int:
             for port, spec in zip(block.inputs(p), ins):
                 if spec.dtype == "int64":
                     raise ShapeError(
-                        f"{node.id} received int64 tokens {spec.describe_axes()} on '{port}'; only an Embedding "
+                        f"{node.type} received int64 tokens {spec.describe_axes()} on '{port}'; only an Embedding "
                         f"takes token ids: put an Embedding first, or make the Input float32",
                         [FixSpec.insert_before(port, "Embedding", {})], code="int-tokens")
         out = block.infer(p, ins)
         params, macs = block.count(p, ins, out)
         return out, params, macs
 
-    def compile_parts(self, node: Node, ins: list[TensorSpec], out: TensorSpec):
-        """(block, resolved params) for code generation of a checked node."""
-        block = self._blocks[node.type]
-        return block, block.resolve(node.params)[0]
 
 
 CATALOG = Catalog()
 register = CATALOG.register
+
+
+def fix_output(type_name: str, params: dict, spec: TensorSpec) -> TensorSpec | None:
+    """What block ``type_name`` would make of ``spec``; None when it is not registered or refuses it.
+
+    Lets a shape rule offer a fix only when the inserted block really produces what is needed.
+    """
+    if type_name not in CATALOG:
+        return None
+    block = CATALOG.get(type_name)
+    p, problems = block.resolve(params)
+    if problems:
+        return None
+    try:
+        return block.infer(p, [spec])
+    except ShapeError:
+        return None

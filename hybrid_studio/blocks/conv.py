@@ -6,10 +6,8 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
 
-from .base import Block, ModuleSpec, activation_line, pair, per_step, register
+from .base import ACTIVATION_CHOICES, Block, ModuleSpec, activation_line, arrived, as_arg, pair, per_step, register
 from .params import Param
-
-ACTIVATION_CHOICES = (None, "relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "hardtanh", "softmax")
 
 
 def conv_size(size, k, s, p, d):
@@ -19,8 +17,12 @@ def conv_size(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def spatial_out(block_id_hint, axes_sizes, ks, ss, ps, ds, what, same_ok: bool):
-    """Output sizes per spatial axis, failing with the axis and sizes when one would be <= 0."""
+def spatial_out(axes_sizes, ks, ss, ps, ds, what, same_ok: bool):
+    """Output sizes per spatial axis, failing with the axis and sizes when one would be <= 0.
+
+    ``axes_sizes``: (axis letter, input size) pairs; ``what``: the kernel's name in the message ("kernel",
+    "pooling kernel"); ``same_ok``: whether padding "same" may be offered as a fix (a convolution with stride 1).
+    """
     out = []
     for (ax, size), k, s, p, d in zip(axes_sizes, ks, ss, ps, ds):
         n = conv_size(size, k, s, p, d)
@@ -29,17 +31,17 @@ def spatial_out(block_id_hint, axes_sizes, ks, ss, ps, ds, what, same_ok: bool):
             if same_ok:
                 fixes.append(FixSpec.set_param("padding", "same"))
             fixes.append(FixSpec.remove())
-            Block.fail(f"the output {AXIS_NAMES[ax]} ({ax}) would be {n}: {ax}={size} is too small for "
-                       f"{what} kernel {k}, stride {s}, padding {p}, dilation {d}", *fixes, code="too-small")
+            Block.fail(f"the output {AXIS_NAMES[ax]} ({ax}) would be {n}: {ax}={size} is too small for the {what} "
+                       f"{k}, stride {s}, padding {p}" + (f", dilation {d}" if d != 1 else ""), *fixes,
+                       code="too-small")
         out.append(n)
     return out
 
 
-def padding_amounts(padding, ks, ds, nd):
+def padding_amounts(padding, nd):
+    """Padding per spatial axis for an int, [h, w] or "valid" (never called for "same", which keeps the size)."""
     if padding == "valid":
         return [0] * nd
-    if padding == "same":
-        return [d * (k - 1) // 2 for k, d in zip(ks, ds)]  # only used for sizes; stride is 1
     return list(pair(padding)) if nd == 2 else [padding]
 
 
@@ -80,20 +82,17 @@ class ConvBase(Block):
     def module(self, p, ins, out):
         spec = ins[0]
         c_in = spec.size("F") if self._over_time(spec) else spec.size("C")
-        kw = {"kernel_size": self._arg(p["kernel_size"])}
+        kw = {"kernel_size": as_arg(p["kernel_size"])}
         # PyTorch's defaults are left out so the exported code reads like hand-written code.
         if p["stride"] not in (1, [1, 1]):
-            kw["stride"] = self._arg(p["stride"])
+            kw["stride"] = as_arg(p["stride"])
         if p["padding"] not in (0, [0, 0]):
-            kw["padding"] = p["padding"] if isinstance(p["padding"], str) else self._arg(p["padding"])
+            kw["padding"] = as_arg(p["padding"])
         if p["dilation"] not in (1, [1, 1]):
-            kw["dilation"] = self._arg(p["dilation"])
+            kw["dilation"] = as_arg(p["dilation"])
         if not p["bias"]:
             kw["bias"] = False
         return ModuleSpec(f"Conv{self.nd}d", (c_in, p["out_channels"]), kw)
-
-    def _arg(self, v):
-        return tuple(v) if isinstance(v, list) else v
 
     def _over_time(self, spec):
         return False
@@ -115,6 +114,15 @@ class ConvBase(Block):
             self.fail('padding "same" needs stride 1', FixSpec.set_param("stride", 1),
                       FixSpec.set_param("padding", 0), code="same-stride")
 
+    def _out_sizes(self, p, axes_sizes):
+        """Output sizes of the convolved axes ((axis, size) pairs); "same" keeps them (PyTorch pads unevenly
+        where it must, so any input size works)."""
+        if p["padding"] == "same":
+            return [size for _, size in axes_sizes]
+        ks, ss, ds = self._ks(p)
+        return spatial_out(axes_sizes, ks, ss, padding_amounts(p["padding"], self.nd), ds, "kernel",
+                           same_ok=all(s == 1 for s in ss))
+
 
 @register
 class Conv2d(ConvBase):
@@ -132,16 +140,10 @@ class Conv2d(ConvBase):
             side = int(round(f ** 0.5)) if f else 0
             if f and side * side == f:  # a square number of features reads as a one-channel image
                 fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, side, side], "axes": "CHW"}))
-            what = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal"}.get(spec.axes, "a tensor")
-            self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {what} "
-                      f"{spec.describe_axes()}" + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL")
-                                                   else ""), *fixes, code="conv-input")
-        ks, ss, ds = self._ks(p)
-        ps = padding_amounts(p["padding"], ks, ds, 2)
-        h, w = spatial_out(None, [("H", spec.size("H")), ("W", spec.size("W"))], ks, ss, ps, ds, "the",
-                           same_ok=all(s == 1 for s in ss))
-        if p["padding"] == "same":
-            h, w = spec.size("H"), spec.size("W")
+            self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {arrived(spec)}"
+                      + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL", "TCL") else ""),
+                      *fixes, code="conv-input")
+        h, w = self._out_sizes(p, [("H", spec.size("H")), ("W", spec.size("W"))])
         return spec.replace(shape=spec.shape[:-3] + (p["out_channels"], h, w))
 
     def forward(self, p, ins, out, m, xs, y):
@@ -167,27 +169,20 @@ class Conv1d(ConvBase):
     def infer(self, p, ins):
         spec = ins[0]
         self._check_padding(p)
-        ks, ss, ds = self._ks(p)
-        ps = padding_amounts(p["padding"], ks, ds, 1)
         if spec.axes == "TF":
             if spec.size("F") is None:
-                self.fail("Conv1d over time needs a known feature size F", code="unknown-size")
-            (t,) = spatial_out(None, [("T", spec.size("T"))], ks, ss, ps, ds, "the", same_ok=ss == [1])
-            if p["padding"] == "same":
-                t = spec.size("T")
+                self.fail(f"Conv1d over time reads the features F as channels, but F is unknown in "
+                          f"{spec.describe_axes()}; give the Input a fixed F", code="unknown-size")
+            (t,) = self._out_sizes(p, [("T", spec.size("T"))])
             return TensorSpec("TF", (t, p["out_channels"]), spec.dtype)
         if spec.axes in ("CL", "TCL"):
-            (n,) = spatial_out(None, [("L", spec.size("L"))], ks, ss, ps, ds, "the", same_ok=ss == [1])
-            if p["padding"] == "same":
-                n = spec.size("L")
+            (n,) = self._out_sizes(p, [("L", spec.size("L"))])
             return spec.replace(shape=spec.shape[:-2] + (p["out_channels"], n))
         fixes = []
         if spec.axes == "F" and spec.size("F"):
             fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F")], "axes": "CL"}))
-        what = {"F": "a feature vector", "CHW": "an image", "TCHW": "a video"}.get(spec.axes, "a tensor")
-        self.fail(f"Conv1d expects signals (N, C, L) or sequences (N, T, F) but received {what} "
-                  f"{spec.describe_axes()}" + ("; use Conv2d for images" if "H" in spec.axes else ""),
-                  *fixes, code="conv-input")
+        self.fail(f"Conv1d expects signals (N, C, L) or sequences (N, T, F) but received {arrived(spec)}"
+                  + ("; use Conv2d for images" if "H" in spec.axes else ""), *fixes, code="conv-input")
 
     def forward(self, p, ins, out, m, xs, y):
         spec = ins[0]

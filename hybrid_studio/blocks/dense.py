@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Block, ModuleSpec, activation_line, register
-from .conv import ACTIVATION_CHOICES
+from .base import ACTIVATION_CHOICES, Block, ModuleSpec, activation_line, register
 from .params import Param
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
 
-from .base import Block, register
+from .base import Block, fix_output, register
 from .params import Param
 
 
@@ -19,6 +19,24 @@ def _axis(ax: str) -> str:
 
 def _show(size) -> str:
     return "?" if size is None else str(size)
+
+
+#: Axes -> the form's name in a hint, for the forms a branch can be reduced to.
+_FORMS = {"F": "feature vectors (N, F)", "TF": "sequences (N, T, F)"}
+
+
+def _reduce_fixes(port: str, spec: TensorSpec, target: str) -> list:
+    """Fixes that turn the branch into ``port`` (now ``spec``) into a tensor with axes ``target``, best first."""
+    fixes = []
+    if spec.axes == "TF" and target == "F":
+        # bound only when the block feeding the port is recurrent (the binder checks it has the param)
+        fixes.append(FixSpec.set_upstream_param(port, "return_sequences", False))
+    for type_name in ("GlobalAvgPool", "Flatten"):
+        got = fix_output(type_name, {}, spec)
+        if got is not None and got.axes == target:
+            fixes.append(FixSpec.insert_before(port, type_name))
+            break  # a pool keeps fewer features than a flatten; offer the flatten only where no pool fits
+    return fixes
 
 
 class FusionBase(Block):
@@ -32,20 +50,22 @@ class FusionBase(Block):
 
     # ---- shared checks -------------------------------------------------------------------------------------------
     def _same_kind(self, ports: list[str], ins: list[TensorSpec], what: str):
-        """Fail unless every input has the same axes, saying which kind arrived on which port."""
+        """Fail unless every input has the same axes, saying which kind arrived on which port.
+
+        The fixes bring the odd branches to one common form, the simplest that every branch can reach with one
+        edit: a feature vector (GlobalAvgPool, or return_sequences=false on a recurrent block), or a sequence
+        (N, T, F) for video next to a sequence.
+        """
         if all(s.axes == ins[0].axes for s in ins):
             return
         arrived = "; ".join(f"{port} got {s.kind} {s.describe_axes()}" for port, s in zip(ports, ins))
-        fixes = []
-        hint = ""
-        if any(s.axes == "F" for s in ins):
-            # a vector branch sets the common form: reduce the other branches to vectors
-            hint = "; reduce the other branches to feature vectors (N, F) first"
-            for port, s in zip(ports, ins):
-                if s.axes == "TF":
-                    fixes.append(FixSpec.set_upstream_param(port, "return_sequences", False))
-                if s.axes in ("CHW", "CL", "TF"):
-                    fixes.append(FixSpec.insert_before(port, "GlobalAvgPool"))
+        fixes, hint = [], ""
+        for target in sorted({s.axes for s in ins} | {"F"}, key=lambda axes: (len(axes), axes)):
+            per_port = [(port, _reduce_fixes(port, s, target)) for port, s in zip(ports, ins) if s.axes != target]
+            if all(found for _, found in per_port):
+                fixes = [f for _, found in per_port for f in found]
+                hint = f"; bring every branch to {_FORMS.get(target, target)} first"
+                break
         self.fail(f"{self.type_name} {what} inputs of the same kind, with the same axes, but {arrived}{hint}",
                   *fixes, code="fusion-kinds")
 
@@ -114,6 +134,10 @@ class Concat(FusionBase):
                 if alt == ax and all(not self._merge_axis(a, ports, ins)[1] for a in spec.axes if a != ax):
                     # only the other join axis differs: joining along it works
                     fixes.append(FixSpec.set_param("axis", "time" if alt == "T" else "features"))
+                if not fixes:
+                    # nothing lines the axis up: reduce the odd branches to feature vectors (the diagnostic that
+                    # follows offers the same for the others)
+                    fixes = [f for port in bad for f in _reduce_fixes(port, ins[ports.index(port)], "F")]
                 self.fail(f"Concat joins along {_axis(cat)}, so every other axis must match, but {_axis(ax)} "
                           f"differs: {self._sizes_text(ax, ports, ins)}", *fixes, code="fusion-mismatch")
             shape.append(ref)

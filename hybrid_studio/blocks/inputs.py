@@ -37,7 +37,8 @@ class Input(Block):
                           FixSpec.set_param("shape", [1 if (a == ax and x is not None and x <= 0) else x
                                                       for a, x in zip(axes, shape)]), code="input-size")
         if p["dtype"] == "int64" and axes not in ("T", "F", "L"):
-            self.fail(f"int64 (token) inputs must be 1-D sequences with axes 'T'; got '{axes}'",
+            self.fail(f"int64 (token) inputs hold one axis of token ids, e.g. axes 'T' with shape [length]; got "
+                      f"axes '{axes}'",
                       FixSpec.set_param("dtype", "float32"), code="input-dtype")
         return TensorSpec(axes, tuple(shape), p["dtype"])
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from hybrid_studio.graph.diagnostics import FixSpec
 
-from .base import ACTIVATIONS, Block, ModuleSpec, activation_line, per_step, register
+from .base import ACTIVATIONS, Block, ModuleSpec, activation_line, arrived, per_step, register
 from .params import Param
-from .pooling import arrived
 
 CATEGORY = "Normalisation & regularisation"
 

@@ -7,18 +7,9 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec
 
-from .base import Block, ModuleSpec, per_step, register
+from .base import Block, ModuleSpec, arrived, as_arg, per_step, register
 from .conv import as_list, spatial_out
 from .params import Param
-
-_WHAT = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal", "TCL": "a sequence of 1-D signals",
-         "CHW": "an image", "TCHW": "a video"}
-
-
-def arrived(spec: TensorSpec) -> str:
-    """What a block received, in the user's words and axis terms: ``a feature vector (N, F=64)``."""
-    what = "token ids" if spec.dtype == "int64" else _WHAT.get(spec.axes, "a tensor")
-    return f"{what} {spec.describe_axes()}"
 
 
 def _dims(v, nd) -> str:
@@ -61,11 +52,7 @@ class PoolBase(Block):
     def _pooled(self, p, axes_sizes):
         ks, ss, ps = self._geometry(p)
         self._check_padding(p, ks, ps)
-        return spatial_out(None, axes_sizes, ks, ss, ps, [1] * self.nd, "the pooling", same_ok=False)
-
-    @staticmethod
-    def _arg(v):
-        return tuple(v) if isinstance(v, list) else v
+        return spatial_out(axes_sizes, ks, ss, ps, [1] * self.nd, "pooling kernel", same_ok=False)
 
     # ---- counting and code ---------------------------------------------------------------------------------------
     def count(self, p, ins, out):
@@ -79,10 +66,10 @@ class PoolBase(Block):
     def module(self, p, ins, out):
         kw = {}
         if p["stride"] is not None:
-            kw["stride"] = self._arg(p["stride"])
+            kw["stride"] = as_arg(p["stride"])
         if p["padding"] not in (0, [0, 0]):
-            kw["padding"] = self._arg(p["padding"])
-        return ModuleSpec(f"{self.op}Pool{self.nd}d", (self._arg(p["kernel_size"]),), kw)
+            kw["padding"] = as_arg(p["padding"])
+        return ModuleSpec(f"{self.op}Pool{self.nd}d", (as_arg(p["kernel_size"]),), kw)
 
     def summary(self, p):
         s = _dims(p["kernel_size"], self.nd)
@@ -216,4 +203,4 @@ class GlobalAvgPool(Block):
         return ""
 
 
-__all__ = ["AvgPool1d", "AvgPool2d", "GlobalAvgPool", "MaxPool1d", "MaxPool2d", "arrived"]
+__all__ = ["AvgPool1d", "AvgPool2d", "GlobalAvgPool", "MaxPool1d", "MaxPool2d"]

@@ -8,28 +8,11 @@ trace it.
 
 from __future__ import annotations
 
-from hybrid_studio.graph.diagnostics import FixSpec, ShapeError
+from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec
 
-from .base import CATALOG, Block, ModuleSpec, register
+from .base import Block, ModuleSpec, register
 from .params import Param
-
-
-def fix_output(type_name: str, params: dict, spec: TensorSpec) -> TensorSpec | None:
-    """What block ``type_name`` would make of ``spec``; None when it is not registered or refuses it.
-
-    Lets a shape rule offer a fix only when the inserted block really produces what is needed.
-    """
-    if type_name not in CATALOG:
-        return None
-    block = CATALOG.get(type_name)
-    p, problems = block.resolve(params)
-    if problems:
-        return None
-    try:
-        return block.infer(p, [spec])
-    except ShapeError:
-        return None
 
 
 class RecurrentBase(Block):
@@ -83,9 +66,10 @@ class RecurrentBase(Block):
                       f"feature vector; flatten every step into F first", FixSpec.insert_before("in", "Flatten"),
                       code="rnn-input")
         if axes == "CL":
+            # ToSequence reads a signal (C, L) as L steps of C features, keeping the time order
             self.fail(f"{expects}, but received a 1-D signal {spec.describe_axes()} with channels C and length L; "
                       f"read it as a sequence first (length L as time, channels C as features)",
-                      *self._signal_fixes(spec), code="rnn-input")
+                      FixSpec.insert_before("in", "ToSequence"), code="rnn-input")
         if axes == "F":
             self.fail(f"{expects}, but received a feature vector {spec.describe_axes()}: a recurrent layer needs a "
                       f"time axis T. If the block before is recurrent, let it return sequences; otherwise reshape "
@@ -93,22 +77,6 @@ class RecurrentBase(Block):
                       *([FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F")], "axes": "TF"})]
                         if spec.size("F") else []), code="rnn-input")
         self.fail(f"{expects}, but received {spec.describe_axes()}", code="rnn-input")
-
-    @staticmethod
-    def _signal_fixes(spec: TensorSpec) -> list:
-        """Fixes that read a (C, L) signal as a sequence, best first."""
-        c, length = spec.size("C"), spec.size("L")
-        got = fix_output("ToSequence", {}, spec)
-        if got is not None and got.axes == "TF":
-            return [FixSpec.insert_before("in", "ToSequence")]
-        if c == 1:
-            # one channel: (1, L) and (L, 1) share a memory layout, so a reshape keeps time order
-            return [FixSpec.insert_before("in", "Reshape", {"shape": [-1 if length is None else length, 1],
-                                                            "axes": "TF"})]
-        if c is not None and length is not None:
-            # several channels: each channel becomes a time step of L features (no copy, no reordering)
-            return [FixSpec.insert_before("in", "Reshape", {"shape": [c, length], "axes": "TF"})]
-        return []
 
     # ---- counting ------------------------------------------------------------------------------------------------
     def count(self, p, ins, out):

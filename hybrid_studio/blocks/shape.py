@@ -6,9 +6,8 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec, prod
 
-from .base import Block, lit, register
+from .base import Block, arrived, lit, register
 from .params import Param
-from .pooling import arrived
 
 
 @register

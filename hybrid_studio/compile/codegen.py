@@ -72,11 +72,12 @@ def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedMode
             body.append((line, nid))
 
     title = _docstring(graph.name)
+    returns = "one tensor per output, as a tuple" if len(outputs) > 1 else "the output tensor"
     out_lines = [
         f'"""{title}: a model exported by Hybrid Studio.',
         "",
         "Standalone: it needs only PyTorch. Model() takes no arguments; forward() takes one tensor per input",
-        f"({', '.join(inputs)}) and returns {'one tensor per output (' + ', '.join(outputs) + ')' if len(outputs) > 1 else 'the output tensor (' + ', '.join(outputs) + ')'}.",
+        f"({', '.join(inputs)}) and returns {returns} ({', '.join(outputs)}).",
         f"Parameters: {total:,}.",
         '"""',
         "",

@@ -62,10 +62,6 @@ def compile_graph(graph: Graph, checker: ShapeChecker | None = None, trace: bool
     return gm
 
 
-class _BlockTracerBase:
-    pass
-
-
 def _make_tracer_class():
     import torch.fx
 

@@ -111,7 +111,58 @@ def test_add_kinds_differ_says_which_arrived_where():
     g, ck = fused("Multiply", {}, [img(2, 3, 3), seq(3, 3)])
     (d,) = ck.result("f").diagnostics
     assert "in0 got image (N, C=2, H=3, W=3)" in d.message and "in1 got sequence (N, T=3, F=3)" in d.message
-    assert d.fixes == []
+    assert [f.label for f in d.fixes] == ["insert GlobalAvgPool() before f.in0", "insert GlobalAvgPool() before f.in1"]
+
+
+def apply_all(g, ck, node="f"):
+    """Apply the first fix of ``node``'s diagnostic until it has none; returns the labels applied."""
+    applied = []
+    for _ in range(5):
+        ds = ck.result(node).diagnostics
+        if not ds:
+            return applied
+        assert ds[0].fixes, ds[0].message
+        applied.append(ds[0].fixes[0].label)
+        ds[0].fixes[0].edit(g).apply(g)
+        ck.flush()
+    raise AssertionError(f"still failing after {applied}")
+
+
+def test_concat_image_next_to_sequence_reduces_both_to_vectors():
+    g, ck = fused("Concat", {}, [img(4, 6, 6), seq(None, 5)])
+    (d,) = ck.result("f").diagnostics
+    assert "feature vectors (N, F)" in d.message
+    assert [f.label for f in d.fixes] == ["insert GlobalAvgPool() before f.in0", "insert GlobalAvgPool() before f.in1"]
+    assert apply_all(g, ck) == ["insert GlobalAvgPool() before f.in0", "insert GlobalAvgPool() before f.in1"]
+    assert ck.valid, ck.diagnostics()
+    assert ck.result("f").output == TensorSpec("F", (9,))
+
+
+def test_concat_video_next_to_sequence_pools_every_frame():
+    g, ck = fused("Concat", {}, [{"shape": [3, 2, 4, 4], "axes": "TCHW"}, seq(3, 5)])
+    (d,) = ck.result("f").diagnostics
+    assert "sequences (N, T, F)" in d.message
+    assert [f.label for f in d.fixes] == ["insert GlobalAvgPool() before f.in0"]
+    apply_all(g, ck)
+    assert ck.valid and ck.result("f").output == TensorSpec("TF", (3, 7))
+
+
+def test_concat_sequences_of_other_lengths_offer_the_final_state():
+    g, ck = fused("Concat", {}, [seq(4, 3), seq(6, 2)], chains={1: [("LSTM", {"hidden_size": 4,
+                                                                              "return_sequences": True})]})
+    (d,) = ck.result("f").diagnostics
+    assert "time (T)" in d.message and "in0 has T=4, in1 has T=6" in d.message
+    assert [f.label for f in d.fixes] == ["set c1_0.return_sequences to false", "insert GlobalAvgPool() before f.in1"]
+    assert apply_all(g, ck) == ["set c1_0.return_sequences to false", "insert GlobalAvgPool() before f.in0"]
+    assert ck.valid and ck.result("f").output == TensorSpec("F", (7,))
+
+
+def test_concat_images_of_other_heights_offer_global_pooling():
+    g, ck = fused("Concat", {}, [img(2, 8, 8), img(3, 4, 8)])
+    (d,) = ck.result("f").diagnostics
+    assert [f.label for f in d.fixes] == ["insert GlobalAvgPool() before f.in1"]
+    apply_all(g, ck)
+    assert ck.valid and ck.result("f").output == TensorSpec("F", (5,))
 
 
 def test_concat_axes_differ_in_kind():
