@@ -58,6 +58,12 @@ def test_bad_input_exits_2(tmp_path, project, seq_npz, capsys):
     assert "set series.shape to [3, 3]" in capsys.readouterr().err
     assert cli_train(args(project, seq_npz, tmp_path, resume=str(tmp_path / "not-a-run"))) == 2
     assert list_runs(tmp_path) == []
+    capsys.readouterr()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert cli_train(args(project, seq_npz, blocker / "runs")) == 2  # --out cannot be made
+    err = capsys.readouterr().err
+    assert "cannot write the run folder" in err and "Traceback" not in err
 
 
 def test_failed_run_exits_1(tmp_path, capsys):

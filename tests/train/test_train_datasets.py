@@ -157,8 +157,9 @@ def test_npz_ragged_is_refused(tmp_path):
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.zeros(3), np.zeros(4)
     np.savez(p, x=ragged, y=np.array([0, 1]))
-    with pytest.raises(DatasetError, match="ragged"):
+    with pytest.raises(DatasetError, match="ragged") as info:
         get_dataset(p)
+    assert str(p) in str(info.value) and "'x'" in str(info.value)
 
 
 def test_not_an_npz(tmp_path):
@@ -200,6 +201,7 @@ def test_csv_without_header_integer_labels(tmp_path):
     ("a,label\n", "no data rows"),
     ("", "empty"),
     ("a,label\n1,0\n2,2\n", "class.*1 have no training samples"),
+    ("a,b,label\n1,2,0\n3,nan,1\n4,5,0\n6,7,1\n", "NaN or infinite value.*first in sample 1"),
 ])
 def test_csv_problems_are_named(tmp_path, text, message):
     p = tmp_path / "bad.csv"

@@ -86,6 +86,10 @@ def test_same_seed_same_metrics(tmp_path, seq_npz):
     keys = ("train_loss", "val_loss", "val_accuracy", "weights_checksum")
     assert [a[k] for k in keys] == [b[k] for k in keys]
     assert a["weights_checksum"] != c["weights_checksum"]
+    # the whole curve, not only the end: every epoch row of metrics.csv is identical
+    curve = [[(r["epoch"], r["split"], r["loss"], r["accuracy"]) for r in epoch_rows(tmp_path / d / s["run_id"])]
+             for d, s in (("a", a), ("b", b))]
+    assert curve[0] == curve[1] and len(curve[0]) == 4
 
 
 def test_resume_continues_exactly(tmp_path, seq_npz):
@@ -165,6 +169,8 @@ def test_nan_loss_stops_and_names_the_step(tmp_path):
     assert isinstance(events[-1], Failed) and "step 1" in events[-1].message and events[-1].traceback
     (info,) = list_runs(tmp_path / "runs")
     assert info.status == "failed" and "step 1" in info.message
+    for name in ("project.json", "config.json", "metrics.csv", "status.json"):  # the failed run's folder stays
+        assert (tmp_path / "runs" / info.run_id / name).is_file(), name
 
 
 def test_mismatch_is_caught_before_the_first_step(tmp_path, seq_npz):
@@ -322,3 +328,86 @@ def test_a_last_batch_of_one_sample_joins_the_previous_one(tmp_path):
                   [("series", "flat"), ("flat", "bn"), ("bn", "fc"), ("fc", "out")])
     summary, events = run(graph, p, tmp_path / "runs", {"epochs": 1})
     assert events[0].train_samples == 33 and events[0].steps_per_epoch == 1 and summary["step"] == 1
+
+
+def test_every_run_folder_file_is_written_by_rename(tmp_path, seq_npz, monkeypatch):
+    """Contract section 4: each file of the run folder lands by an atomic rename of a finished temp file."""
+    import os
+
+    renamed = []
+    real_replace = os.replace
+
+    def spy(src, dst, *a, **k):
+        renamed.append(os.path.abspath(dst))
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", spy)
+    summary, _ = run(tiny_seq_graph(), seq_npz, tmp_path / "runs", {"epochs": 1})
+    run_dir = tmp_path / "runs" / summary["run_id"]
+    files = {os.path.abspath(p) for p in run_dir.rglob("*") if p.is_file()}
+    assert len(files) == 6 and files <= set(renamed)
+
+
+def test_a_run_stopped_before_its_first_validation_has_both_checkpoints(tmp_path, seq_npz):
+    control = Control()
+
+    def emit(event):
+        if isinstance(event, Step) and event.step == 2:
+            control.stop.set()
+
+    summary = train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), CFG, tmp_path, emit=emit,
+                               control=control, report_interval=0)
+    ck_dir = tmp_path / summary["run_id"] / "checkpoints"
+    assert summary["status"] == "stopped" and sorted(p.name for p in ck_dir.iterdir()) == ["best.pt", "last.pt"]
+    for name in ("last.pt", "best.pt"):
+        ck = torch.load(ck_dir / name, weights_only=True)
+        assert {"model", "optimizer", "scheduler", "rng", "epoch", "step"} <= set(ck)
+        assert (ck["epoch"], ck["step"], ck["batch"]) == (0, 2, 2)
+
+
+def test_ctrl_c_marks_the_folder_stopped_not_running(tmp_path, seq_npz, monkeypatch):
+    from hybrid_studio.train import engine
+
+    real = engine._Trainer.batch_loss
+    fired = []
+
+    def interrupt(self, xs, y):
+        if self.step == 5 and not fired:  # once: the resumed run passes step 5 again
+            fired.append(1)
+            raise KeyboardInterrupt
+        return real(self, xs, y)
+
+    monkeypatch.setattr(engine._Trainer, "batch_loss", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), CFG, tmp_path / "runs")
+    (info,) = list_runs(tmp_path / "runs")
+    assert info.status == "stopped" and "interrupted" in info.message
+    resumed = train_in_process(None, None, CFG, resume=info.path)  # continues from epoch 1's checkpoint
+    assert resumed["status"] == "finished" and resumed["epochs"] == 2
+
+
+def test_unforeseen_setup_error_is_reported_not_raised_raw(tmp_path, seq_npz, monkeypatch):
+    from hybrid_studio.train import engine
+
+    def broken(self, params):
+        raise RuntimeError("optimizer exploded")
+
+    monkeypatch.setattr(engine._Trainer, "make_optimizer", broken)
+    events = []
+    with pytest.raises(RunFailure, match="could not start: RuntimeError: optimizer exploded"):
+        train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), CFG, tmp_path, emit=events.append)
+    assert isinstance(events[-1], Failed) and "optimizer exploded" in events[-1].traceback
+
+
+def test_resume_of_an_edited_run_is_an_input_problem(tmp_path, seq_npz):
+    summary, _ = run(tiny_seq_graph(), seq_npz, tmp_path, {"epochs": 1})
+    run_dir = tmp_path / summary["run_id"]
+    graph = load_run_graph(run_dir)
+    next(n for n in graph["nodes"] if n["id"] == "rnn")["params"]["hidden_size"] = 5  # weights no longer fit
+    (run_dir / "project.json").write_text(json.dumps(graph))
+    with pytest.raises(InputProblem, match=r"cannot resume .*does not fit"):
+        train_in_process(None, None, {**CFG, "epochs": 2}, resume=run_dir)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"  # left as it was
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"garbage")
+    with pytest.raises(InputProblem, match="cannot read"):
+        train_in_process(None, None, {**CFG, "epochs": 2}, resume=run_dir)

@@ -320,6 +320,54 @@ def test_results_confusion_matrix_and_samples(qtbot):
     assert view.samples.cells == [("b / a", ["lines"])]
 
 
+def test_predict_run_feeds_inputs_as_the_engine_did(tmp_path, monkeypatch):
+    """The results' predictions use the run's Input pairing (by name, not dataset order) and its image size."""
+    import hybrid_studio.train.datasets as datasets
+    from hybrid_studio.blocks import new_graph
+    from hybrid_studio.graph import AddNode, Connect, Edge, Node
+    from hybrid_studio.project import graph_to_dict
+    from hybrid_studio.train.datasets import Dataset, InputInfo, Split
+    from hybrid_studio.train.engine import train_in_process
+    from hybrid_studio.train.imageio import write_png
+    from hybrid_studio.ui.train.results import predict_run
+
+    # two inputs whose dataset order (b, a) differs from the graph's (a, b); their sizes differ, so a wrong
+    # order cannot go unnoticed
+    g = new_graph("two")
+    for n in [Node("a", "Input", {"shape": [3], "axes": "F"}), Node("b", "Input", {"shape": [5], "axes": "F"}),
+              Node("cat", "Concat", {}), Node("fc", "Linear", {"out_features": 2}), Node("out", "Output", {})]:
+        AddNode(n).apply(g)
+    for e in [Edge("a", "cat", "out", "in0"), Edge("b", "cat", "out", "in1"), Edge("cat", "fc"), Edge("fc", "out")]:
+        Connect(e).apply(g)
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    xb, xa = rng.normal(size=(40, 5)).astype("float32"), rng.normal(size=(40, 3)).astype("float32")
+    ds = Dataset("pair", [InputInfo((5,), "F", name="b"), InputInfo((3,), "F", name="a")], "classification",
+                 Split([xb[:30], xa[:30]], y[:30]), Split([xb[30:], xa[30:]], y[30:]), num_classes=2,
+                 class_names=["0", "1"])
+    summary = train_in_process(graph_to_dict(g), ds, {"epochs": 1, "num_threads": 1}, tmp_path / "runs")
+    monkeypatch.setattr(datasets, "get_dataset", lambda *a, **k: ds)
+    p = predict_run(summary["run_dir"])
+    assert len(p.y_pred) == 10 and [i.name for i in p.inputs] == ["a", "b"] and p.samples[0][0].shape == (3,)
+
+    # an image folder is resized to the run's Input size (10x12 files, an 8x8 Input)
+    for c in ("cats", "dogs"):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(5):
+            write_png(tmp_path / "pets" / c / f"{i}.png", rng.uniform(0, 1, (10, 12)))
+    g = new_graph("img")
+    for n in [Node("image", "Input", {"shape": [1, 8, 8], "axes": "CHW"}), Node("flat", "Flatten", {}),
+              Node("fc", "Linear", {"out_features": 2}), Node("out", "Output", {})]:
+        AddNode(n).apply(g)
+    for e in [Edge("image", "flat"), Edge("flat", "fc"), Edge("fc", "out")]:
+        Connect(e).apply(g)
+    monkeypatch.undo()
+    summary = train_in_process(graph_to_dict(g), str(tmp_path / "pets"), {"epochs": 1, "num_threads": 1},
+                               tmp_path / "runs")
+    p = predict_run(summary["run_dir"])
+    assert len(p.y_pred) == 2 and p.samples[0][0].shape == (1, 8, 8)
+
+
 # ---- real runs (worker processes on digits) -------------------------------------------------------------------
 def _wait_idle(qtbot, panel, timeout=60_000):
     qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=timeout)

@@ -50,13 +50,20 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     from hybrid_studio.train.datasets import get_dataset
     from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
 
+    from hybrid_studio.train.matching import pair_inputs
+
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     name = dataset or config.get("dataset") or read_status(run_dir).get("dataset")
-    # the same seed and split as the run, so these are the samples it validated on
-    ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2))
     graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
+    # the same seed, split and image size as the run, so these are the samples it validated on
+    hint = [n.params.get("shape") for n in graph.nodes if n.type == "Input"]
+    ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2),
+                     shape_hint=hint)
     model = compile_graph(graph)
+    # the dataset's inputs in the order of forward()'s arguments, paired as the engine pairs them (by name first)
+    pairs = {node.id: info for node, info in pair_inputs(graph, ds)}
+    order = [next(k for k, info in enumerate(ds.inputs) if info is pairs[i]) for i in model.hs_generated.input_ids]
     ckpt_path = run_dir / "checkpoints" / "best.pt"
     if not ckpt_path.exists():
         ckpt_path = run_dir / "checkpoints" / "last.pt"
@@ -64,7 +71,7 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
     model.load_state_dict(state)
     model.eval()
-    xs = [np.asarray(x[:limit]) for x in ds.x_val]
+    xs = [np.asarray(ds.x_val[k][:limit]) for k in order]
     with torch.no_grad():
         out = model(*[torch.as_tensor(x) for x in xs])
     if isinstance(out, (tuple, list)):
@@ -72,7 +79,7 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     out = out.float().numpy()
     y_true = np.asarray(ds.y_val[:limit])
     y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
-    return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, list(ds.inputs),
+    return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, [ds.inputs[k] for k in order],
                        [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir))
 
 
