@@ -252,8 +252,8 @@ class Catalog:
             fixes = []
             try:
                 fixes = [FixSpec.set_param(name, block.param(name).default)]
-            except KeyError:
-                pass
+            except KeyError:  # a param this type does not have
+                fixes = [FixSpec.drop_param(name)]
             raise ShapeError(msg, fixes, code="param")  # the diagnostic names the block already
         if not block.accepts_int:
             for port, spec in zip(block.inputs(p), ins):

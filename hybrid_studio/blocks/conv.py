@@ -140,6 +140,11 @@ class Conv2d(ConvBase):
             side = int(round(f ** 0.5)) if f else 0
             if f and side * side == f:  # a square number of features reads as a one-channel image
                 fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, side, side], "axes": "CHW"}))
+            elif f:  # otherwise a one-pixel-wide image, convolved down its height only
+                kh = pair(p["kernel_size"])[0]
+                fixes.append(FixSpec.both(
+                    FixSpec.insert_before("in", "Reshape", {"shape": [1, f, 1], "axes": "CHW"}),
+                    FixSpec.set_param("kernel_size", [kh, 1])))
             self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {arrived(spec)}"
                       + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL", "TCL") else ""),
                       *fixes, code="conv-input")

@@ -50,6 +50,16 @@ class FixSpec:
         return FixSpec("add_after", (type_name, _freeze(params or {})))
 
     @staticmethod
+    def drop_param(name):
+        """Remove a param from the block (e.g. one its type does not have)."""
+        return FixSpec("drop_param", (name,))
+
+    @staticmethod
+    def both(*specs: "FixSpec"):
+        """Several fixes applied together as one edit (e.g. insert a Reshape and set a kernel size)."""
+        return FixSpec("all", tuple(specs))
+
+    @staticmethod
     def connect_from(source, port):
         return FixSpec("connect_from", (source, port))
 
@@ -169,4 +179,13 @@ def bind_fix(graph: Graph, node_id: str, spec: FixSpec) -> Fix | None:
         from .edits import Connect
         return Fix(f"connect {source} to {node_id}" + (f".{port}" if port != "in" else ""),
                    lambda g: Batch([Connect(Edge(source, node_id, "out", port))], f"Connect {source} to {node_id}"))
+    if kind == "drop_param":
+        (name,) = args
+        return Fix(f"remove {node_id}.{name}", lambda g: SetParams(node_id, {}, drop=(name,)))
+    if kind == "all":
+        parts = [bind_fix(graph, node_id, spec) for spec in args]
+        if not parts or any(f is None for f in parts):
+            return None
+        label = " and ".join(f.label for f in parts)
+        return Fix(label, lambda g: Batch([f.edit(g) for f in parts], label[0].upper() + label[1:]))
     raise ValueError(f"unknown fix kind {kind}")

@@ -124,10 +124,23 @@ def test_vector_into_conv2d_reshapes():
     assert ck.result("b0").output == TensorSpec("CHW", (4, 6, 6))
 
 
-def test_vector_into_conv2d_without_square_size_explains_only():
+def test_vector_into_conv2d_without_square_size_becomes_a_one_pixel_wide_image():
     g, ck = chain({"shape": [20], "axes": "F"}, ("Conv2d", {"out_channels": 4}))
     d = only(ck, "b0")
-    assert "feature vector" in d.message and not any("Reshape" in f.label for f in d.fixes)
+    assert "feature vector" in d.message
+    fix = fix_with(d, "Reshape")
+    assert "kernel_size to [3, 1]" in fix.label
+    apply(g, ck, fix)
+    assert ck.valid, ck.diagnostics()
+    assert ck.result("b0").output == TensorSpec("CHW", (4, 18, 1))
+
+
+def test_unknown_param_can_be_removed():
+    g, ck = chain({"shape": [1, 8, 8], "axes": "CHW"}, ("Conv2d", {"out_channels": 4, "colour": 3}))
+    d = only(ck, "b0")
+    assert "colour" in d.message
+    apply(g, ck, fix_with(d, "remove b0.colour"))
+    assert ck.valid and "colour" not in g.node("b0").params
 
 
 # ---- fusion --------------------------------------------------------------------------------------------------------
