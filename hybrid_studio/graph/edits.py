@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from .model import Edge, Graph, GraphError, Node
+from .model import Edge, Graph, Node
 
 
 class Edit:

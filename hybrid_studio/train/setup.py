@@ -214,7 +214,6 @@ class SetupMixin:
 
     def resume_settings(self, config: TrainConfig):
         """The run's own settings and graph, with the overridable settings taken from ``config``."""
-        import torch
 
         run_dir = self.resume
         last = run_dir / "checkpoints" / "last.pt"

@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ---- (a) training step: compiled vs hand-written ---------------------------------------------------------------------
 def hand_written(name: str):
-    import torch
     import torch.nn as nn
     import torch.nn.functional as F
 

@@ -2,38 +2,11 @@
 
 import pytest
 
-from hybrid_studio.blocks import CATALOG, new_graph, checker_for
+from hybrid_studio.blocks import CATALOG
 from hybrid_studio.compile import compile_graph, generate
-from hybrid_studio.graph import AddNode, Connect, Edge, Node, SetParams, TensorSpec
+from hybrid_studio.graph import Node, SetParams, TensorSpec
 
-RUNTIME_T = 5  # the size given to unknown (None) axes when a compiled model runs
-
-
-def chain(shape, axes, type_name, params=None):
-    """Input -> block 'b' -> Output, checked."""
-    g = new_graph()
-    ck = checker_for(g)
-    AddNode(Node("x", "Input", {"shape": list(shape), "axes": axes})).apply(g)
-    AddNode(Node("b", type_name, dict(params or {}))).apply(g)
-    AddNode(Node("out", "Output", {})).apply(g)
-    Connect(Edge("x", "b")).apply(g)
-    Connect(Edge("b", "out")).apply(g)
-    ck.flush()
-    return g, ck
-
-
-def out_spec(shape, axes, type_name, params=None):
-    g, ck = chain(shape, axes, type_name, params)
-    r = ck.result("b")
-    assert not r.diagnostics, [d.message for d in r.diagnostics]
-    return r.output
-
-
-def diag(shape, axes, type_name, params=None):
-    g, ck = chain(shape, axes, type_name, params)
-    ds = ck.result("b").diagnostics
-    assert len(ds) == 1, ds
-    return ds[0]
+from block_helpers import RUNTIME_T, chain, diag, out_spec
 
 
 def run_and_compare(shape, axes, type_name, params=None, batch=2):
