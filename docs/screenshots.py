@@ -1,0 +1,83 @@
+"""Regenerate the README's screenshots: ``python docs/screenshots.py`` (offscreen; takes about a minute).
+
+- docs/screenshot-crnn.png: the CRNN template with a block selected (inspector filled in).
+- docs/screenshot-training.png: the seed template training on digits, captured mid-run.
+"""
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HYBRID_STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="hs-shots-"))
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from hybrid_studio import RESOURCES  # noqa: E402
+from hybrid_studio.ui.app import _application, build_window  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent
+
+
+def pump(seconds=0.3):
+    end = time.time() + seconds
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def crnn():
+    window = build_window(RESOURCES / "templates" / "crnn.hsproj.json")
+    window.resize(1600, 960)
+    window.show()
+    window.ensure_train_panel()
+    pump()
+    window.compact_bottom_docks()
+    window.scene.select_ids(["conv4"])
+    pump()
+    window.view.fit()
+    pump()
+    window.grab().save(str(DOCS / "screenshot-crnn.png"))
+    window.document.mark_saved()
+    window.close()
+
+
+def training():
+    window = build_window()
+    window.resize(1600, 1000)
+    window.show()
+    panel = window.ensure_train_panel()
+    pump()
+    window.train_dock.raise_()
+    window.resizeDocks([window.train_dock], [560], Qt.Orientation.Vertical)
+    panel.load_choices(sync=True)
+    deadline = time.time() + 60
+    while panel.picker.dataset is None and time.time() < deadline:
+        pump(0.05)
+    panel.settings.widgets["epochs"].setValue(6)
+    panel.settings.widgets["batch_size"].setValue(32)
+    panel.train()
+    deadline = time.time() + 240
+    while panel.plots.series["val_loss"].n < 3 and time.time() < deadline:
+        pump(0.05)
+    pump(1.0)
+    window.view.fit()
+    pump()
+    window.grab().save(str(DOCS / "screenshot-training.png"))
+    panel.controller.stop()
+    deadline = time.time() + 60
+    while panel.controller.state != "idle" and time.time() < deadline:
+        pump(0.05)
+    window.document.mark_saved()
+    window.close()
+
+
+if __name__ == "__main__":
+    app = _application(sys.argv[:1])
+    crnn()
+    training()
+    from PySide6.QtCore import QThreadPool
+    QThreadPool.globalInstance().waitForDone(30000)
