@@ -337,6 +337,7 @@ class TrainPanel(QWidget):
             return False
         if resume:
             self._preload(resume)
+        settle_heap()  # what starting the run imported and built: keep full collections short during the run
         return True
 
     def _preload(self, run_dir):
