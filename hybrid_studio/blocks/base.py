@@ -33,7 +33,7 @@ ACTIVATION_CHOICES = (None, *ACTIVATIONS)
 
 #: Axes -> what a tensor of that form is, in the user's words (for diagnostics).
 _WHAT = {"F": "a feature vector", "TF": "a sequence", "CL": "a 1-D signal", "TCL": "a sequence of 1-D signals",
-         "CHW": "an image", "TCHW": "a video"}
+         "CHW": "an image", "TCHW": "a video", "TLF": "a sequence of per-frame sequences"}
 
 
 def arrived(spec: TensorSpec) -> str:

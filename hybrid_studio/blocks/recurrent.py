@@ -59,9 +59,9 @@ class RecurrentBase(Block):
             self.fail(f"{expects}, but received an image {spec.describe_axes()} with channels C, height H and width "
                       f"W; turn it into a sequence first, e.g. each image column as a time step (T=W, F=C*H)",
                       FixSpec.insert_before("in", "ToSequence", {"axis": "width"}), code="rnn-input")
-        if axes in ("TCHW", "TCL"):
-            what = "a video" if axes == "TCHW" else "a sequence of signals"
-            rest = "C, H, W" if axes == "TCHW" else "C, L"
+        if axes in ("TCHW", "TCL", "TLF"):
+            what = {"TCHW": "a video", "TCL": "a sequence of signals", "TLF": "a sequence of per-frame sequences"}[axes]
+            rest = {"TCHW": "C, H, W", "TCL": "C, L", "TLF": "L, F"}[axes]
             self.fail(f"{expects}, but received {what} {spec.describe_axes()}: each time step is {rest}, not a "
                       f"feature vector; flatten every step into F first", FixSpec.insert_before("in", "Flatten"),
                       code="rnn-input")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec, prod
 
-from .base import Block, arrived, lit, register
+from .base import Block, arrived, lit, per_step, register
 from .params import Param
 
 
@@ -117,49 +117,56 @@ class ToSequence(Block):
     id_prefix = "toseq"
     help = ("Turns an image (N, C, H, W) into a sequence for recurrent layers. axis=width: each column is a step, "
             "(N, T=W, F=C*H); height: each row is a step, (N, T=H, F=C*W); spatial: each position is a step, "
-            "(N, T=H*W, F=C). A 1-D signal (N, C, L) becomes (N, T=L, F=C) whatever the axis.")
+            "(N, T=H*W, F=C). A 1-D signal (N, C, L) becomes (N, T=L, F=C) whatever the axis. On video "
+            "(N, T, C, H, W) it works per frame: each frame's sequence runs along L, giving (N, T, L, F).")
     params = (
         Param("axis", "choice", "width", "Which image axis becomes time: width (columns), height (rows) or spatial "
               "(every position, row by row).", choices=("width", "height", "spatial")),
     )
 
+    @staticmethod
+    def _steps(p, frame: TensorSpec) -> tuple:
+        """(steps, features) of one image (C, H, W) or signal (C, L)."""
+        if frame.axes == "CL":
+            return frame.size("L"), frame.size("C")
+        c, h, w = frame.shape
+        if p["axis"] == "width":
+            return w, prod((c, h))
+        if p["axis"] == "height":
+            return h, prod((c, w))
+        return prod((h, w)), c
+
     def infer(self, p, ins):
         spec = ins[0]
-        if spec.axes == "CL":
-            return TensorSpec("TF", (spec.size("L"), spec.size("C")), spec.dtype)
-        if spec.axes != "CHW":
-            fixes = []
-            if spec.axes == "TF":
-                hint = ": it is already a sequence"
-                fixes.append(FixSpec.remove())
-            elif spec.axes in ("TCHW", "TCL"):
-                hint = ("; it already has a time axis: use Flatten or GlobalAvgPool instead, which make each "
-                        "step a feature vector (N, T, F)")
-                fixes.append(FixSpec.remove())
-            elif spec.axes == "F":
-                hint = "; a feature vector has no width or height to walk along"
-            else:
-                hint = ""
-            self.fail(f"ToSequence expects an image (N, C, H, W) or a 1-D signal (N, C, L) but received "
-                      f"{arrived(spec)}{hint}", *fixes, code="toseq-input")
-        c, h, w = spec.shape
-        if p["axis"] == "width":
-            shape = (w, prod((c, h)))
-        elif p["axis"] == "height":
-            shape = (h, prod((c, w)))
+        if spec.axes in ("CHW", "CL"):
+            return TensorSpec("TF", self._steps(p, spec), spec.dtype)
+        if spec.axes in ("TCHW", "TCL"):
+            # per time step; the frame's own sequence axis cannot also be T, so it is the length L
+            frame = TensorSpec(spec.axes[1:], spec.shape[1:], spec.dtype)
+            return TensorSpec("TLF", (spec.size("T"), *self._steps(p, frame)), spec.dtype)
+        fixes = []
+        if spec.axes == "TF":
+            hint = ": it is already a sequence"
+            fixes.append(FixSpec.remove())
+        elif spec.axes == "F":
+            hint = "; a feature vector has no width or height to walk along"
         else:
-            shape = (prod((h, w)), c)
-        return TensorSpec("TF", shape, spec.dtype)
+            hint = ""
+        self.fail(f"ToSequence expects an image (N, C, H, W), a 1-D signal (N, C, L) or video of either but "
+                  f"received {arrived(spec)}{hint}", *fixes, code="toseq-input")
 
     def forward(self, p, ins, out, m, xs, y):
-        x = xs[0]
-        if ins[0].axes == "CL":
-            return [f"{y} = {x}.transpose(1, 2)"]
-        if p["axis"] == "width":    # (N, C, H, W) -> (N, W, C, H) -> (N, W, C*H)
-            return [f"{y} = {x}.permute(0, 3, 1, 2).flatten(2)"]
-        if p["axis"] == "height":   # (N, C, H, W) -> (N, H, C, W) -> (N, H, C*W)
-            return [f"{y} = {x}.permute(0, 2, 1, 3).flatten(2)"]
-        return [f"{y} = {x}.flatten(2).transpose(1, 2)"]  # (N, C, H*W) -> (N, H*W, C)
+        spec = ins[0]
+        frame_axes = spec.axes[1:] if spec.axes[0] == "T" else spec.axes
+        if frame_axes == "CL":
+            body = "{}.transpose(1, 2)"
+        elif p["axis"] == "width":     # (N, C, H, W) -> (N, W, C, H) -> (N, W, C*H)
+            body = "{}.permute(0, 3, 1, 2).flatten(2)"
+        elif p["axis"] == "height":    # (N, C, H, W) -> (N, H, C, W) -> (N, H, C*W)
+            body = "{}.permute(0, 2, 1, 3).flatten(2)"
+        else:                          # (N, C, H*W) -> (N, H*W, C)
+            body = "{}.flatten(2).transpose(1, 2)"
+        return per_step(xs[0], spec, len(frame_axes), y, body.format)
 
     def summary(self, p):
         return p["axis"]

@@ -55,7 +55,7 @@ def test_batchnorm_writes_only_non_default_kwargs():
 
 @pytest.mark.parametrize("shape, axes, words", [
     ([4, 4], "HW", "a tensor (N, H=4, W=4)"),
-    ([None, 3, 8], "TLF", "a tensor (N, T=?, L=3, F=8)"),
+    ([None, 3, 8], "TLF", "a sequence of per-frame sequences (N, T=?, L=3, F=8)"),
 ])
 def test_batchnorm_rejects_unknown_layouts(shape, axes, words):
     d = diag(shape, axes, "BatchNorm")

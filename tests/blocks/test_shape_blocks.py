@@ -168,7 +168,6 @@ def test_to_sequence_default_and_summary():
 
 @pytest.mark.parametrize("shape, axes, words", [
     ([None, 16], "TF", "already a sequence"),
-    ([None, 3, 8, 8], "TCHW", "already has a time axis"),
     ([64], "F", "a feature vector (N, F=64)"),
 ])
 def test_to_sequence_rejects(shape, axes, words):
@@ -212,3 +211,22 @@ def test_shape_blocks_export_readable_code():
     src = generate(chain([3, 8, 8], "CHW", "Flatten")[0]).source
     assert "b = x.flatten(1)" in src
     assert all(CATALOG.get(t).category == "Shape" for t in ("Flatten", "Reshape", "ToSequence"))
+
+
+@pytest.mark.parametrize("axis, steps, features", [("width", 6, 3 * 4), ("height", 4, 3 * 6), ("spatial", 24, 3)])
+def test_to_sequence_on_video_works_per_frame(axis, steps, features):
+    """Per time step, like every spatial block: each frame's own sequence runs along L."""
+    import torch
+    assert out_spec([None, 3, 4, 6], "TCHW", "ToSequence", {"axis": axis}) == TensorSpec("TLF", (None, steps, features))
+    frame = {"width": lambda f: f.permute(0, 3, 1, 2).flatten(2), "height": lambda f: f.permute(0, 2, 1, 3).flatten(2),
+             "spatial": lambda f: f.flatten(2).transpose(1, 2)}[axis]
+    x, y = run_and_compare([5, 3, 4, 6], "TCHW", "ToSequence", {"axis": axis})
+    for t in range(5):
+        assert torch.equal(y[:, t], frame(x[:, t]))
+
+
+def test_per_frame_sequences_flatten_into_one_sequence_for_an_lstm():
+    assert out_spec([None, 2, 4], "TCL", "ToSequence") == TensorSpec("TLF", (None, 4, 2))
+    d = diag([None, 4, 8], "TLF", "LSTM")
+    assert "per-frame sequences" in d.message and any("Flatten" in f.label for f in d.fixes)
+    assert out_spec([None, 4, 8], "TLF", "Flatten") == TensorSpec("TF", (None, 32))
