@@ -1,5 +1,6 @@
 """The File menu: new, templates, open, recent files, save, save as, quit; unsaved-changes prompt; drag-and-drop
-of project files; the window title; autosave to a recovery file and restoring it after a crash.
+of project files; the window title (set here only). Autosave and crash recovery live in ``recovery.py``; the
+``Recovery`` object is ``FileActions.recovery`` and the methods below delegate to it.
 
 ``FileActions(window)`` needs ``window.document``, ``window.set_document(doc)``, ``window.file_menu`` (a QMenu)
 and ``window.statusBar()``. The window's ``closeEvent`` calls ``maybe_save()``; after start-up the app calls
@@ -9,11 +10,9 @@ that tests replace.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer
@@ -21,11 +20,11 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from .document import Document
+from .recovery import Recovery
 
 PROJECT_SUFFIX = ".hsproj.json"
 FILE_FILTER = "Hybrid Studio projects (*.hsproj.json *.json);;All files (*)"
 MAX_RECENT = 10
-AUTOSAVE_MS = 30_000
 
 
 # ---- where the app keeps its data ------------------------------------------------------------------------------------
@@ -39,6 +38,7 @@ def data_dir() -> Path:
 
 
 def recovery_dir() -> Path:
+    """Where autosaved recovery files go."""
     return data_dir() / "recovery"
 
 
@@ -55,29 +55,12 @@ def interactive() -> bool:
     return QGuiApplication.platformName() not in ("offscreen", "minimal")
 
 
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if sys.platform == "win32":  # os.kill would terminate the process there; assume a crash
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 class FileActions(QObject):
     """File actions for one main window."""
 
     def __init__(self, window):
         super().__init__(window)
         self.window = window
-        self.session = uuid.uuid4().hex[:12]
         self._watched = None
         menu = window.file_menu
 
@@ -111,10 +94,7 @@ class FileActions(QObject):
         menu.addAction(self.quit_action)
         self._fill_recent()
 
-        self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave_now)
-        self.autosave_timer.start()
+        self.recovery = Recovery(self, recovery_dir, PROJECT_SUFFIX)
 
         window.setAcceptDrops(True)
         window.installEventFilter(self)
@@ -142,6 +122,7 @@ class FileActions(QObject):
         self.watch(document)
 
     def _state_changed(self):
+        # the one place the window title is set (the main window hands every document it shows to ``watch``)
         doc = self.document
         self.window.setWindowTitle(f"{doc.display_name}[*] - Hybrid Studio")
         self.window.setWindowModified(doc.modified)
@@ -361,88 +342,32 @@ class FileActions(QObject):
             menu.addAction("Clear Menu").triggered.connect(lambda _c=False: self._set_recent([]))
         menu.setEnabled(bool(paths))
 
-    # ---- autosave and recovery ---------------------------------------------------------------------------------
+    # ---- autosave and recovery (the work is done by ``self.recovery``, see recovery.py) ---------------------------
+    @property
+    def session(self) -> str:
+        """This window's session id (names its recovery file)."""
+        return self.recovery.session
+
+    @property
+    def autosave_timer(self) -> QTimer:
+        return self.recovery.timer
+
     def recovery_path(self) -> Path:
         """This session's recovery file (a project file; ``.meta.json`` beside it says whose and when)."""
-        return recovery_dir() / f"{self.session}{PROJECT_SUFFIX}"
+        return self.recovery.path()
 
     def _meta_path(self, project_path: Path) -> Path:
-        return project_path.with_name(project_path.name[: -len(PROJECT_SUFFIX)] + ".meta.json")
+        return self.recovery.meta_path(project_path)
 
     def autosave_now(self) -> bool:
         """Write the modified project to the recovery file (atomically); False when there was nothing to write."""
-        from hybrid_studio.project import ProjectError, atomic_write_text, dumps_project
-        doc = self.document
-        if not doc.modified:
-            return False
-        path = self.recovery_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, dumps_project(doc.graph, str(path)))
-            meta = {"session": self.session, "pid": os.getpid(), "time": time.time(), "name": doc.graph.name,
-                    "path": str(doc.path) if doc.path else None}
-            atomic_write_text(self._meta_path(path), json.dumps(meta))
-        except (ProjectError, OSError) as e:
-            self._status(f"Autosave failed: {e}")
-            return False
-        return True
+        return self.recovery.autosave_now()
 
     def remove_recovery(self):
         """Delete this session's recovery file (the project was saved, discarded or is unmodified)."""
-        for p in (self.recovery_path(), self._meta_path(self.recovery_path())):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
-                pass
-
-    def _stale_recoveries(self) -> list[tuple[float, dict, Path]]:
-        """Recovery files left by sessions that are gone, newest first."""
-        folder = recovery_dir()
-        if not folder.is_dir():
-            return []
-        out = []
-        for meta_path in folder.glob("*.meta.json"):
-            try:
-                info = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if not isinstance(info, dict) or info.get("session") == self.session:
-                continue
-            if info.get("pid") != os.getpid() and _pid_alive(info.get("pid")):
-                continue  # another Hybrid Studio is running and owns it
-            project = meta_path.with_name(meta_path.name[: -len(".meta.json")] + PROJECT_SUFFIX)
-            if not project.is_file():
-                meta_path.unlink(missing_ok=True)
-                continue
-            out.append((float(info.get("time", 0) or 0), info, project))
-        out.sort(key=lambda t: t[0], reverse=True)
-        return out
+        self.recovery.remove()
 
     def offer_recovery(self) -> bool:
         """If a crashed session left unsaved work, ask whether to restore it; True when it was restored (the
         restored project opens as modified). The leftover recovery files are removed either way."""
-        from hybrid_studio.project import ProjectError, load_project
-        stale = self._stale_recoveries()
-        if not stale:
-            return False
-        _, info, project = stale[0]
-        restored = False
-        if self._ask_restore(info):
-            try:
-                graph = load_project(project)
-            except ProjectError as e:
-                self._show_error("Could not restore the project", str(e))
-            else:
-                if self.maybe_save():
-                    doc = Document(graph, Path(info["path"]) if info.get("path") else None)
-                    doc.undo_stack.resetClean()  # restored work is unsaved work
-                    self._install(doc)
-                    self.autosave_now()  # keep it safe until the user saves
-                    self._status("Restored unsaved changes")
-                    restored = True
-        for _, _, p in stale:
-            p.unlink(missing_ok=True)
-            self._meta_path(p).unlink(missing_ok=True)
-        return restored
+        return self.recovery.offer()

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
             self.file_actions = FileActions(self)
         else:  # pragma: no cover
             self.file_menu.addAction("&Quit", self.close, QKeySequence.StandardKey.Quit)
+            self.setWindowTitle("Hybrid Studio")
         self._add_dock_toggles()
         self._wire_document()
         self._selection_changed()
@@ -213,8 +214,7 @@ class MainWindow(QMainWindow):
         """Edit ``document`` from now on (the old one is dropped from the undo group)."""
         old = self.document
         if old is not None:
-            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message),
-                                 (old.state_changed, self._update_title)):
+            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message)):
                 try:
                     signal.disconnect(slot)
                 except (RuntimeError, TypeError):
@@ -231,6 +231,8 @@ class MainWindow(QMainWindow):
         self.undo_group.setActiveStack(document.undo_stack)
         if old is not None:
             self._wire_document()
+            if self.file_actions is not None:  # it sets the title and autosaves whatever document is shown
+                self.file_actions.watch(document)
             for w in (self.inspector, self.problems):
                 if w is not None and hasattr(w, "set_document"):
                     w.set_document(document)
@@ -244,13 +246,7 @@ class MainWindow(QMainWindow):
         d = self.document
         d.checked.connect(self._update_status)
         d.refused.connect(self.show_message)
-        d.state_changed.connect(self._update_title)
-        self._update_title()
         self._update_status()
-
-    def _update_title(self):
-        self.setWindowTitle(f"{self.document.display_name}[*] - Hybrid Studio")
-        self.setWindowModified(self.document.modified)
 
     def _update_status(self, changed=None):
         ck = self.document.checker

@@ -1,9 +1,8 @@
 """The canvas scene: one NodeItem per block and one EdgeItem per wire, kept in step with the Graph.
 
 Items are views. They are created, moved and removed from Graph events (``node_added``, ``edge_removed``, ...) and
-re-labelled from ``document.checked``. Gestures only ask the document: dragging a wire pushes ``Connect`` (or one
-step replacing the wire that fed that input), dragging a wire off an input re-routes or removes it, moving blocks
-pushes one ``Move`` when the mouse is released.
+re-labelled from ``document.checked``. Gestures only ask the document: dragging a wire is ``wiring.WireDrag``
+(it pushes ``Connect``, a re-route or ``Disconnect``), moving blocks pushes one ``Move`` when the mouse is released.
 """
 
 from __future__ import annotations
@@ -14,13 +13,13 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen, QTransform
 from PySide6.QtWidgets import QGraphicsScene
 
-from hybrid_studio.graph import Disconnect, Edge, Move, NodeResult
+from hybrid_studio.graph import Edge, Move, NodeResult
 from hybrid_studio.graph.layout import layered_positions
 
 from .. import theme
-from . import edit_ops
-from .edge_item import DraftWire, EdgeItem, EdgeLabel
+from .edge_item import EdgeItem, EdgeLabel
 from .node_item import NodeItem, PortItem
+from .wiring import WireDrag
 
 #: The canvas is unbounded for the user; a big scene rect lets the view pan anywhere.
 SCENE_EXTENT = 200_000.0
@@ -41,10 +40,8 @@ class GraphScene(QGraphicsScene):
         self._edges_of: dict[str, set] = {}
         self._connected: set[tuple] = set()
         self._fallback: dict[str, tuple] = {}
-        self._draft: DraftWire | None = None
-        self._detached: Edge | None = None   # the wire picked up from its input while re-routing it
+        self.wire_drag = WireDrag(self)
         self._drop_target: EdgeItem | None = None
-        self._highlighted: list[PortItem] = []
         self._press_positions: dict[str, QPointF] = {}
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -265,31 +262,25 @@ class GraphScene(QGraphicsScene):
                 return it.edge
         return None
 
-    def _candidate_edge(self, a: PortItem, b: PortItem) -> Edge | None:
-        if a.is_output == b.is_output:
-            return None
-        out, inp = (a, b) if a.is_output else (b, a)
-        return Edge(out.node_id, inp.node_id, out.name, inp.name)
+    @property
+    def wiring(self) -> bool:
+        """Whether a wire is being dragged."""
+        return self.wire_drag.active
+
+    def cancel_wire(self):
+        """Drop the wire being dragged without changing the graph (Escape)."""
+        self.wire_drag.cancel()
 
     def mousePressEvent(self, event):
-        if event.button() == Qt.MouseButton.LeftButton:
-            port = self.port_at(event.scenePos(), 9.0)
-            if port is not None:
-                fed = None if port.is_output else self.graph.edge_into(port.node_id, port.name)
-                source = self._port_item(fed.source, fed.source_port, True) if fed is not None else None
-                if source is not None:
-                    # a connected input: pick its wire up to re-route it (or drop it on empty canvas to remove it)
-                    self._start_wire(source, event.scenePos(), detached=fed)
-                else:
-                    self._start_wire(port, event.scenePos())
-                event.accept()
-                return
+        if event.button() == Qt.MouseButton.LeftButton and self.wire_drag.press(event.scenePos()):
+            event.accept()
+            return
         super().mousePressEvent(event)
         self._press_positions = {i.node_id: i.pos() for i in self.selectedItems() if isinstance(i, NodeItem)}
 
     def mouseMoveEvent(self, event):
-        if self._draft is not None:
-            self._draft.follow(event.scenePos())
+        if self.wire_drag.active:
+            self.wire_drag.follow(event.scenePos())
             event.accept()
             return
         super().mouseMoveEvent(event)
@@ -300,84 +291,12 @@ class GraphScene(QGraphicsScene):
                     self.node_item_moved(item)
 
     def mouseReleaseEvent(self, event):
-        if self._draft is not None:
-            self._finish_wire(event.scenePos())
+        if self.wire_drag.active:
+            self.wire_drag.finish(event.scenePos())
             event.accept()
             return
         super().mouseReleaseEvent(event)
         self._record_move()
-
-    def _start_wire(self, port: PortItem, point: QPointF, detached: Edge | None = None):
-        self._draft = DraftWire(port)
-        self.addItem(self._draft)
-        self._draft.follow(point)
-        self._detached = detached
-        if detached is not None and detached in self.edges:
-            item = self.edges[detached]
-            item.setVisible(False)
-            item.label.setVisible(False)
-        for item in self.nodes.values():
-            if item is port.node:
-                continue
-            for other in (item.inputs if port.is_output else item.outputs).values():
-                edge = self._candidate_edge(port, other)
-                if edge is not None and (edge == detached or edit_ops.wire_refusal(self.graph, edge) is None):
-                    other.highlight = True
-                    other.update()
-                    self._highlighted.append(other)
-
-    @property
-    def wiring(self) -> bool:
-        """Whether a wire is being dragged."""
-        return self._draft is not None
-
-    def cancel_wire(self):
-        """Drop the wire being dragged without changing the graph (Escape)."""
-        if self._draft is None:
-            return
-        self.removeItem(self._draft)
-        self._draft = None
-        for p in self._highlighted:
-            p.highlight = False
-            p.update()
-        self._highlighted = []
-        detached, self._detached = self._detached, None
-        item = self.edges.get(detached) if detached is not None else None
-        if item is not None:
-            item.setVisible(True)
-            item.label.setVisible(bool(item.label.text))
-
-    def _finish_wire(self, point: QPointF):
-        start, detached = self._draft.port, self._detached
-        candidates = list(self._highlighted)
-        self.cancel_wire()
-        end = self.port_at(point)
-        if end is None:
-            node = next((i for i in self.items(point) if isinstance(i, NodeItem)), None)
-            if node is None:
-                if detached is not None:
-                    self.document.push(Disconnect(detached))   # dragged off its input onto empty canvas
-                return
-            if detached is not None and node.node_id == detached.target:
-                return   # put back on the block it came from
-            # released on a block's body: its first compatible port, a free one if there is one
-            ports = [p for p in candidates if p.node is node]
-            ports.sort(key=lambda p: self.port_connected(p))
-            if not ports:
-                self.message.emit(f"Nothing on '{node.node_id}' can take this wire")
-                return
-            end = ports[0]
-        if end is start:
-            return
-        edge = self._candidate_edge(start, end)
-        if edge is None:
-            self.message.emit("Connect an output (right side) to an input (left side)")
-            return
-        edit, reason = edit_ops.connect_edit(self.graph, edge, detached)
-        if reason:
-            self.message.emit(f"Cannot connect: {reason}")
-        elif edit is not None:
-            self.document.push(edit)
 
     # ---- dropping a block onto a wire --------------------------------------------------------------------------
     def set_drop_target(self, edge: Edge | None):
