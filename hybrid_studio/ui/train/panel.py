@@ -9,19 +9,18 @@ pool thread after the panel is first shown, and the engine is imported when Trai
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from .background import run_in_background, settle_heap
 from .controller import RunController, kind, runs_dir_for
 from .dataset import DatasetPicker
 from .plots import TrainPlots, rows_to_events
+from .progress import RunProgressBar, epoch_line
 from .results import ResultsView
 from .runs import RunsView
 from .settings import SettingsForm
@@ -41,11 +40,6 @@ def _load_choices():
     from hybrid_studio.train.config import TrainConfig, list_devices
     from hybrid_studio.train.datasets import list_datasets
     return list(list_datasets()), list(list_devices()), TrainConfig().to_dict()
-
-
-def _fmt_time(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class TrainPanel(QWidget):
@@ -72,7 +66,6 @@ class TrainPanel(QWidget):
         self._defaults: dict = {}  # TrainConfig's defaults, once the engine is loaded
         self.last_error: tuple | None = None  # (title, text, details) of the last error shown
         self.run_dataset = ""
-        self._progress = SimpleNamespace(epochs=0, spe=0, start=0.0, first_step=None, t_first=0.0)
         self._store_timer = QTimer(self, singleShot=True, interval=300, timeout=self._store_settings)
         self._match_timer = QTimer(self, singleShot=True, interval=150, timeout=self._match)
         self._doc_watch = QTimer(self, interval=500, timeout=self._check_document)
@@ -118,11 +111,7 @@ class TrainPanel(QWidget):
             sc = QShortcut(QKeySequence(key), self.window_ if isinstance(self.window_, QWidget) else self)
             sc.activated.connect(slot)
             self.shortcuts[key] = sc
-        self.progress = QProgressBar()
-        self.progress.setObjectName("trainProgress")
-        self.progress.setTextVisible(True)
-        self.progress.setValue(0)
-        self.progress.setFormat("Idle")
+        self.progress = RunProgressBar()
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
@@ -323,16 +312,14 @@ class TrainPanel(QWidget):
     def _start(self, graph_dict, dataset, config, runs_dir, resume, regression) -> bool:
         self.plots.reset(regression)
         self.run_dataset = dataset
-        self._progress = SimpleNamespace(epochs=config.epochs, spe=0, start=0, first_step=None, t_first=0.0)
-        self.progress.setRange(0, 0)  # busy until Started says how many steps
-        self.progress.setFormat("Starting...")
+        self.progress.begin(config.epochs)
         self.status.setText(f"Starting a run on {dataset}...")
         self.log.appendPlainText(f"--- run on {dataset} ({'resume ' + str(resume) if resume else 'new'})")
         try:
             self.controller.start(graph_dict, dataset, config, runs_dir, resume=resume)
         except Exception as e:  # noqa: BLE001 - bad input: say so, keep the app usable
             import traceback
-            self._reset_progress("Idle")
+            self.progress.end("Idle")
             self._error("Cannot start training", str(e), traceback.format_exc())
             return False
         if resume:
@@ -403,9 +390,7 @@ class TrainPanel(QWidget):
             elif k == "EpochEnd":
                 epochs.append(e)
             elif k == "Started":
-                p = self._progress
-                p.epochs, p.spe, p.start = e.epochs, e.steps_per_epoch, getattr(e, "start_epoch", 0)
-                self.progress.setRange(0, max(1, e.epochs * e.steps_per_epoch))
+                self.progress.on_started(e)
                 self.plots.set_run_length(e.epochs * e.steps_per_epoch, e.epochs)
                 self.status.setText(f"Run {e.run_id} on {e.device}")
                 self.log.appendPlainText(f"started {e.run_id} on {e.device}: {e.epochs} epochs x "
@@ -421,34 +406,9 @@ class TrainPanel(QWidget):
         self.plots.add_epochs(epochs)
         self.plots.refresh(limit=1)  # one plot repaints per tick: the UI thread never pays for all four at once
         if steps:
-            self._show_progress(steps[-1])
+            self.progress.on_step(steps[-1])
         for e in epochs:
-            self.log.appendPlainText(self._epoch_line(e))
-
-    def _epoch_line(self, e) -> str:
-        parts = [f"epoch {e.epoch}: train loss {e.train_loss:.4g}"]
-        if e.val_loss is not None:
-            parts.append(f"val loss {e.val_loss:.4g}")
-        if e.val_acc is not None:
-            parts.append(f"val acc {e.val_acc:.2%}")
-        if e.val_mae is not None:
-            parts.append(f"val MAE {e.val_mae:.4g}")
-        return ", ".join(parts)
-
-    def _show_progress(self, s):
-        p = self._progress
-        now = time.monotonic()
-        if p.first_step is None:
-            p.first_step, p.t_first = s.step, now
-        total = max(1, p.epochs * p.spe)
-        done = min(total, int(s.step))
-        self.progress.setValue(done)
-        rate = (s.step - p.first_step) / (now - p.t_first) if now > p.t_first and s.step > p.first_step else 0
-        eta = f" · ETA {_fmt_time((total - done) / rate)}" if rate > 0 else ""
-        batch = getattr(s, "batch", 0)
-        within = f" · batch {batch}/{p.spe}" if batch else ""
-        self.progress.setFormat(f"Epoch {s.epoch}/{p.epochs}{within} · step {done}/{total} · "
-                                f"{s.samples_per_s:,.0f} samples/s{eta}")
+            self.log.appendPlainText(epoch_line(e))
 
     def _on_state(self, state):
         idle, running, paused = state == "idle", state == "running", state == "paused"
@@ -457,17 +417,12 @@ class TrainPanel(QWidget):
         self.resume_button.setEnabled(paused)
         self.stop_button.setEnabled(running or paused)
         self.runs.set_busy(not idle)
-        if paused:
-            self.progress.setFormat("Paused · " + self.progress.format())
-        elif state == "stopping":
-            self.progress.setFormat("Stopping...")
-        elif running and self.progress.format().startswith("Paused · "):
-            self.progress.setFormat(self.progress.format()[len("Paused · "):])
+        self.progress.on_state(state)
 
     def _on_ended(self, status: str, event):
         run_dir = self.controller.run_dir
         self.plots.refresh()  # draw whatever the last ticks left waiting
-        self._reset_progress({"finished": "Finished", "stopped": "Stopped"}.get(status, "Failed"))
+        self.progress.end({"finished": "Finished", "stopped": "Stopped"}.get(status, "Failed"))
         if status == "failed":
             self.status.setText(f"Run failed: {event.message}")
             self.log.appendPlainText(f"failed: {event.message}")
@@ -481,11 +436,6 @@ class TrainPanel(QWidget):
             self.runs.refresh(run_dir.parent if run_dir else None)
         if status != "failed" and run_dir is not None and (run_dir / "checkpoints").is_dir():
             self.results.load_run(run_dir, self.run_dataset)
-
-    def _reset_progress(self, text):
-        self.progress.setRange(0, 100)
-        self.progress.setValue(100 if text == "Finished" else 0)
-        self.progress.setFormat(text)
 
     def _error(self, title, text, details):
         self.last_error = (title, text, details)
