@@ -51,7 +51,10 @@ target = w.view.viewport()
 
 def _time_to_paint(build: str) -> float:
     code = textwrap.dedent(FIRST_PAINT.format(build=textwrap.dedent(build)))
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    # As on a user's machine, modules load from cached bytecode (some sandboxes set PYTHONDONTWRITEBYTECODE, which
+    # would charge our ~60 ms of compiling to every start but not the bare program's, whose modules are compiled).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["QT_QPA_PLATFORM"] = "offscreen"
     t0 = time.time()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("PAINT"))
@@ -61,6 +64,10 @@ def _time_to_paint(build: str) -> float:
 
 
 def test_startup_to_first_paint_vs_bare_qmainwindow():
+    import compileall
+
+    import hybrid_studio
+    compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
     bare, ours = [], []
     for _ in range(5):  # interleaved so both see the same machine load
         bare.append(_time_to_paint(BARE))
@@ -68,10 +75,11 @@ def test_startup_to_first_paint_vs_bare_qmainwindow():
     b, o = statistics.median(bare), statistics.median(ours)
     print(f"\nstart-up to first paint (median of 5): bare QMainWindow {b * 1000:.0f} ms, "
           f"Hybrid Studio {o * 1000:.0f} ms, ratio {o / b:.2f} (target <= 2)")
-    # The target is 2. What remains above the bare program is mostly imports: networkx (~150 ms on the
-    # 2-core CI machine, used by hybrid_studio.graph), the block catalog and the panels; the training dock's
-    # pyqtgraph/numpy load after the first paint. This bound guards against regressions.
-    assert o / b <= 4.0
+    # The target is 2; the machines are shared and noisy, so the assert leaves headroom and guards against
+    # regressions. What remains above the bare program is mostly imports (the block catalog, the canvas, the
+    # panels) and Qt creating the enums of more widgets; networkx and the training dock's pyqtgraph/numpy load
+    # after the first paint.
+    assert o / b <= 3.0
 
 
 def _chain_graph(n: int):
