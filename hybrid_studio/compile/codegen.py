@@ -63,7 +63,8 @@ def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedMode
         spec = block.module(p, ins, res.output)
         total += res.params or 0
         if spec is not None:
-            init.append((f"self.{nid} = {spec.source()}  # {res.params:,} parameters", nid))
+            note = f"  # {res.params:,} parameters" if res.params else ""
+            init.append((f"self.{nid} = {spec.source()}{note}", nid))
         if node.type == "Input":
             continue
         arrow = " + ".join(s.describe() for s in ins)
