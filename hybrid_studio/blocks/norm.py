@@ -71,7 +71,12 @@ class BatchNorm(Block):
         return per_step(xs[0], spec, _BN[spec.axes][2], y, lambda x: f"{m}({x})")
 
     def summary(self, p):
-        return "" if p["eps"] == 1e-5 else f"eps {p['eps']:g}"
+        return _eps_summary(p)
+
+
+def _eps_summary(p) -> str:
+    """Canvas text for the normalisation blocks: the epsilon, when it is not the default."""
+    return "" if p["eps"] == 1e-5 else f"eps {p['eps']:g}"
 
 
 @register
@@ -105,7 +110,7 @@ class LayerNorm(Block):
         return [f"{y} = {m}({xs[0]})"]
 
     def summary(self, p):
-        return "" if p["eps"] == 1e-5 else f"eps {p['eps']:g}"
+        return _eps_summary(p)
 
 
 @register

@@ -3,28 +3,17 @@
 import pytest
 
 from hybrid_studio.blocks import CATALOG
-from hybrid_studio.compile import compile_graph, generate
+from hybrid_studio.compile import generate
 from hybrid_studio.graph import Node, SetParams, TensorSpec
 
-from block_helpers import RUNTIME_T, chain, diag, out_spec
+from block_helpers import chain, diag, out_spec
+from block_helpers import run_and_compare as compiled_run
 
 
 def run_and_compare(shape, axes, type_name, params=None, batch=2):
-    """Compile Input -> block -> Output, run it, and check the real shape and parameter count against the checker."""
-    import torch
-    g, ck = chain(shape, axes, type_name, params)
-    r = ck.result("b")
-    assert not r.diagnostics, [d.message for d in r.diagnostics]
-    gm = compile_graph(g, ck)
-    gm.eval()
-    x = torch.randn(batch, *[RUNTIME_T if s is None else s for s in shape])
-    y = gm(x)
-    assert y.dim() == 1 + r.output.rank
-    for real, inferred in zip(y.shape[1:], r.output.shape):
-        if inferred is not None:
-            assert real == inferred, (tuple(y.shape), r.output)
-    assert y.shape[0] == batch
-    assert sum(p.numel() for p in gm.parameters()) == r.params == 0
+    """The shared compiled-run check; shape blocks also hold no weights."""
+    x, y, gm = compiled_run(shape, axes, type_name, params, batch)
+    assert sum(p.numel() for p in gm.parameters()) == 0
     return x, y
 
 
