@@ -10,8 +10,19 @@ from .. import theme
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
-    """A horizontal S-curve from ``a`` (an output) to ``b`` (an input); loops out when ``b`` lies left of ``a``."""
+    """A horizontal S-curve from ``a`` (an output) to ``b`` (an input).
+
+    A wire that runs back to the left onto another row (a long chain wrapped into bands) turns down out of ``a``,
+    runs left through the gap between the rows and turns into ``b``, instead of cutting diagonally across blocks.
+    """
     path = QPainterPath(a)
+    if b.x() < a.x() - 20 and abs(b.y() - a.y()) > 60:
+        r = 40.0
+        ym = (a.y() + b.y()) / 2
+        path.cubicTo(QPointF(a.x() + 1.5 * r, a.y()), QPointF(a.x() + 1.5 * r, ym), QPointF(a.x() + r, ym))
+        path.lineTo(QPointF(b.x() - r, ym))
+        path.cubicTo(QPointF(b.x() - 1.5 * r, ym), QPointF(b.x() - 1.5 * r, b.y()), b)
+        return path
     dx = max(50.0, abs(b.x() - a.x()) * 0.5)
     path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return path
