@@ -1,7 +1,7 @@
 """Icons from the SVGs in ``resources/icons``: one per block category, a fallback block icon, severity marks.
 
-SVGs are rendered with QtSvg at several sizes and at 2x, so icons stay crisp on high-DPI screens; without QtSvg
-Qt's own loader is used (``QIcon(path)``). Icons are cached: palettes and problem lists ask for the same few.
+Qt's SVG icon engine draws them at whatever size and pixel ratio a widget asks for, so they stay crisp on high-DPI
+screens. Icons are cached: palettes and problem lists ask for the same few.
 """
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPainter, QPixmap
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon, QPixmap
 
 import hybrid_studio
-
-try:  # QtSvg ships with PySide6-Essentials; stay usable if a trimmed install lacks it
-    from PySide6.QtSvg import QSvgRenderer
-except ImportError:  # pragma: no cover - depends on the installation
-    QSvgRenderer = None
 
 ICON_DIR: Path = hybrid_studio.RESOURCES / "icons"
 
@@ -29,8 +24,6 @@ CATEGORY_COLORS = {
     "Outputs": "#ad1457",
 }
 DEFAULT_COLOR = "#78909c"
-
-_SIZES = (16, 20, 24, 32, 48, 64)
 
 
 def category_slug(category: str) -> str:
@@ -44,27 +37,13 @@ def category_color(category: str | None) -> str:
 
 
 def svg_icon(path: Path) -> QIcon:
-    """A QIcon from an SVG file, rendered at common sizes (1x and 2x); an empty icon if the file is missing."""
+    """A QIcon for an SVG file; an empty icon if the file is missing.
+
+    Qt's SVG icon engine renders it when painted, at exactly the size and device pixel ratio asked for, so icons
+    stay crisp on high-DPI screens and cost nothing before the first paint.
+    """
     path = Path(path)
-    if not path.is_file():
-        return QIcon()
-    if QSvgRenderer is None:
-        return QIcon(str(path))
-    renderer = QSvgRenderer(str(path))
-    if not renderer.isValid():
-        return QIcon(str(path))
-    icon = QIcon()
-    for size in _SIZES:
-        for ratio in (1, 2):
-            pm = QPixmap(size * ratio, size * ratio)
-            pm.fill(Qt.transparent)
-            painter = QPainter(pm)
-            painter.setRenderHint(QPainter.Antialiasing)
-            renderer.render(painter)
-            painter.end()
-            pm.setDevicePixelRatio(ratio)
-            icon.addPixmap(pm)
-    return icon
+    return QIcon(str(path)) if path.is_file() else QIcon()
 
 
 @lru_cache(maxsize=None)

@@ -36,8 +36,7 @@ class GraphView(QGraphicsView):
         self._pan_from: QPoint | None = None
         self._space = False
         self._clipboard_fallback = ""
-        self.quick_add = QuickAdd(self)
-        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self._quick_add = None  # built on first use (Tab or the context menu), not before the first paint
         self._quick_add_at = QPointF()
         if scene is not None:
             self.setScene(scene)
@@ -169,6 +168,14 @@ class GraphView(QGraphicsView):
             self.scene().select_ids([new_id])
             return new_id
         return None
+
+    @property
+    def quick_add(self) -> QuickAdd:
+        """The quick-add search box."""
+        if self._quick_add is None:
+            self._quick_add = QuickAdd(self)
+            self._quick_add.chosen.connect(self._quick_add_chosen)
+        return self._quick_add
 
     def open_quick_add(self, view_point: QPoint):
         if not self.viewport().rect().contains(view_point):
