@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .edits import Batch, Edit, SetParams, bypass, insert_after, insert_between
+from .edits import Batch, Connect, Disconnect, Edit, SetParams, bypass, insert_after, insert_between
 from .model import Edge, Graph, Node
 
 ERROR = "error"
@@ -145,6 +145,20 @@ def bind_fix(graph: Graph, node_id: str, spec: FixSpec) -> Fix | None:
         if graph.edge_into(node_id, port) is None:
             return None
         where = f"{node_id}.{port}" if port != "in" else node_id
+        # a block of that type already on the canvas but wired to nothing is what the user meant to put there
+        spare = next((n.id for n in graph.nodes if n.type == type_name and not graph.in_edges(n.id)
+                      and not graph.out_edges(n.id)), None)
+        if spare is not None:
+            label = f"wire {spare} in before {where}" + (f" ({_params_text(params)})" if params else "")
+
+            def reuse(g: Graph):
+                edge = g.edge_into(node_id, port)
+                edits = [Disconnect(edge), Connect(Edge(edge.source, spare, edge.source_port, "in")),
+                         Connect(Edge(spare, node_id, "out", port))]
+                if params:
+                    edits.insert(0, SetParams(spare, dict(params)))
+                return Batch(edits, label[0].upper() + label[1:])
+            return Fix(label, reuse)
         label = f"insert {type_name}({_params_text(params)}) before {where}"
 
         def build(g: Graph):
@@ -176,7 +190,6 @@ def bind_fix(graph: Graph, node_id: str, spec: FixSpec) -> Fix | None:
         return Fix(label, build)
     if kind == "connect_from":
         source, port = args
-        from .edits import Connect
         return Fix(f"connect {source} to {node_id}" + (f".{port}" if port != "in" else ""),
                    lambda g: Batch([Connect(Edge(source, node_id, "out", port))], f"Connect {source} to {node_id}"))
     if kind == "drop_param":

@@ -221,3 +221,22 @@ def test_graph_without_output_adds_one():
     assert ck.valid, ck.diagnostics()
     (out,) = g.nodes_of_type("Output")
     assert g.edge_into(out.id, "in").source == "b0"
+
+
+def test_fix_wires_in_a_spare_block_of_the_right_type_instead_of_adding_another():
+    """A user who placed a ToSequence but forgot to wire it gets it wired in, not a second one."""
+    g = new_graph()
+    ck = checker_for(g)
+    for e in [AddNode(Node("image", "Input", {"shape": [4, 8, 8], "axes": "CHW"})),
+              AddNode(Node("seq", "ToSequence", {"axis": "spatial"})),
+              AddNode(Node("lstm", "LSTM", {"hidden_size": 8})), AddNode(Node("out", "Output")),
+              Connect(Edge("image", "lstm")), Connect(Edge("lstm", "out"))]:
+        e.apply(g)
+    ck.flush()
+    d = only(ck, "lstm")
+    fix = fix_with(d, "wire seq in before lstm")
+    apply(g, ck, fix)
+    assert ck.valid, ck.diagnostics()
+    assert [n.id for n in g.nodes] == ["image", "seq", "lstm", "out"]
+    assert g.node("seq").params == {"axis": "width"}  # the fix's own settings win
+    assert ck.result("lstm").inputs["in"] == TensorSpec("TF", (8, 32))
