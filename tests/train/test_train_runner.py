@@ -19,14 +19,18 @@ CFG = {"batch_size": 32, "lr": 0.01, "num_threads": 1}
 
 
 def wait_for(handle, predicate, timeout=60.0):
-    """Poll until an event satisfies ``predicate``; returns (that event, all events so far)."""
+    """Poll until an event satisfies ``predicate``; returns (that event, every event polled so far).
+
+    The whole batch a poll returned is kept, so events that arrived together with the match are not lost.
+    """
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for e in handle.poll():
-            seen.append(e)
-            if predicate(e):
-                return e, seen
+        batch = handle.poll()
+        seen.extend(batch)
+        match = next((e for e in batch if predicate(e)), None)
+        if match is not None:
+            return match, seen
         if handle.done:
             break
         time.sleep(0.01)
@@ -37,9 +41,9 @@ def test_worker_streams_events_until_finished(tmp_path, seq_npz):
     t0 = time.monotonic()
     h = start_run(graph_to_dict(tiny_seq_graph()), str(seq_npz), {**CFG, "epochs": 2}, tmp_path)
     assert h.status == "starting" and h.run_dir.startswith(str(tmp_path)) and os.path.isdir(h.run_dir)
-    first, _ = wait_for(h, lambda e: isinstance(e, Step))
+    _, seen = wait_for(h, lambda e: isinstance(e, Step))
     print(f"start request to first step event: {time.monotonic() - t0:.2f} s")
-    events = [first] + h.join(60)
+    events = seen + h.join(60)
     assert h.done and h.status == "finished" and isinstance(events[-1], Finished)
     assert sum(isinstance(e, EpochEnd) for e in events) == 2
     assert h.started is not None and h.started.run_dir == h.run_dir
