@@ -7,7 +7,7 @@ double-click it to add the block at the view's centre (``block_activated``).
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFontMetrics, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from hybrid_studio.blocks import CATALOG, CATEGORIES
@@ -132,6 +132,9 @@ class Palette(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
                 self.items[b.type_name] = item
             top.setExpanded(True)
+        # wide enough for the longest category header ("Normalisation & regularisation") without eliding it
+        widest = max(QFontMetrics(bold).horizontalAdvance(cat) for cat in order)
+        self.tree.setMinimumWidth(widest + 2 * self.tree.frameWidth() + 16)
 
     def changeEvent(self, event):
         if event.type() == event.Type.PaletteChange:
