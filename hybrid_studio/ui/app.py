@@ -106,7 +106,7 @@ def main(project=None, screenshot=None, argv=None) -> int:
     files = window.file_actions
     if files is not None:
         if project and window.document.path:
-            files._add_recent(window.document.path)
+            files.add_recent(window.document.path)
         # after the first paint: offer to restore what a crashed session autosaved
         from PySide6.QtCore import QTimer
         QTimer.singleShot(0, files.offer_recovery)

@@ -90,6 +90,15 @@ class Document(QObject):
         self.undo_stack.push(cmd)
         return True
 
+    def seal_merging(self) -> None:
+        """End the current merged step: the next ``push(..., merge=True)`` starts a new undo step (e.g. typing moved
+        to another field)."""
+        index = self.undo_stack.index()
+        if index > 0:
+            cmd = self.undo_stack.command(index - 1)
+            if isinstance(cmd, EditCommand):
+                cmd.merge = False
+
     def _after_change(self):
         changed = self.checker.flush()
         self.checked.emit(changed)

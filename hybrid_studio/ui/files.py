@@ -223,7 +223,7 @@ class FileActions(QObject):
         if not self.maybe_save():
             return False
         self._install(Document(graph, path.resolve()))
-        self._add_recent(path)
+        self.add_recent(path)
         self._status(f"Opened {path.name}")
         return True
 
@@ -251,7 +251,7 @@ class FileActions(QObject):
             self._show_error("Could not save the project", str(e))
             return False
         doc.mark_saved(Path(path).resolve())
-        self._add_recent(path)
+        self.add_recent(path)
         self.remove_recovery()
         self._state_changed()
         self._status(f"Saved {Path(path).name}")
@@ -313,7 +313,8 @@ class FileActions(QObject):
         s.sync()
         self._fill_recent()
 
-    def _add_recent(self, path):
+    def add_recent(self, path):
+        """Put ``path`` first in File > Open Recent."""
         path = str(Path(path).resolve())
         self._set_recent([path] + [p for p in self.recent_files() if p != path])
         s = settings()

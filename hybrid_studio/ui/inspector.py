@@ -338,18 +338,10 @@ class Inspector(QWidget):
         stack = self.document.undo_stack
         key = (node.id, name)
         if not merge or key != self._merge_key or stack.index() != self._merge_index:
-            self._seal_top()
+            self.document.seal_merging()
         if self.document.push(edit, merge=merge):
             self._merge_key = key if merge else None
             self._merge_index = stack.index()
-
-    def _seal_top(self):
-        """Stop the next merging edit from merging into the step on top of the stack (another field's typing)."""
-        stack = self.document.undo_stack
-        if stack.index() > 0:
-            cmd = stack.command(stack.index() - 1)
-            if hasattr(cmd, "merge"):
-                cmd.merge = False
 
     # ---- renaming ----------------------------------------------------------------------------------------------
     def _flag_id(self, message):

@@ -42,6 +42,10 @@ class FakeHandle:
         self.commands.append("stop")
         self.stopping = True
 
+    def request_stop(self):
+        """Like RunHandle.request_stop: ask, don't wait (the fake then ends at its next poll)."""
+        self.stop()
+
     def kill(self):
         self.commands.append("kill")
         self.alive = False

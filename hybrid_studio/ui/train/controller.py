@@ -90,7 +90,7 @@ class RunController(QObject):
         Never waits: the drain picks up the end; a worker that ignores the request is killed after STOP_GRACE_S.
         """
         if self.state in ("running", "paused"):
-            request_stop(self.handle)
+            self.handle.request_stop()  # returns at once; the drain sees the run end
             self._set_state("stopping")
             self._kill_timer.start()
 
@@ -161,21 +161,6 @@ def _lower_priority(pid) -> None:
         pass  # not allowed here, or the process is already gone: train at normal priority
 
 
-def request_stop(handle) -> None:
-    """Ask ``handle``'s run to stop without waiting for it.
-
-    RunHandle.stop() polls until the worker has ended (seconds, at an epoch's checkpoint); the UI thread must not
-    wait, so this sets the same stop request and lets the drain timer see the end.
-    """
-    if hasattr(handle, "request_stop"):
-        handle.request_stop()
-    elif hasattr(handle, "_stop") and hasattr(handle, "_pause"):
-        handle._stop.set()
-        handle._pause.clear()  # a paused worker must wake up to see the stop
-        if not getattr(handle, "done", False):
-            handle.status = "stopping"
-    else:
-        handle.stop()
 
 
 def _failed(message: str):
