@@ -246,8 +246,12 @@ class Graph:
         return f"{prefix}{i}"
 
     # ---- checks ------------------------------------------------------------------------------------------------
-    def why_not_connect(self, edge: Edge) -> str | None:
-        """The reason this edge cannot be added, or None when it can."""
+    def why_not_connect(self, edge: Edge, replacing: Edge | None = None) -> str | None:
+        """The reason this edge cannot be added, or None when it can.
+
+        ``replacing`` is a wire into the same input that goes away in the same step (re-wiring an input): the input
+        then counts as free.
+        """
         if edge.source not in self._nodes:
             return f"there is no block '{edge.source}'"
         if edge.target not in self._nodes:
@@ -265,7 +269,7 @@ class Graph:
         if edge.source in self._reach(edge.target, self._succ):
             return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
         existing = self.edge_into(edge.target, edge.target_port)
-        if existing is not None:
+        if existing is not None and existing != replacing:
             return (f"input '{edge.target_port}' of '{edge.target}' is already fed by '{existing.source}'; "
                     f"disconnect it first")
         return None

@@ -24,20 +24,22 @@ def graph_to_dict(graph: Graph) -> dict:
     for key, value in graph.extra.items():
         if key not in KNOWN_KEYS:
             data[key] = value
-    data["nodes"] = [_node_dict(n) for n in graph.nodes]
-    data["edges"] = [_edge_dict(e) for e in graph.edges]
+    data["nodes"] = [node_dict(n) for n in graph.nodes]
+    data["edges"] = [edge_dict(e) for e in graph.edges]
     data["training"] = graph.training
     return data
 
 
-def _node_dict(node) -> dict:
+def node_dict(node) -> dict:
+    """One block as the file writes it (params as stored: only what differs from the defaults)."""
     d = {"id": node.id, "type": node.type, "params": node.params}
     if node.position is not None:
         d["position"] = list(node.position)
     return d
 
 
-def _edge_dict(edge) -> dict:
+def edge_dict(edge) -> dict:
+    """One wire as the file writes it: ports only where they are not the default ``out`` / ``in``."""
     d = {"source": edge.source, "target": edge.target}
     if edge.source_port != "out":
         d["source_port"] = edge.source_port

@@ -124,3 +124,13 @@ def test_reserved_ids_cover_every_module_attribute():
     clashing = sorted(a for a in attrs if not a.startswith("__") and valid_id(a))
     assert clashing == [], f"add to RESERVED_IDS: {clashing}"
     assert not valid_id("zero_grad") and not valid_id("graph") and not valid_id("__init__")
+
+
+def test_a_wire_that_replaces_the_one_into_an_input_is_allowed(chain):
+    AddNode(Node("conv2", "Conv2d")).apply(chain)
+    new = Edge("conv2", "conv1")
+    existing = chain.edge_into("conv1", "in")
+    assert "already fed" in chain.why_not_connect(new)
+    assert chain.why_not_connect(new, replacing=existing) is None
+    # every other rule still holds
+    assert "cycle" in chain.why_not_connect(Edge("fc1", "conv1"), replacing=existing)

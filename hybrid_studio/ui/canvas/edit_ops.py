@@ -12,6 +12,7 @@ import json
 
 from hybrid_studio.blocks import CATALOG
 from hybrid_studio.graph import AddNode, Batch, Connect, Disconnect, Edge, Graph, Node, RemoveNode, insert_between
+from hybrid_studio.project import edge_dict, node_dict
 
 CLIPBOARD_MIME = "application/x-hybrid-studio-graph"
 BLOCK_MIME = "application/x-hybrid-studio-block"
@@ -30,24 +31,10 @@ def delete_edit(graph: Graph, node_ids, edges=()) -> Batch | None:
 
 
 def copy_payload(graph: Graph, node_ids) -> dict:
-    """The selected blocks and the wires between them, as project-format dicts."""
-    chosen = [n for n in graph.nodes if n.id in set(node_ids)]
-    ids = {n.id for n in chosen}
-    nodes = []
-    for n in chosen:
-        d = {"id": n.id, "type": n.type, "params": copy.deepcopy(n.params)}
-        if n.position is not None:
-            d["position"] = list(n.position)
-        nodes.append(d)
-    edges = []
-    for e in graph.edges:
-        if e.source in ids and e.target in ids:
-            d = {"source": e.source, "target": e.target}
-            if e.source_port != "out":
-                d["source_port"] = e.source_port
-            if e.target_port != "in":
-                d["target_port"] = e.target_port
-            edges.append(d)
+    """The selected blocks and the wires between them, written as the project file writes them."""
+    ids = set(node_ids)
+    nodes = [copy.deepcopy(node_dict(n)) for n in graph.nodes if n.id in ids]
+    edges = [edge_dict(e) for e in graph.edges if e.source in ids and e.target in ids]
     return {"format": "hybrid-studio-clipboard", "nodes": nodes, "edges": edges}
 
 
@@ -131,19 +118,10 @@ def insertable(type_name: str) -> bool:
 
 
 def wire_refusal(graph: Graph, edge: Edge) -> str | None:
-    """Why the user cannot draw ``edge``; None when they can. Unlike ``graph.why_not_connect``, an input that is
-    already fed is accepted: drawing a wire into it replaces the old one (``connect_edit``)."""
-    reason = graph.why_not_connect(edge)
+    """Why the user cannot draw ``edge``; None when they can. An input that is already fed is accepted: drawing a
+    wire into it replaces the old one (``connect_edit``)."""
     existing = graph.edge_into(edge.target, edge.target_port)
-    if reason is None or existing is None or existing == edge:
-        return reason
-    # "already fed" is why_not_connect's last rule; the rules before it do not depend on the wire into this input
-    # (in an acyclic graph a wire into a block never lies on a path leaving it), so check them without the last
-    outs, ins = graph.output_ports(edge.source), graph.input_ports(edge.target)
-    if (edge.source == edge.target or edge.source in graph.descendants(edge.target)
-            or (outs is not None and edge.source_port not in outs) or (ins is not None and edge.target_port not in ins)):
-        return reason
-    return None
+    return graph.why_not_connect(edge, replacing=None if existing == edge else existing)
 
 
 def connect_edit(graph: Graph, edge: Edge, detached: Edge | None = None):
