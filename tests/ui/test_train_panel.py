@@ -303,7 +303,8 @@ def test_overlays_draw_other_runs(qtbot):
 # ---- results ---------------------------------------------------------------------------------------------------
 def test_results_confusion_matrix_and_samples(qtbot):
     from hybrid_studio.train.datasets import InputInfo
-    from hybrid_studio.ui.train.results import Predictions, ResultsView
+    from hybrid_studio.train.predict import Predictions
+    from hybrid_studio.ui.train.results import ResultsView
     view = ResultsView()
     qtbot.addWidget(view)
     y_true, y_pred = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
@@ -329,7 +330,7 @@ def test_predict_run_feeds_inputs_as_the_engine_did(tmp_path, monkeypatch):
     from hybrid_studio.train.datasets import Dataset, InputInfo, Split
     from hybrid_studio.train.engine import train_in_process
     from hybrid_studio.train.imageio import write_png
-    from hybrid_studio.ui.train.results import predict_run
+    from hybrid_studio.train.predict import predict_run
 
     # two inputs whose dataset order (b, a) differs from the graph's (a, b); their sizes differ, so a wrong
     # order cannot go unnoticed

@@ -5,8 +5,6 @@ graph the run trained (``project.json``), so the UI never waits for torch.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,73 +12,10 @@ import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from hybrid_studio.train.predict import Predictions, predict_run
+
 from .background import run_in_background, settle_heap
 from .samples import SampleGrid
-
-SHOWN_SAMPLES = 8
-MAX_PREDICTED = 2000  # validation samples predicted for the matrix (bounded so big sets stay quick)
-
-
-@dataclass
-class Predictions:
-    """What the results view draws."""
-
-    task: str
-    class_names: list
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    inputs: list = field(default_factory=list)  # InputInfo per input
-    samples: list = field(default_factory=list)  # per-input arrays of the shown samples
-    run_dir: str = ""
-
-    def confusion(self) -> np.ndarray:
-        """Counts [true, predicted] over every predicted label (per time step for sequence outputs)."""
-        n = max(len(self.class_names), int(max(self.y_true.max(initial=0), self.y_pred.max(initial=0))) + 1)
-        m = np.zeros((n, n), dtype=int)
-        np.add.at(m, (self.y_true.reshape(-1).astype(int), self.y_pred.reshape(-1).astype(int)), 1)
-        return m
-
-
-def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Predictions:
-    """Predict the validation set of the run's dataset with its best checkpoint (imports torch; call off the UI)."""
-    import torch
-
-    from hybrid_studio.compile import compile_graph
-    from hybrid_studio.project import loads_project
-    from hybrid_studio.train.datasets import get_dataset
-    from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
-
-    from hybrid_studio.train.matching import pair_inputs
-
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    name = dataset or config.get("dataset") or read_status(run_dir).get("dataset")
-    graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
-    # the same seed, split and image size as the run, so these are the samples it validated on
-    hint = [n.params.get("shape") for n in graph.nodes if n.type == "Input"]
-    ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2),
-                     shape_hint=hint)
-    model = compile_graph(graph)
-    # the dataset's inputs in the order of forward()'s arguments, paired as the engine pairs them (by name first)
-    pairs = {node.id: info for node, info in pair_inputs(graph, ds)}
-    order = [next(k for k, info in enumerate(ds.inputs) if info is pairs[i]) for i in model.hs_generated.input_ids]
-    ckpt_path = run_dir / "checkpoints" / "best.pt"
-    if not ckpt_path.exists():
-        ckpt_path = run_dir / "checkpoints" / "last.pt"
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
-    model.load_state_dict(state)
-    model.eval()
-    xs = [np.asarray(ds.x_val[k][:limit]) for k in order]
-    with torch.no_grad():
-        out = model(*[torch.as_tensor(x) for x in xs])
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    out = out.float().numpy()
-    y_true = np.asarray(ds.y_val[:limit])
-    y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
-    return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, [ds.inputs[k] for k in order],
-                       [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir))
 
 
 def _label(names, y) -> str:
