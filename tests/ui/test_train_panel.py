@@ -455,3 +455,17 @@ def test_real_worker_killed_shows_the_error_and_app_stays_usable(qtbot, tmp_path
     conv = next(n for n in w.document.graph.nodes if n.type == "Conv2d")
     assert w.document.push(SetParams(conv.id, {"out_channels": 8}))
     assert p.train_button.isEnabled()
+
+
+def test_settings_form_shows_train_configs_own_defaults_and_choices(qtbot):
+    """One source of truth: a new form's values are TrainConfig()'s, and its choices are the engine's."""
+    from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, TrainConfig
+    from hybrid_studio.ui.train.settings import SettingsForm
+
+    form = SettingsForm()
+    qtbot.addWidget(form)
+    expected = {k: v for k, v in TrainConfig().to_dict().items() if k in form.widgets}
+    assert {k: form.values()[k] for k in expected} == expected
+    for name, choices in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("amp", AMP_MODES)):
+        combo = form.widgets[name]
+        assert tuple(combo.itemData(i) for i in range(combo.count())) == choices

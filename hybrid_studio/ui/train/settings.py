@@ -1,33 +1,40 @@
 """The training settings form: one widget per TrainConfig field (except the dataset, picked elsewhere).
 
 The form reads and writes plain dicts (TrainConfig.to_dict()); the panel stores them in the project's ``training``
-section. Widgets are described here statically so the form exists before ``hybrid_studio.train`` is imported.
+section. Defaults and choices come from ``hybrid_studio.train.config`` (standard library only, so the form exists
+before torch is imported); this module adds only labels and widget ranges.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-# name, label, kind, options, default (defaults mirror TrainConfig's; ``populate`` replaces them with the real ones)
+from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, TrainConfig
+
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+
+# name, label, kind, options (choices, or the widget's range: (lo, hi[, decimals, step]))
 FIELDS = [
-    ("device", "Device", "device", None, "auto"),
-    ("optimizer", "Optimizer", "choice", ("sgd", "adam", "adamw"), "adam"),
-    ("lr", "Learning rate", "float", (1e-7, 10.0, 6, 1e-4), 1e-3),
-    ("weight_decay", "Weight decay", "float", (0.0, 1.0, 6, 1e-4), 0.0),
-    ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 3, 0.05), 0.9),
-    ("scheduler", "LR schedule", "choice", ("none", "step", "cosine", "onecycle"), "none"),
-    ("step_size", "Step every (epochs)", "int", (1, 10_000), 10),
-    ("gamma", "Step factor", "float", (0.001, 1.0, 3, 0.05), 0.1),
-    ("epochs", "Epochs", "int", (1, 100_000), 10),
-    ("batch_size", "Batch size", "int", (1, 65_536), 64),
-    ("val_split", "Validation split", "float", (0.0, 0.95, 2, 0.05), 0.2),
-    ("seed", "Seed", "int", (0, 2**31 - 1), 0),
-    ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 3, 0.5), 0.0),
-    ("early_stopping", "Early stopping patience (0 = off)", "int", (0, 10_000), 0),
-    ("amp", "Mixed precision (CUDA)", "choice", ("none", "bf16", "fp16"), "none"),
-    ("compile", "torch.compile", "bool", None, False),
-    ("num_threads", "CPU threads (0 = default)", "int", (0, 1024), 0),
+    ("device", "Device", "device", None),
+    ("optimizer", "Optimizer", "choice", OPTIMIZERS),
+    ("lr", "Learning rate", "float", (1e-7, 10.0, 6, 1e-4)),
+    ("weight_decay", "Weight decay", "float", (0.0, 1.0, 6, 1e-4)),
+    ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 3, 0.05)),
+    ("scheduler", "LR schedule", "choice", SCHEDULERS),
+    ("step_size", "Step every (epochs)", "int", (1, 10_000)),
+    ("gamma", "Step factor", "float", (0.001, 1.0, 3, 0.05)),
+    ("epochs", "Epochs", "int", (1, 100_000)),
+    ("batch_size", "Batch size", "int", (1, 65_536)),
+    ("val_split", "Validation split", "float", (0.0, 0.95, 2, 0.05)),
+    ("seed", "Seed", "int", (0, 2**31 - 1)),
+    ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 3, 0.5)),
+    ("early_stopping", "Early stopping patience (0 = off)", "int", (0, 10_000)),
+    ("amp", "Mixed precision (CUDA)", "choice", AMP_MODES),
+    ("compile", "torch.compile", "bool", None),
+    ("num_threads", "CPU threads (0 = default)", "int", (0, 1024)),
 ]
 
 
@@ -42,12 +49,12 @@ class SettingsForm(QWidget):
         self._extra: dict = {}  # stored keys this form does not show (e.g. the dataset), kept on round trips
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        for name, label, kind, options, default in FIELDS:
+        for name, label, kind, options in FIELDS:
             w = self._make(kind, options)
             w.setObjectName(f"setting_{name}")
             self.widgets[name] = w
             form.addRow(label, w)
-            self._set(name, default)
+            self._set(name, DEFAULTS[name])
         self.widgets["scheduler"].currentIndexChanged.connect(self._enable_dependent)
         self.widgets["optimizer"].currentIndexChanged.connect(self._enable_dependent)
         self._enable_dependent()
