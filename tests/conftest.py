@@ -9,6 +9,12 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("HYBRID_STUDIO_DATA_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "hybrid-studio-tests"))
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests: CI runs the same examples every time (derandomize), so a submission's result does not depend
+# on the draw; a local run explores new examples each time and remembers failures in .hypothesis/.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -48,6 +48,10 @@ def _get(root, path):
     return root
 
 
+def _copy(value):
+    return json.loads(json.dumps(value))
+
+
 def _mutate_tree(data, draw):
     paths = _paths(data)
     for _ in range(draw(st.integers(1, 3))):
@@ -59,6 +63,8 @@ def _mutate_tree(data, draw):
             container[key]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed it
+        if not isinstance(container, (dict, list)):
+            continue  # an earlier mutation turned the container into a leaf (a string indexes, but cannot be edited)
         op = draw(st.sampled_from(["drop", "replace", "swap", "duplicate", "nudge", "nudge"]))
         if op == "nudge":
             # same JSON type, another value: such files load, and stress the blocks' shape rules
@@ -81,11 +87,15 @@ def _mutate_tree(data, draw):
             other_path, other_key = draw(st.sampled_from(paths))
             try:
                 other = _get(data, other_path)
-                container[key], other[other_key] = other[other_key], container[key]
+                if not isinstance(other, (dict, list)):
+                    continue
+                # copies, so that swapping a value with one inside it cannot make the tree circular
+                mine, theirs = _copy(container[key]), _copy(other[other_key])
+                container[key], other[other_key] = theirs, mine
             except (KeyError, IndexError, TypeError):
                 continue
         elif isinstance(container, list):
-            container.append(json.loads(json.dumps(container[key])))  # e.g. a duplicate node or edge
+            container.append(_copy(container[key]))  # e.g. a duplicate node or edge
     return data
 
 
