@@ -17,7 +17,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from .document import Document
 from .recovery import Recovery
@@ -138,12 +137,14 @@ class FileActions(QObject):
     def _ask_open_path(self) -> str | None:
         if not interactive():
             return None
+        from PySide6.QtWidgets import QFileDialog  # dialogs load on first use: not on the way to the first paint
         path, _ = QFileDialog.getOpenFileName(self.window, "Open Project", self._last_dir(), FILE_FILTER)
         return path or None
 
     def _ask_save_path(self, suggested: str) -> str | None:
         if not interactive():
             return None
+        from PySide6.QtWidgets import QFileDialog
         path, _ = QFileDialog.getSaveFileName(self.window, "Save Project As", suggested, FILE_FILTER)
         return path or None
 
@@ -151,6 +152,7 @@ class FileActions(QObject):
         """``save``, ``discard`` or ``cancel``."""
         if not interactive():
             return "discard"
+        from PySide6.QtWidgets import QMessageBox
         box = QMessageBox(QMessageBox.Warning, "Unsaved changes", f"Save the changes to {name}?",
                           QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self.window)
         box.setInformativeText("Your changes are lost if you don't save them.")
@@ -163,6 +165,7 @@ class FileActions(QObject):
             return False
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.get("time", 0)))
         what = info.get("path") or info.get("name") or "an unsaved project"
+        from PySide6.QtWidgets import QMessageBox
         answer = QMessageBox.question(
             self.window, "Restore unsaved work?",
             f"Hybrid Studio did not close properly. Unsaved changes to {what} were kept at {when}.\n\n"
@@ -173,6 +176,7 @@ class FileActions(QObject):
         if not interactive():
             print(f"hybrid-studio: {title}: {text}", file=sys.stderr)
             return
+        from PySide6.QtWidgets import QMessageBox
         QMessageBox.critical(self.window, title, text)
 
     def _choose_template(self) -> str | None:

@@ -19,6 +19,7 @@ from hybrid_studio.blocks import CATALOG
 from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, valid_id
 
 from .icons import block_icon, severity_icon
+from .theme import SELECT_BLOCK_HINT, hint_label
 from .param_editors import ERROR_STYLE, ParamEditor, editor_for
 
 
@@ -77,10 +78,7 @@ class Inspector(QWidget):
     def _build(self):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self.placeholder = QLabel("Select a block to see its settings.")
-        self.placeholder.setAlignment(Qt.AlignCenter)
-        self.placeholder.setWordWrap(True)
-        self.placeholder.setEnabled(False)
+        self.placeholder = hint_label(SELECT_BLOCK_HINT)
         outer.addWidget(self.placeholder)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)

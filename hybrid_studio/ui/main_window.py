@@ -5,7 +5,7 @@ come from their own modules and are wired here; the window still opens if one of
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QUndoView
 
@@ -15,10 +15,6 @@ from .canvas.node_item import human_count
 from .document import Document
 from .palette import Palette
 
-try:
-    from hybrid_studio.ui.inspector import Inspector
-except ImportError:  # pragma: no cover - written in parallel
-    Inspector = None
 try:
     from hybrid_studio.ui.problems import ProblemsPanel
 except ImportError:  # pragma: no cover
@@ -31,6 +27,23 @@ except ImportError:  # pragma: no cover
 
 #: default height of the bottom docks (problems, training): low, so the canvas gets the room
 BOTTOM_DOCK_H = 130
+
+
+class _FirstPaint(QObject):
+    """Calls ``callback`` once, when ``widget`` has painted for the first time."""
+
+    def __init__(self, widget, callback):
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and self._callback is not None:
+            callback, self._callback = self._callback, None
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, callback)
+            self.deleteLater()
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -61,28 +74,25 @@ class MainWindow(QMainWindow):
 
         self.set_document(document or Document())
 
-        self.inspector = self.problems = self.file_actions = None
-        self.inspector_dock = self.problems_dock = None
-        if Inspector is not None:
-            self.inspector = Inspector(self.document, self)
-            if hasattr(self.inspector, "renamed"):
-                self.inspector.renamed.connect(lambda old, new: self.scene.select_ids([new]))
-            self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea,
-                                             "inspector")
+        self.problems = self.file_actions = None
+        self.problems_dock = None
+        # The inspector's dock is laid out now; its editors (and their modules) are built right after the first
+        # paint, or when something asks for ``self.inspector`` first. Until then the dock says what it will say.
+        self._inspector = None
+        self.inspector_dock = self._dock("Inspector", theme.hint_label(theme.SELECT_BLOCK_HINT),
+                                         Qt.DockWidgetArea.RightDockWidgetArea, "inspector")
         self.history = QUndoView(self.undo_group)
         self.history.setEmptyLabel("<opened>")
         self.history_dock = self._dock("History", self.history, Qt.DockWidgetArea.RightDockWidgetArea, "history")
-        if self.inspector_dock is not None:
-            self.splitDockWidget(self.inspector_dock, self.history_dock, Qt.Orientation.Vertical)
-            self.resizeDocks([self.inspector_dock, self.history_dock], [620, 180], Qt.Orientation.Vertical)
+        self.splitDockWidget(self.inspector_dock, self.history_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([self.inspector_dock, self.history_dock], [620, 180], Qt.Orientation.Vertical)
         if ProblemsPanel is not None:
             self.problems = ProblemsPanel(self.document, self)
             self.problems.node_activated.connect(self.view.center_on_node)
             self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea,
                                             "problems")
         self.resizeDocks([self.palette_dock], [220], Qt.Orientation.Horizontal)
-        if self.inspector_dock is not None:
-            self.resizeDocks([self.inspector_dock], [320], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.inspector_dock], [320], Qt.Orientation.Horizontal)
         if self.problems_dock is not None:
             self.resizeDocks([self.problems_dock], [BOTTOM_DOCK_H], Qt.Orientation.Vertical)
         self.train_dock = None
@@ -95,6 +105,21 @@ class MainWindow(QMainWindow):
         self._add_dock_toggles()
         self._wire_document()
         self._selection_changed()
+
+    # ---- the inspector (built after the first paint) -------------------------------------------------------------
+    @property
+    def inspector(self):
+        """The inspector, built on first use."""
+        return self.ensure_inspector()
+
+    def ensure_inspector(self):
+        if self._inspector is None:
+            from hybrid_studio.ui.inspector import Inspector
+            inspector = self._inspector = Inspector(self.document, self)
+            inspector.renamed.connect(lambda old, new: self.scene.select_ids([new]))
+            self.inspector_dock.setWidget(inspector)
+            self._selection_changed()
+        return self._inspector
 
     # ---- the training dock (created after the first paint: it loads pyqtgraph and numpy) ----------------------
     @property
@@ -233,7 +258,7 @@ class MainWindow(QMainWindow):
             self._wire_document()
             if self.file_actions is not None:  # it sets the title and autosaves whatever document is shown
                 self.file_actions.watch(document)
-            for w in (self.inspector, self.problems):
+            for w in (self._inspector, self.problems):
                 if w is not None and hasattr(w, "set_document"):
                     w.set_document(document)
             self._selection_changed()
@@ -291,8 +316,8 @@ class MainWindow(QMainWindow):
             return
         ids = self.scene.selected_node_ids()
         self._update_shape_label()
-        if self.inspector is not None:
-            self.inspector.show_node(ids[0] if len(ids) == 1 else None)
+        if self._inspector is not None:
+            self._inspector.show_node(ids[0] if len(ids) == 1 else None)
 
     def show_message(self, text: str):
         self.status_bar.showMessage(text, 6000)
@@ -304,8 +329,14 @@ class MainWindow(QMainWindow):
             self._fitted = True
             QTimer.singleShot(0, self, self.view.fit)
             self.view.fit()
-            # the training dock's imports (pyqtgraph, numpy) wait until the window is on screen
-            QTimer.singleShot(150, self, self.ensure_train_panel)
+            # what the first paint does not need is built once the canvas has painted: the inspector at once,
+            # the training dock (pyqtgraph, numpy) a little later
+            self._first_paint = _FirstPaint(self.view.viewport(), self._after_first_paint)
+
+    def _after_first_paint(self):
+        self._first_paint = None
+        QTimer.singleShot(0, self, self.ensure_inspector)
+        QTimer.singleShot(150, self, self.ensure_train_panel)
 
     def changeEvent(self, event):
         if event.type() == event.Type.PaletteChange:

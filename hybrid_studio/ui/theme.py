@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtWidgets import QLabel
 
 #: Accent colour per category (readable on light and dark backgrounds).
 CATEGORY_COLOURS = {
@@ -21,6 +23,18 @@ CATEGORY_COLOURS = {
 UNKNOWN_COLOUR = "#78909c"
 ERROR_COLOUR = "#ef4444"
 WARNING_COLOUR = "#f59e0b"
+
+#: the inspector with no block selected (the main window shows it too, until the inspector is built)
+SELECT_BLOCK_HINT = "Select a block to see its settings."
+
+
+def hint_label(text: str) -> QLabel:
+    """A greyed, centred, wrapped hint for an empty panel."""
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setEnabled(False)
+    return label
 
 
 def category_colour(category: str | None) -> QColor:

@@ -69,16 +69,16 @@ def test_startup_to_first_paint_vs_bare_qmainwindow():
     import hybrid_studio
     compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
     bare, ours = [], []
-    for _ in range(5):  # interleaved so both see the same machine load
+    for _ in range(9):  # interleaved so both see the same machine load
         bare.append(_time_to_paint(BARE))
         ours.append(_time_to_paint(APP))
     b, o = statistics.median(bare), statistics.median(ours)
-    print(f"\nstart-up to first paint (median of 5): bare QMainWindow {b * 1000:.0f} ms, "
+    print(f"\nstart-up to first paint (median of 9): bare QMainWindow {b * 1000:.0f} ms, "
           f"Hybrid Studio {o * 1000:.0f} ms, ratio {o / b:.2f} (target <= 2)")
     # The target is 2; the machines are shared and noisy, so the assert leaves headroom and guards against
     # regressions. What remains above the bare program is mostly imports (the block catalog, the canvas, the
-    # panels) and Qt creating the enums of more widgets; networkx and the training dock's pyqtgraph/numpy load
-    # after the first paint.
+    # panels) and Qt creating the enums of more widgets; the inspector, the quick-add box, the file dialogs,
+    # networkx and the training dock's pyqtgraph/numpy load after the first paint.
     assert o / b <= 3.0
 
 

@@ -103,6 +103,9 @@ def test_window_appears_without_importing_torch(tmp_path):
             def eventFilter(self, obj, ev):
                 if ev.type() == QEvent.Type.Paint:
                     print("PAINTED", "torch" in sys.modules, flush=True)
+                    later = ("hybrid_studio.ui.inspector", "hybrid_studio.ui.canvas.quick_add", "networkx", "numpy",
+                             "pyqtgraph", "hybrid_studio.ui.train.panel")
+                    print("DEFERRED", [m for m in later if m in sys.modules], flush=True)
                     os._exit(0)
                 return False
 
@@ -113,6 +116,22 @@ def test_window_appears_without_importing_torch(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "BUILT False" in out.stdout and "PAINTED False" in out.stdout, out.stdout + out.stderr
+    # what the first paint does not need loads after it (start-up benchmark: tests/benchmarks/test_ui_bench.py)
+    assert "DEFERRED []" in out.stdout, out.stdout
+
+
+def test_inspector_is_built_after_the_first_paint_and_shows_the_selection(qtbot):
+    from hybrid_studio.ui.main_window import MainWindow
+    w = MainWindow(Document(small_graph()))
+    qtbot.addWidget(w)
+    assert w._inspector is None
+    stand_in = w.inspector_dock.widget()
+    assert stand_in.text() == "Select a block to see its settings."
+    w.scene.select_ids(["conv1"])  # selected before the inspector exists
+    w.show()
+    qtbot.waitUntil(lambda: w._inspector is not None)
+    assert w.inspector_dock.widget() is w.inspector
+    assert w.inspector.node_id == "conv1"
 
 
 def test_standard_shortcuts_by_keyboard(qtbot):

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QGraphicsView, QMenu
 from hybrid_studio.graph.layout import auto_layout_edit
 from . import edit_ops
 from .node_item import HEADER_H, NODE_W, NodeItem
-from .quick_add import QuickAdd
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
 
@@ -170,9 +169,10 @@ class GraphView(QGraphicsView):
         return None
 
     @property
-    def quick_add(self) -> QuickAdd:
-        """The quick-add search box."""
+    def quick_add(self):
+        """The quick-add search box (a ``QuickAdd``, built on first use)."""
         if self._quick_add is None:
+            from .quick_add import QuickAdd
             self._quick_add = QuickAdd(self)
             self._quick_add.chosen.connect(self._quick_add_chosen)
         return self._quick_add
