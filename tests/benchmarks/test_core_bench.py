@@ -102,7 +102,7 @@ def step_timer(model, x, y):
 
 
 @pytest.mark.parametrize("name, shape, rounds, steps", [("seed-cnn-lstm", (1, 28, 28), 15, 5),
-                                                         ("crnn", (1, 32, 100), 7, 1)])
+                                                         ("crnn", (1, 32, 100), 11, 2)])
 def test_training_step_compiled_vs_hand_written(name, shape, rounds, steps):
     import torch
 
