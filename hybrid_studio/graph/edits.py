@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from .model import Edge, Graph, Node
 
 
+def orphaned_edges(graph: Graph, node_id: str) -> list[Edge]:
+    """Wires on ports that node ``node_id`` no longer has (e.g. after its params changed), last first."""
+    ins, outs = graph.input_ports(node_id), graph.output_ports(node_id)
+    orphans = [e for e in graph.edges
+               if (e.target == node_id and ins is not None and e.target_port not in ins)
+               or (e.source == node_id and outs is not None and e.source_port not in outs)]
+    return orphans[::-1]
+
+
 class Edit:
     """Base class. ``text`` is what the undo history shows."""
 
@@ -27,6 +36,10 @@ class Edit:
     def touched(self) -> set[str]:
         """Ids of the nodes whose own state this edit changes (for selection and re-checking)."""
         return set()
+
+    def side_effects(self) -> list[str]:
+        """What else applying this edit did, in words for the user (e.g. wires removed with a port)."""
+        return []
 
 
 @dataclass
@@ -121,6 +134,10 @@ class SetParams(Edit):
     """Sets some params (``changes``); a value of ``None`` with ``remove=True`` semantics drops the key.
 
     ``replace=True`` replaces the whole params dict with ``changes``.
+
+    Params can take ports away (a Concat with ``inputs`` lowered from 3 to 2 has no ``in2``): wires on a port that
+    no longer exists are removed in the same edit, and come back on undo. So the graph never holds a wire that the
+    project reader would refuse.
     """
 
     node_id: str
@@ -128,11 +145,29 @@ class SetParams(Edit):
     replace: bool = False
     drop: tuple = ()
     _old: dict | None = field(default=None, repr=False)
+    #: wires this edit removed, as (index, edge) in the order of removal
+    _removed: list = field(default_factory=list, repr=False)
 
     @property
     def text(self):
         keys = ", ".join(sorted(self.changes) + sorted(self.drop))
-        return f"Set {self.node_id}.{keys}" if keys else f"Set {self.node_id}"
+        text = f"Set {self.node_id}.{keys}" if keys else f"Set {self.node_id}"
+        if self._removed:
+            n = len(self._removed)
+            text += f" (removes {n} wire{'s' * (n != 1)})"
+        return text
+
+    @property
+    def removed_edges(self) -> list[Edge]:
+        """The wires this edit removed because their port went away."""
+        return [e for _, e in self._removed]
+
+    def side_effects(self):
+        out = []
+        for e in self.removed_edges:
+            port = e.target_port if e.target == self.node_id else e.source_port
+            out.append(f"removed the wire {e.source} \u2192 {e.target}: '{self.node_id}' has no port '{port}' now")
+        return out
 
     def new_params(self, graph) -> dict:
         old = graph.node(self.node_id).params
@@ -145,9 +180,14 @@ class SetParams(Edit):
         new = self.new_params(graph)
         self._old = copy.deepcopy(graph.node(self.node_id).params)
         graph.replace_params(self.node_id, new)
+        self._removed = []
+        for edge in orphaned_edges(graph, self.node_id):
+            self._removed.append((graph.delete_edge(edge), edge))
 
     def revert(self, graph):
         graph.replace_params(self.node_id, self._old)
+        for index, edge in reversed(self._removed):
+            graph.insert_edge(edge, index, check=False)
 
     def touched(self):
         return {self.node_id}
@@ -157,6 +197,7 @@ class SetParams(Edit):
         if not isinstance(other, SetParams) or other.node_id != self.node_id or other.replace or self.replace:
             return False
         self.changes = {**self.changes, **other.changes}
+        self._removed = self._removed + other._removed  # removed after ours: undone before ours
         self.drop = tuple(k for k in self.drop if k not in other.changes) + tuple(other.drop)
         for k in other.drop:
             self.changes.pop(k, None)
@@ -241,6 +282,9 @@ class Batch(Edit):
         for e in self.edits:
             out |= e.touched()
         return out
+
+    def side_effects(self):
+        return [text for e in self.edits for text in e.side_effects()]
 
 
 # ---- composite edits used by fixes and the canvas ------------------------------------------------------------------

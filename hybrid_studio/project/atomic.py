@@ -7,6 +7,7 @@ and the temporary file is removed.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +17,11 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, flush, fsync, os.replace)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _check_writable(path, folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:  # name the file asked for, not the temporary one
+        raise _error(e, path, f"cannot create files in {folder}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -32,6 +37,22 @@ def atomic_write_bytes(path, data: bytes) -> None:
             pass
         raise
     _fsync_dir(folder)
+
+
+def _check_writable(path: Path, folder: Path) -> None:
+    """Refuse to replace a read-only file (the rename would go through: it needs only the folder's permission)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if not folder.is_dir():
+            raise FileNotFoundError(errno.ENOENT, f"the folder {folder} does not exist", str(path)) from None
+        return
+    if not mode & 0o222 or not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
+
+
+def _error(e: OSError, path: Path, detail: str) -> OSError:
+    return type(e)(e.errno, f"{e.strerror or e} ({detail})", str(path))
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:

@@ -50,6 +50,11 @@ class EditCommand(QUndoCommand):
             old = self.edit._old
             if self.edit.merge(other.edit):
                 self.edit._old = old
+                self.setText(self.edit.text)
+                # typing that ends where it began (a typo put back, a value typed and erased) leaves no undo step
+                node = self.document.graph.get(self.edit.node_id)
+                if node is not None and node.params == old and not self.edit.removed_edges:
+                    self.setObsolete(True)
                 return True
         return False
 
@@ -61,6 +66,9 @@ class Document(QObject):
     checked = Signal(object)
     #: an edit was refused: the reason in words
     refused = Signal(str)
+    #: something the user should know about an edit, in words: it did more than asked (removed the wires of a port
+    #: that went away), or typed text was put back
+    notice = Signal(str)
     #: the file path or the modified state changed
     state_changed = Signal()
 
@@ -88,6 +96,10 @@ class Document(QObject):
         cmd._applied = True
         self._after_change()
         self.undo_stack.push(cmd)
+        effects = edit.side_effects()
+        if effects:
+            text = "; ".join(effects)
+            self.notice.emit(text[:1].upper() + text[1:])
         return True
 
     def seal_merging(self) -> None:

@@ -145,8 +145,25 @@ class FileActions(QObject):
         if not interactive():
             return None
         from PySide6.QtWidgets import QFileDialog
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save Project As", suggested, FILE_FILTER)
-        return path or None
+        dialog = QFileDialog(self.window, "Save Project As", suggested, FILE_FILTER)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        # the dialog adds the suffix to a bare name itself, so its overwrite question is about the real file
+        dialog.setDefaultSuffix(PROJECT_SUFFIX.lstrip("."))
+        dialog.selectFile(suggested)
+        if not dialog.exec():
+            return None
+        files = dialog.selectedFiles()
+        return files[0] if files else None
+
+    def _ask_overwrite(self, path: Path) -> bool:
+        """Whether to replace ``path``, which exists (asked when the suffix was added after the file dialog)."""
+        if not interactive():
+            return False
+        from PySide6.QtWidgets import QMessageBox
+        answer = QMessageBox.question(self.window, "Replace project?",
+                                      f"{path.name} already exists in {path.parent}.\n\nReplace it?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def _ask_unsaved(self, name: str) -> str:
         """``save``, ``discard`` or ``cancel``."""
@@ -243,7 +260,10 @@ class FileActions(QObject):
         if not path:
             return False
         if not str(path).lower().endswith(".json"):
-            path = f"{path}{PROJECT_SUFFIX}"
+            path = Path(f"{path}{PROJECT_SUFFIX}")
+            # the dialog asked about the name as typed; this is another file, which may exist
+            if path.exists() and not self._ask_overwrite(path):
+                return False
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
@@ -251,8 +271,11 @@ class FileActions(QObject):
         doc = self.document
         try:
             save_project(doc.graph, path)
-        except (ProjectError, OSError) as e:
+        except ProjectError as e:
             self._show_error("Could not save the project", str(e))
+            return False
+        except OSError as e:
+            self._show_error("Could not save the project", f"{path}: {e.strerror or e}")
             return False
         doc.mark_saved(Path(path).resolve())
         self.add_recent(path)

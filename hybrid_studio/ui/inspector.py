@@ -200,6 +200,7 @@ class Inspector(QWidget):
         for param in block.params:
             ed = editor_for(param)
             ed.edited.connect(lambda value, merge, name=param.name: self._edited(name, value, merge))
+            ed.reverted.connect(lambda text: self.document.notice.emit(text))
             label = QLabel(param.name.replace("_", " "))
             label.setToolTip(param.help)
             self.form.addRow(label, ed)

@@ -239,7 +239,8 @@ class MainWindow(QMainWindow):
         """Edit ``document`` from now on (the old one is dropped from the undo group)."""
         old = self.document
         if old is not None:
-            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message)):
+            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message),
+                                 (old.notice, self.show_message)):
                 try:
                     signal.disconnect(slot)
                 except (RuntimeError, TypeError):
@@ -271,6 +272,7 @@ class MainWindow(QMainWindow):
         d = self.document
         d.checked.connect(self._update_status)
         d.refused.connect(self.show_message)
+        d.notice.connect(self.show_message)
         self._update_status()
 
     def _update_status(self, changed=None):

@@ -5,6 +5,9 @@ changes it: ``merge`` is True for typing and spinning (consecutive changes becom
 discrete choices (a check box, a combo box). Text that does not parse is kept in the field and flagged in place
 (``local_error``) instead of being sent to the graph; values of the right type that the block does not allow are
 sent, flagged by the inspector and reported by the checker.
+
+Typing is live (each change is an undo step, merged while typing), so Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y in a field
+are the app's undo and redo, not the field's own text undo (which would record a new edit instead).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from __future__ import annotations
 import math
 import re
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
@@ -27,10 +30,39 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_UNDO_REDO = (QKeySequence.StandardKey.Undo, QKeySequence.StandardKey.Redo)
+_UNDO_REDO_EXTRA = ("Ctrl+Shift+Z", "Ctrl+Y")
+
+
+def is_undo_redo_key(event) -> bool:
+    """Whether a key event is one of the app's undo / redo shortcuts."""
+    if any(event.matches(k) for k in _UNDO_REDO):
+        return True
+    pressed = QKeySequence(event.keyCombination()).toString()
+    return pressed in _UNDO_REDO_EXTRA
+
+
+class AppUndoKeys(QObject):
+    """Event filter for a live field: its undo / redo keys go to the window's Undo and Redo actions.
+
+    Refusing the shortcut override lets the window's shortcut fire; when no action takes the key (nothing to undo)
+    the key press is swallowed, so the field never undoes its own text behind the graph's back.
+    """
+
+    def eventFilter(self, obj, event):
+        kind = event.type()
+        if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and is_undo_redo_key(event):
+            event.ignore()
+            return True
+        return False
+
+
 class ParamEditor(QWidget):
     """Base class: a field plus an error line below it that is shown only while the value is flagged."""
 
     edited = Signal(object, bool)
+    #: typed text was thrown away and the field shows the block's value again: what happened, in words
+    reverted = Signal(str)
 
     def __init__(self, param: Param, parent=None):
         super().__init__(parent)
@@ -49,6 +81,51 @@ class ParamEditor(QWidget):
         self.message.hide()
         self._box.addWidget(self.message)
         self.setToolTip(param.help)
+        self._undo_keys = AppUndoKeys(self)
+        self._hint_replaced: str | None = None  # the flag a range hint covers up while typing
+
+    def route_undo_keys(self, *widgets):
+        """Let Ctrl+Z / Ctrl+Shift+Z typed in ``widgets`` undo and redo the graph (see AppUndoKeys)."""
+        for w in widgets:
+            w.installEventFilter(self._undo_keys)
+            line = w.lineEdit() if hasattr(w, "lineEdit") else None
+            if line is not None:
+                line.installEventFilter(self._undo_keys)
+
+    def watch_range(self, spin) -> None:
+        """Flag a number typed into ``spin`` that it will not take (out of range), and when the field is left (the
+        spin box then puts its value back) say what was kept."""
+        spin.out_of_range.connect(lambda v: self.show_hint(range_hint(self.param, v)))
+        spin.in_range.connect(lambda: self.show_hint(None))
+        spin.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        # before the spin box handles leaving (focus out, Return): it will put its value back over the typed text
+        if self._hint_replaced is not None and (
+                event.type() == QEvent.Type.FocusOut
+                or (event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter))):
+            self.finish_hint(obj.textFromValue(obj.value()))
+        return False
+
+    def finish_hint(self, kept: str) -> None:
+        """Leaving the field put a refused number back: drop the hint and say so (``reverted``)."""
+        if self._hint_replaced is None:
+            return
+        hint = self.error_text
+        self.show_hint(None)
+        if hint:
+            self.reverted.emit(f"{hint}; kept {kept}")
+
+    def show_hint(self, message: str | None) -> None:
+        """A passing flag while typing (e.g. a number out of range that the spin box will not take); ``None``
+        puts back whatever was flagged before."""
+        if message:
+            if self._hint_replaced is None:
+                self._hint_replaced = self.error_text or ""
+            self.show_error(message)
+        elif self._hint_replaced is not None:
+            previous, self._hint_replaced = self._hint_replaced, None
+            self.show_error(previous or None)
 
     # ---- for subclasses ----------------------------------------------------------------------------------------
     def fields(self) -> list[QWidget]:
@@ -79,12 +156,45 @@ class ParamEditor(QWidget):
         return self.message.text() if self.message.isVisibleTo(self) else None
 
 
+def range_hint(param: Param, value: float) -> str | None:
+    """``"p must be between 0 and 1"`` when ``value`` is outside the param's range, else None."""
+    low, high = param.min, param.max
+    if (low is None or value >= low) and (high is None or value <= high):
+        return None
+    name = param.name.replace("_", " ")
+    if low is not None and high is not None:
+        return f"{name} must be between {low:g} and {high:g}"
+    return f"{name} must be at least {low:g}" if low is not None else f"{name} must be at most {high:g}"
+
+
+class IntSpinBox(QSpinBox):
+    """A spin box that says why a typed number is refused (out of range) instead of ignoring the key."""
+
+    #: the number typed so far, when the box will not take it (the editor shows why)
+    out_of_range = Signal(float)
+    in_range = Signal()
+
+    def validate(self, text, pos):
+        state, text_out, pos_out = super().validate(text, pos)
+        t = text.strip()
+        try:
+            v = int(t)
+        except ValueError:
+            self.in_range.emit()
+        else:
+            if v < self.minimum() or v > self.maximum():
+                self.out_of_range.emit(float(v))
+            else:
+                self.in_range.emit()
+        return state, text_out, pos_out
+
+
 class IntEditor(ParamEditor):
     """A spin box within the param's range; a nullable param shows ``auto`` (None) below its minimum."""
 
     def __init__(self, param, parent=None):
         super().__init__(param, parent)
-        self.spin = QSpinBox()
+        self.spin = IntSpinBox()
         low = int(param.min) if param.min is not None else -INT_MAX
         high = int(param.max) if param.max is not None else INT_MAX
         if param.nullable:
@@ -95,6 +205,8 @@ class IntEditor(ParamEditor):
         self.spin.setMinimumWidth(60)  # the hint is sized for the largest int; docks are narrow
         self.row.addWidget(self.spin, 1)
         self.spin.valueChanged.connect(self._changed)
+        self.watch_range(self.spin)
+        self.route_undo_keys(self.spin)
 
     def fields(self):
         return [self.spin]
@@ -116,7 +228,11 @@ class IntEditor(ParamEditor):
 
 
 class FloatSpinBox(QDoubleSpinBox):
-    """A double spin box that shows values the way people write them (``1e-05``, ``0.1``), not fixed decimals."""
+    """A double spin box that shows values the way people write them (``1e-05``, ``0.1``), not fixed decimals,
+    and says why a typed number is not taken (out of range)."""
+
+    out_of_range = Signal(float)
+    in_range = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -134,6 +250,7 @@ class FloatSpinBox(QDoubleSpinBox):
     def validate(self, text, pos):
         t = text.strip()
         if not t or t in ("-", "+", ".", "-.") or re.fullmatch(r"[-+]?\d*\.?\d*[eE][-+]?", t):
+            self.in_range.emit()
             return QValidator.Intermediate, text, pos
         try:
             v = float(t)
@@ -141,7 +258,11 @@ class FloatSpinBox(QDoubleSpinBox):
             return QValidator.Invalid, text, pos
         if not math.isfinite(v):
             return QValidator.Invalid, text, pos
-        return (QValidator.Acceptable if self.minimum() <= v <= self.maximum() else QValidator.Intermediate), text, pos
+        if self.minimum() <= v <= self.maximum():
+            self.in_range.emit()
+            return QValidator.Acceptable, text, pos
+        self.out_of_range.emit(v)
+        return QValidator.Intermediate, text, pos
 
 
 class FloatEditor(ParamEditor):
@@ -155,6 +276,8 @@ class FloatEditor(ParamEditor):
         self.spin.setSingleStep(0.05 if high <= 1 else 0.1)
         self.row.addWidget(self.spin, 1)
         self.spin.valueChanged.connect(lambda v: self._emit(float(v), True))
+        self.watch_range(self.spin)
+        self.route_undo_keys(self.spin)
 
     def fields(self):
         return [self.spin]
@@ -256,6 +379,7 @@ class PairEditor(ParamEditor):
             self.link.toggled.connect(self._link_toggled)
             self.w.valueChanged.connect(lambda _v: self._spun(self.w))
         self.h.valueChanged.connect(lambda _v: self._spun(self.h))
+        self.route_undo_keys(*[w for w in (self.h, self.w) if w is not None])
         self._sync_enabled()
 
     def fields(self):
@@ -367,11 +491,16 @@ class ShapeEditor(ParamEditor):
         self.line.setPlaceholderText("e.g. 1, 28, 28   (? = unknown size)")
         self.row.addWidget(self.line, 1)
         self.line.textEdited.connect(self._typed)
+        self.line.editingFinished.connect(self._finished)
+        self.route_undo_keys(self.line)
+        self._value = None      # the block's value, as last shown
+        self._before = None     # the value before this round of typing began (None: not typing)
 
     def fields(self):
         return [self.line]
 
     def set_value(self, value):
+        self._value = value
         if not isinstance(value, list):
             self.line.setText("" if value is None else str(value))
             return
@@ -379,10 +508,15 @@ class ShapeEditor(ParamEditor):
             if self.line.hasFocus() and parse_sizes(self.line.text()) == value:
                 return  # keep what is being typed ("1, 28," parses the same as "1, 28")
         except ValueError:
-            pass
+            if self.local_error and self.line.hasFocus() and self._before is not None:
+                return  # mid-typing with a typo: the text stays, flagged, until it parses or the field is left
+        # the block's value changed from elsewhere (undo, a fix): show it, and drop a flag about old text
+        self.local_error = None
         self.line.setText(format_sizes(value))
 
     def _typed(self, text):
+        if self._before is None:
+            self._before = self._value
         try:
             sizes = parse_sizes(text)
         except ValueError as e:
@@ -390,6 +524,22 @@ class ShapeEditor(ParamEditor):
             self.show_error(self.local_error)
             return
         self._emit(sizes, True)
+
+    def _finished(self):
+        """Leaving the field (or Return) with text that does not parse puts back the value from before the typing:
+        the sizes parsed on the way (``3, 3`` on the way to ``3, 3o, 32``) were never what was meant."""
+        before, self._before = self._before, None
+        if not self.local_error:
+            return
+        typed = self.line.text()
+        self.local_error = None
+        self.show_error(None)
+        if isinstance(before, list):
+            self.line.setText(format_sizes(before))
+            if before != self._value:
+                self.edited.emit(before, True)
+        self.reverted.emit(f"{self.param.name.replace('_', ' ')}: '{typed}' is not a list of sizes; "
+                           f"kept {format_sizes(before) if isinstance(before, list) else before}")
 
 
 class AxesEditor(ParamEditor):
@@ -401,6 +551,7 @@ class AxesEditor(ParamEditor):
         self.line.setPlaceholderText("e.g. CHW (image), TF (sequence)")
         self.row.addWidget(self.line, 1)
         self.line.textEdited.connect(self._typed)
+        self.route_undo_keys(self.line)
 
     def fields(self):
         return [self.line]

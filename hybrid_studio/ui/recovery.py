@@ -135,13 +135,14 @@ class Recovery(QObject):
             except ProjectError as e:
                 owner._show_error("Could not restore the project", str(e))
             else:
-                if owner.maybe_save():
-                    doc = Document(graph, Path(info["path"]) if info.get("path") else None)
-                    doc.undo_stack.resetClean()  # restored work is unsaved work
-                    owner._install(doc)
-                    self.autosave_now()  # keep it safe until the user saves
-                    owner._status("Restored unsaved changes")
-                    restored = True
+                if not owner.maybe_save():
+                    return False  # the user stayed with the open project: offer the recovery again next time
+                doc = Document(graph, Path(info["path"]) if info.get("path") else None)
+                doc.undo_stack.resetClean()  # restored work is unsaved work
+                owner._install(doc)
+                self.autosave_now()  # keep it safe until the user saves
+                owner._status("Restored unsaved changes")
+                restored = True
         for _, _, p in stale:
             p.unlink(missing_ok=True)
             self.meta_path(p).unlink(missing_ok=True)

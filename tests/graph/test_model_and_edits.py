@@ -134,3 +134,51 @@ def test_a_wire_that_replaces_the_one_into_an_input_is_allowed(chain):
     assert chain.why_not_connect(new, replacing=existing) is None
     # every other rule still holds
     assert "cycle" in chain.why_not_connect(Edge("fc1", "conv1"), replacing=existing)
+
+
+def _fusion_graph():
+    """a, b, c (Input) -> cat (Concat, 3 inputs) -> out; the wire c -> cat.in2 sits in the middle of the edge list."""
+    from hybrid_studio.project import dumps_project
+    g = new_graph()
+    for nid in ("a", "b", "c"):
+        AddNode(Node(nid, "Input", {"shape": [8], "axes": "F"})).apply(g)
+    AddNode(Node("cat", "Concat", {"inputs": 3, "axis": "features"})).apply(g)
+    AddNode(Node("out", "Output", {})).apply(g)
+    for e in (Edge("a", "cat", target_port="in0"), Edge("c", "cat", target_port="in2"),
+              Edge("b", "cat", target_port="in1"), Edge("cat", "out")):
+        Connect(e).apply(g)
+    return g, dumps_project
+
+
+def test_params_that_take_a_port_away_take_its_wire_and_undo_brings_it_back():
+    from hybrid_studio.project import loads_project
+    g, dumps = _fusion_graph()
+    before = dumps(g)
+    edit = SetParams("cat", {"inputs": 2})
+    edit.apply(g)
+    assert [e.key for e in g.edges if e.target == "cat"] == [("a", "out", "cat", "in0"), ("b", "out", "cat", "in1")]
+    assert edit.removed_edges == [Edge("c", "cat", target_port="in2")]
+    assert edit.side_effects() == ["removed the wire c \u2192 cat: 'cat' has no port 'in2' now"]
+    assert "removes 1 wire" in edit.text
+    loads_project(dumps(g), "after.hsproj.json")  # the file it saves loads again
+    checker = checker_for(g)
+    assert not checker.errors()
+    edit.revert(g)
+    assert dumps(g) == before  # the wire is back, at its place in the edge list
+
+
+def test_merged_typing_steps_that_remove_wires_undo_as_one():
+    g, dumps = _fusion_graph()
+    AddNode(Node("d", "Input", {"shape": [8], "axes": "F"})).apply(g)
+    SetParams("cat", {"inputs": 4}).apply(g)
+    Connect(Edge("d", "cat", target_port="in3")).apply(g)
+    before = dumps(g)
+    first, second = SetParams("cat", {"inputs": 3}), SetParams("cat", {"inputs": 2})
+    first.apply(g)
+    second.apply(g)
+    assert first.merge(second)
+    assert [e.target_port for e in first.removed_edges] == ["in3", "in2"]
+    first.revert(g)
+    assert dumps(g) == before
+    first.apply(g)  # redo of the merged step
+    assert [e.target_port for e in g.edges if e.target == "cat"] == ["in0", "in1"]

@@ -394,3 +394,18 @@ def test_template_structures():
     rc = load_template("rnn-cnn")
     assert [n.type for n in rc.nodes] == ["Input", "LSTM", "Conv1d", "MaxPool1d", "GlobalAvgPool", "Linear",
                                           "Output"]
+
+
+def test_atomic_write_refuses_a_read_only_file_and_names_the_target(tmp_path):
+    from hybrid_studio.project.atomic import atomic_write_text
+    locked = tmp_path / "locked.hsproj.json"
+    locked.write_text("keep me")
+    locked.chmod(0o444)
+    with pytest.raises(PermissionError) as err:
+        atomic_write_text(locked, "new")
+    assert err.value.filename == str(locked) and err.value.strerror == "the file is read-only"
+    assert locked.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["locked.hsproj.json"]  # no temporary file left
+    with pytest.raises(FileNotFoundError) as err:
+        atomic_write_text(tmp_path / "nowhere" / "x.json", "new")
+    assert err.value.filename == str(tmp_path / "nowhere" / "x.json")

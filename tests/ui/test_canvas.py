@@ -356,3 +356,26 @@ def test_items_follow_graph_edits_and_checks(qtbot):
     from hybrid_studio.graph import AddNode
     w.document.push(AddNode(Node("cat", "Concat", {"inputs": 3})))
     assert list(w.scene.nodes["cat"].inputs) == ["in0", "in1", "in2"]
+
+
+def test_pasting_twice_steps_further_instead_of_stacking(qtbot):
+    w = open_window(qtbot, small_graph())
+    g = w.document.graph
+    click_node(w.view, "conv1")
+    for key in (Qt.Key.Key_C, Qt.Key.Key_V, Qt.Key.Key_V):
+        QTest.keyClick(w.view.viewport(), key, Qt.KeyboardModifier.ControlModifier)
+    positions = [g.node(n.id).position for n in g.nodes if n.type == "Conv2d"]
+    assert positions == [(320.0, 0.0), (360.0, 40.0), (400.0, 80.0)]
+
+
+def test_undo_and_redo_of_a_rename_keep_the_block_selected(qtbot):
+    from hybrid_studio.ui.inspector import rename_edit
+    w = open_window(qtbot, small_graph())
+    click_node(w.view, "conv1")
+    w.document.push(rename_edit(w.document.graph, "conv1", "features"))
+    assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.scene.selected_node_ids() == ["conv1"] and w.inspector.node_id == "conv1"
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"

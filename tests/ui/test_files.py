@@ -2,6 +2,7 @@
 templates. Dialogs are replaced through FileActions' small ``_ask_*`` methods."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -18,7 +19,8 @@ from hybrid_studio.ui.templates_dialog import TemplateGallery, render_preview
 
 # the real dialog methods, before the autouse fixture replaces them
 REAL = {name: getattr(FileActions, name) for name in ("_ask_unsaved", "_ask_restore", "_ask_open_path",
-                                                      "_ask_save_path", "_choose_template", "_show_error")}
+                                                      "_ask_save_path", "_ask_overwrite", "_choose_template",
+                                                      "_show_error")}
 
 
 class StubWindow(QMainWindow):
@@ -47,6 +49,7 @@ def no_modal_dialogs(monkeypatch):
     monkeypatch.setattr(FileActions, "_ask_restore", lambda self, info: False)
     monkeypatch.setattr(FileActions, "_ask_open_path", lambda self: None)
     monkeypatch.setattr(FileActions, "_ask_save_path", lambda self, suggested: None)
+    monkeypatch.setattr(FileActions, "_ask_overwrite", lambda self, path: False)
     monkeypatch.setattr(FileActions, "_choose_template", lambda self: None)
 
     def error(self, title, text):
@@ -234,6 +237,53 @@ def test_declined_recovery_is_removed(qtbot, win, monkeypatch):
     assert not win.files.recovery_path().exists()
 
 
+def test_restore_then_cancel_keeps_the_recovery_for_next_time(qtbot, win, monkeypatch):
+    add_input(win.document)
+    assert win.files.autosave_now()
+    nxt = StubWindow()
+    qtbot.addWidget(nxt)
+    nxt.files = FileActions(nxt)
+    add_input(nxt.document, "mine")  # the new window has unsaved work of its own ...
+    monkeypatch.setattr(nxt.files, "_ask_restore", lambda info: True)
+    monkeypatch.setattr(nxt.files, "_ask_unsaved", lambda name: "cancel")  # ... which the user keeps
+    assert nxt.files.offer_recovery() is False
+    assert [n.id for n in nxt.document.graph.nodes] == ["mine"]
+    assert win.files.recovery_path().exists()  # offered again next time
+
+
+def test_save_as_adding_the_suffix_asks_before_replacing(win, tmp_path, monkeypatch):
+    existing = tmp_path / "model.hsproj.json"
+    existing.write_text("keep me")
+    add_input(win.document)
+    monkeypatch.setattr(win.files, "_ask_save_path", lambda s: str(tmp_path / "model"))  # typed without suffix
+    asked = []
+    monkeypatch.setattr(win.files, "_ask_overwrite", lambda path: asked.append(path) or False)
+    assert not win.files.save_as()
+    assert asked == [existing] and existing.read_text() == "keep me" and win.document.modified
+    monkeypatch.setattr(win.files, "_ask_overwrite", lambda path: True)
+    assert win.files.save_as()
+    assert load_project(existing).nodes and not win.document.modified
+
+
+def test_saving_over_a_read_only_file_is_refused_and_named(win, tmp_path, monkeypatch):
+    locked = tmp_path / "locked.hsproj.json"
+    locked.write_text("keep me")
+    locked.chmod(0o444)
+    add_input(win.document)
+    errors = []
+    monkeypatch.setattr(win.files, "_show_error", lambda title, text: errors.append(text))
+    monkeypatch.setattr(win.files, "_ask_save_path", lambda s: str(locked))
+    assert not win.files.save_as()
+    assert errors == [f"{locked}: the file is read-only"]
+    assert locked.read_text() == "keep me" and win.document.modified
+    # a folder that does not exist: the message names the file asked for, not a temporary file
+    errors.clear()
+    missing = tmp_path / "nowhere" / "x.hsproj.json"
+    monkeypatch.setattr(win.files, "_ask_save_path", lambda s: str(missing))
+    assert not win.files.save_as()
+    assert errors == [f"{missing}: the folder {missing.parent} does not exist"]
+
+
 def test_new_from_template_and_gallery(qtbot, win, monkeypatch):
     templates = list_templates()
     assert templates
@@ -259,6 +309,7 @@ def test_without_a_screen_dialogs_answer_without_blocking(win, capsys):
     assert REAL["_ask_restore"](fa, {}) is False
     assert REAL["_ask_open_path"](fa) is None
     assert REAL["_ask_save_path"](fa, "x.hsproj.json") is None
+    assert REAL["_ask_overwrite"](fa, Path("x.hsproj.json")) is False
     assert REAL["_choose_template"](fa) is None
     REAL["_show_error"](fa, "Oops", "it broke")
     assert "Oops: it broke" in capsys.readouterr().err

@@ -220,3 +220,84 @@ def test_float_param_typing(qtbot, inspector):
     n = doc.undo_stack.count()
     doc.undo_stack.undo()
     assert "p" not in doc.graph.node("drop").params and spin.value() == 0.5 and n == 2
+
+
+def test_a_typo_in_the_shape_puts_back_the_value_from_before_when_the_field_is_left(qtbot, inspector):
+    doc = inspector.document
+    inspector.show_node("image")
+    notices = []
+    doc.notice.connect(notices.append)
+    steps = doc.undo_stack.count()
+    ed = inspector.editor("shape")
+    ed.line.setFocus()
+    ed.line.selectAll()
+    qtbot.keyClicks(ed.line, "3, 3o, 32")  # "3, 3" parses on the way and is applied; "3o" is a typo
+    assert doc.graph.node("image").params["shape"] == [3, 3]
+    assert "'3o' is not a size" in ed.error_text
+    ed.line.editingFinished.emit()  # the user leaves the field
+    assert doc.graph.node("image").params["shape"] == [1, 28, 28]
+    assert ed.line.text() == "1, 28, 28" and ed.error_text is None
+    assert doc.undo_stack.count() == steps  # typing that ended where it began leaves no undo step
+    assert notices == ["shape: '3, 3o, 32' is not a list of sizes; kept 1, 28, 28"]
+
+
+def test_a_flag_about_typed_text_goes_when_undo_changes_the_value(qtbot, inspector):
+    doc = inspector.document
+    inspector.show_node("image")
+    ed = inspector.editor("shape")
+    ed.line.setFocus()
+    ed.line.selectAll()
+    qtbot.keyClicks(ed.line, "1, 28, 32")
+    qtbot.keyClicks(ed.line, "q")
+    assert ed.error_text
+    ed.line.clearFocus()
+    doc.undo_stack.undo()
+    assert ed.line.text() == "1, 28, 28" and ed.error_text is None
+
+
+def test_a_number_out_of_range_says_so_and_then_what_was_kept(qtbot, inspector):
+    doc = inspector.document
+    doc.push(AddNode(Node("drop", "Dropout", {})))
+    inspector.show_node("drop")
+    notices = []
+    doc.notice.connect(notices.append)
+    spin = inspector.editor("p").spin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "2")
+    assert inspector.editor("p").error_text == "p must be between 0 and 1"
+    spin.clearFocus()  # the spin box puts its value back
+    assert inspector.editor("p").error_text is None and spin.text() == "0.5"
+    assert notices == ["p must be between 0 and 1; kept 0.5"]
+    assert "p" not in doc.graph.node("drop").params
+
+
+def test_lowering_a_fusion_blocks_inputs_removes_the_orphaned_wire_undoably(qtbot):
+    from PySide6.QtWidgets import QApplication
+    from hybrid_studio.project import dumps_project, load_template, loads_project
+    from canvas_helpers import open_window
+    w = open_window(qtbot, load_template("parallel-cnn-lstm"))
+    doc, g = w.document, w.document.graph
+    cat = next(n.id for n in g.nodes if n.type == "Concat")
+    w.scene.select_ids([cat])
+    QApplication.processEvents()
+    notices = []
+    doc.notice.connect(notices.append)
+    spin = w.inspector.editor("inputs").spin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "3")
+    doc.seal_merging()
+    source = next(n.id for n in g.nodes if n.type == "Input")
+    assert doc.push(Connect(Edge(source, cat, target_port="in2")))
+    before = dumps_project(g)
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "2")
+    assert [e.target_port for e in g.in_edges(cat)] == ["in0", "in1"]
+    assert Edge(source, cat, target_port="in2") not in w.scene.edges
+    assert notices == [f"Removed the wire {source} \u2192 {cat}: '{cat}' has no port 'in2' now"]
+    loads_project(dumps_project(g), "saved.hsproj.json")  # what Ctrl+S writes opens again
+    doc.undo_stack.undo()
+    assert dumps_project(g) == before
+    assert Edge(source, cat, target_port="in2") in w.scene.edges

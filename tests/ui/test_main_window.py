@@ -226,3 +226,28 @@ def test_inspector_typing_relabels_downstream_wires(qtbot):
     assert w.document.undo_stack.count() == 1
     w.document.undo_stack.undo()
     assert label.text == "N x 32 x 26 x 26" and spin.value() == 32
+
+
+def test_undo_keys_in_an_inspector_field_undo_the_graph(qtbot):
+    w = open_window(qtbot, small_graph())
+    doc = w.document
+    click_node(w.view, "image")
+    w.document.push(SetParams("image", {"shape": [3, 28, 28]}))  # an earlier edit
+    click_node(w.view, "conv1")
+    spin = w.inspector.editor("out_channels").spin
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "64")
+    assert doc.graph.node("conv1").params["out_channels"] == 64
+    assert spin.hasFocus()
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the typing, as one step
+    assert doc.graph.node("conv1").params["out_channels"] == 32 and spin.value() == 32
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # and the edit before it
+    assert doc.graph.node("image").params["shape"] == [1, 28, 28]
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(spin, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert doc.graph.node("conv1").params["out_channels"] == 64 and spin.value() == 64
+    assert doc.graph.node("image").params["shape"] == [3, 28, 28]
+    # with nothing left to redo the key does nothing: the field never rewrites the value by itself
+    QTest.keyClick(spin, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert doc.graph.node("conv1").params["out_channels"] == 64 and doc.undo_stack.index() == doc.undo_stack.count()

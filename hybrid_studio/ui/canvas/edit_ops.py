@@ -58,7 +58,8 @@ def loads_payload(text: str) -> dict | None:
 def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
     """(edit, new ids) adding a copy of ``payload`` with fresh ids and its internal wires.
 
-    Positions shift by ``offset``; with ``anchor`` (x, y) the copy's top-left block lands there instead.
+    Positions shift by ``offset`` (a multiple of it, when a block would land exactly on another one); with
+    ``anchor`` (x, y) the copy's top-left block lands there instead.
     """
     taken: set[str] = set()
     mapping: dict[str, str] = {}
@@ -68,6 +69,14 @@ def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
         x0 = min(p[0] for p in positions)
         y0 = min(p[1] for p in positions)
         offset = (anchor[0] - x0, anchor[1] - y0)
+    elif positions:
+        # pasting again (or duplicating a duplicate) steps further, so no copy hides exactly under an earlier one
+        occupied = {tuple(map(float, n.position)) for n in graph.nodes if n.position is not None}
+        base = offset
+        for k in range(1, 100):
+            offset = (base[0] * k, base[1] * k)
+            if not any((float(x) + offset[0], float(y) + offset[1]) in occupied for x, y in positions):
+                break
     for i, d in enumerate(payload["nodes"]):
         if not isinstance(d, dict) or not isinstance(d.get("type"), str):
             continue

@@ -43,6 +43,7 @@ class GraphScene(QGraphicsScene):
         self.wire_drag = WireDrag(self)
         self._drop_target: EdgeItem | None = None
         self._press_positions: dict[str, QPointF] = {}
+        self._reselect: dict[tuple, bool] = {}  # selected blocks removed by the edit under way: (type, params, pos)
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self._listener = self.graph.subscribe(self._on_event)
@@ -148,9 +149,17 @@ class GraphScene(QGraphicsScene):
     # ---- model events ------------------------------------------------------------------------------------------
     def _on_event(self, event, **kw):
         if event == "node_added":
-            self._add_node(kw["node"])
+            node = kw["node"]
+            self._add_node(node)
+            if self._reselect.pop((node.type, repr(node.params), node.position), None):
+                self.nodes[node.id].setSelected(True)  # the same block back under another id (a rename, undone)
         elif event == "node_removed":
             nid = kw["node"].id
+            item = self.nodes.get(nid)
+            if item is not None and item.isSelected():
+                # a rename removes the block and adds it back with a new id in the same edit: keep it selected
+                node = kw["node"]
+                self._reselect[(node.type, repr(node.params), node.position)] = True
             item = self.nodes.pop(nid, None)
             for e in list(self._edges_of.pop(nid, ())):
                 self._remove_edge(e.edge)
@@ -184,6 +193,7 @@ class GraphScene(QGraphicsScene):
             self.rebuild()
 
     def _on_checked(self, ids):
+        self._reselect.clear()  # the edit is complete
         results = self.document.checker.results
         for nid in ids:
             item = self.nodes.get(nid)
