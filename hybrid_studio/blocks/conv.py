@@ -109,6 +109,13 @@ class ConvBase(Block):
         macs = None if positions is None else positions * c_in * kprod
         return params, macs
 
+    def _need_channels(self, spec, axis: str):
+        """The weights are sized by the input's channels: refuse an unknown count."""
+        if spec.size(axis) is None:
+            self.fail(f"{self.type_name} sizes its weights by the input's {'channels C' if axis == 'C' else 'features F'}, "
+                      f"but {axis} is unknown in {spec.describe_axes()}; give the Input a fixed {axis}",
+                      code="unknown-size")
+
     def _check_padding(self, p):
         if p["padding"] == "same" and any(s != 1 for s in as_list(p["stride"], self.nd)):
             self.fail('padding "same" needs stride 1', FixSpec.set_param("stride", 1),
@@ -148,6 +155,7 @@ class Conv2d(ConvBase):
             self.fail(f"Conv2d expects images (N, C, H, W) or video (N, T, C, H, W) but received {arrived(spec)}"
                       + ("; use Conv1d for signals and sequences" if spec.axes in ("TF", "CL", "TCL") else ""),
                       *fixes, code="conv-input")
+        self._need_channels(spec, "C")
         h, w = self._out_sizes(p, [("H", spec.size("H")), ("W", spec.size("W"))])
         return spec.replace(shape=spec.shape[:-3] + (p["out_channels"], h, w))
 
@@ -175,12 +183,11 @@ class Conv1d(ConvBase):
         spec = ins[0]
         self._check_padding(p)
         if spec.axes == "TF":
-            if spec.size("F") is None:
-                self.fail(f"Conv1d over time reads the features F as channels, but F is unknown in "
-                          f"{spec.describe_axes()}; give the Input a fixed F", code="unknown-size")
+            self._need_channels(spec, "F")
             (t,) = self._out_sizes(p, [("T", spec.size("T"))])
             return TensorSpec("TF", (t, p["out_channels"]), spec.dtype)
         if spec.axes in ("CL", "TCL"):
+            self._need_channels(spec, "C")
             (n,) = self._out_sizes(p, [("L", spec.size("L"))])
             return spec.replace(shape=spec.shape[:-2] + (p["out_channels"], n))
         fixes = []

@@ -34,6 +34,7 @@ class GeneratedModel:
 
 
 def _docstring(text: str) -> str:
+    text = "".join(c if c.isprintable() else " " for c in text)  # one line, and no NUL (a SyntaxError on import)
     return text.replace("\\", "\\\\").replace('"""', "'''")
 
 

@@ -42,6 +42,10 @@ class NodeResult:
                 == [(d.severity, d.message, [f.label for f in d.fixes]) for d in other.diagnostics])
 
 
+#: the code of a diagnostic that reports a bug in a block's own rule (tests assert it never appears)
+INTERNAL = "internal"
+
+
 class ShapeChecker:
     """Keeps a NodeResult for every node of ``graph`` up to date."""
 
@@ -163,6 +167,11 @@ class ShapeChecker:
         except ShapeError as e:
             fixes = [f for f in (bind_fix(self.graph, node.id, s) for s in e.fixes) if f is not None]
             result.diagnostics.append(Diagnostic(node.id, e.severity, e.message, fixes, e.code))
+        except Exception as e:  # noqa: BLE001 - a bug in one block's rule must not take the editor or `check` down
+            result.output = None
+            result.diagnostics.append(Diagnostic(
+                node.id, ERROR, f"Hybrid Studio could not check {node.id} ({node.type}) with these inputs "
+                f"({type(e).__name__}: {e}); this is a bug in Hybrid Studio, please report it", [], INTERNAL))
         return result
 
     def _unconnected(self, node: Node, ports: list[str]) -> Diagnostic:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 if TYPE_CHECKING:
     import networkx
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: "$" would let a final newline through
 #: Names that would clash with the generated code: the module's own imports and class, and every attribute of
 #: torch.nn.Module and torch.fx.GraphModule (``self.<id>`` must be the block's layer). A test compares this list with
 #: torch's so a new torch attribute is caught.
@@ -86,7 +86,7 @@ class Edge:
 
 
 def valid_id(node_id) -> bool:
-    return (isinstance(node_id, str) and bool(IDENTIFIER.match(node_id)) and not keyword.iskeyword(node_id)
+    return (isinstance(node_id, str) and bool(IDENTIFIER.fullmatch(node_id)) and not keyword.iskeyword(node_id)
             and node_id not in RESERVED_IDS and not node_id.startswith("__"))
 
 

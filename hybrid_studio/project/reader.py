@@ -66,6 +66,38 @@ def _no_duplicates(pairs):
     return seen
 
 
+def _bad_text(value, place: str = ""):
+    """(place, problem) for the first string that cannot be saved again or put in generated code: a lone UTF-16
+    surrogate ("\\ud800" is valid JSON but not text) or a NUL character; None when there is none."""
+    stack = [(place, value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            for k, item in v.items():
+                here = f"{where}.{k}" if where else str(k)
+                problem = _text_problem(k)
+                if problem:
+                    return where or None, f"the key {json.dumps(k)} {problem}"
+                stack.append((here, item))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(v))
+        elif isinstance(v, str):
+            problem = _text_problem(v)
+            if problem:
+                return where or None, f"the text {json.dumps(v)} {problem}"
+    return None
+
+
+def _text_problem(s: str) -> str | None:
+    if "\x00" in s:
+        return "contains a NUL character"
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (\\ud800-\\udfff), which is not text"
+    return None
+
+
 def _finite_float(s: str) -> float:
     v = float(s)
     if not math.isfinite(v):
@@ -100,6 +132,9 @@ def _parse(text, source: str) -> dict:
         raise ProjectError(source, None, f"not valid project JSON: {e}") from None
     if not isinstance(data, dict):
         raise ProjectError(source, None, f"not a project file: expected a JSON object, got {_kind(data)}")
+    bad = _bad_text(data)
+    if bad is not None:
+        raise ProjectError(source, bad[0], bad[1])
     fmt = data.get("format")
     if fmt != FORMAT:
         if "format" not in data:
@@ -149,6 +184,8 @@ def _build(data: dict, source: str) -> Graph:
     name = data.get("name", _default_name(source))
     if not isinstance(name, str):
         fail("name", f"expected a string, got {_show(name)}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        fail("name", f"expected one line of text, got {json.dumps(name)} (it has control characters)")
     nodes = data.get("nodes", [])
     if not isinstance(nodes, list):
         fail("nodes", f"expected a list of blocks, got {_show(nodes)}")

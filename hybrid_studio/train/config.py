@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
 AMP_MODES = ("none", "bf16", "fp16")
-_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+_DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d+|mps")  # fullmatch: "$" would let "cpu\n" through
 
 
 class ConfigError(ValueError):
@@ -55,7 +55,7 @@ class TrainConfig:
             bad("scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         if self.amp not in AMP_MODES:
             bad("amp", f"must be one of {', '.join(AMP_MODES)}")
-        if not _DEVICE.match(str(self.device)):
+        if not _DEVICE.fullmatch(str(self.device)):
             bad("device", "must be auto, cpu, cuda, cuda:I or mps")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             bad("lr", "must be a positive number")
@@ -155,7 +155,7 @@ def resolve_device(name: str):
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if not _DEVICE.match(name):
+    if not _DEVICE.fullmatch(name):
         raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda, cuda:I or mps")
     if name == "cpu":
         return torch.device("cpu")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hybrid_studio.blocks import checker_for
+from hybrid_studio.graph.checker import INTERNAL
 from hybrid_studio.project import ProjectError, dumps_project, list_templates, loads_project
 
 SOURCES = [t.path.read_text(encoding="utf-8") for t in list_templates()]
@@ -144,3 +145,4 @@ def test_loaded_graphs_survive_the_shape_checker(data):
         checker.flush()
         for d in checker.diagnostics():
             assert d.message and d.severity in ("error", "warning")
+            assert d.code != INTERNAL, d.message  # a block's rule crashed (the checker caught it)

@@ -409,3 +409,22 @@ def test_atomic_write_refuses_a_read_only_file_and_names_the_target(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         atomic_write_text(tmp_path / "nowhere" / "x.json", "new")
     assert err.value.filename == str(tmp_path / "nowhere" / "x.json")
+
+
+@pytest.mark.parametrize("name, problem", [("\ud800", "lone surrogate"), ("a\x00b", "NUL character"),
+                                           ("two\nlines", "control characters")])
+def test_text_that_cannot_be_saved_or_generated_is_refused_with_its_place(name, problem):
+    text = json.dumps({"format": "hybrid-studio", "version": 1, "name": name, "nodes": [], "edges": []})
+    with pytest.raises(ProjectError, match=f"^bad.hsproj.json: name: .*{problem}"):
+        loads_project(text, "bad.hsproj.json")
+    text = json.dumps({"format": "hybrid-studio", "version": 1, "nodes": [], "edges": [],
+                       "training": {"dataset": "x\ud800"}})
+    with pytest.raises(ProjectError, match="^bad.hsproj.json: training.dataset: .*lone surrogate"):
+        loads_project(text, "bad.hsproj.json")
+
+
+def test_an_id_with_a_trailing_newline_is_refused():
+    text = json.dumps({"format": "hybrid-studio", "version": 1,
+                       "nodes": [{"id": "conv1\n", "type": "Conv2d"}], "edges": []})
+    with pytest.raises(ProjectError, match=r"nodes\[0\].id: .* is not a valid id"):
+        loads_project(text, "bad.hsproj.json")
