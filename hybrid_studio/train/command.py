@@ -60,13 +60,18 @@ def _single(graph_dict, config, runs_dir, resume) -> int:
     control = Control()
     printer = ProgressPrinter()
 
-    def on_sigint(signum, frame):
+    def on_stop_signal(signum, frame):
         if control.stop.is_set():
             raise KeyboardInterrupt
-        print("\nstopping at the next batch (Ctrl-C again to quit at once)...", file=sys.stderr)
+        how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\n{how}: stopping at the next batch (again to quit at once)...", file=sys.stderr)
         control.stop.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Ctrl-C, and the polite stop of `timeout`, job schedulers and a closed terminal: checkpoint and mark "stopped"
+    # (SIGKILL cannot be caught: the run is then marked failed by whoever looks at it next)
+    stop_signals = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+                    if sig is not None]
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
     try:
         summary = train_in_process(graph_dict, config.dataset, config, runs_dir, resume=resume, emit=printer,
                                    control=control)
@@ -77,18 +82,37 @@ def _single(graph_dict, config, runs_dir, resume) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK if summary["status"] == "finished" else EXIT_INTERRUPTED
 
 
 def _distributed(graph_dict, config, runs_dir, nproc, resume) -> int:
+    from .config import ConfigError, resolve_device
     from .distributed import launch
-    from .runs import new_run_id
+    from .runs import new_run_id, read_status
 
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = None if resume else new_run_id(runs_dir, graph_dict.get("name", "run"))
+    # what a single process would refuse, refused before K processes start (and fail K times over)
+    try:
+        resolve_device(config.device)
+    except ConfigError as e:
+        _err(str(e))
+        return EXIT_BAD_INPUT
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        run_id = None if resume else new_run_id(runs_dir, graph_dict.get("name", "run"))
+    except OSError as e:
+        _err(f"cannot write the run folder in {runs_dir}: {e.strerror or e}")
+        return EXIT_BAD_INPUT
     print(f"launching {nproc} training processes", flush=True)
     result = launch(graph_dict, config.dataset, config.to_dict(), runs_dir, nproc, resume=resume, run_id=run_id)
-    if result.get("status") == "failed" and result.get("message"):
+    run_dir = Path(resume) if resume else runs_dir / run_id if run_id else None
+    if result.get("status") == "failed" and not result.get("from_rank0"):
+        # the processes were ended from outside (Ctrl-C reaches all of them): the run folder says how it ended
+        status = read_status(run_dir).get("status") if run_dir is not None and run_dir.is_dir() else None
+        if status == "stopped":
+            print(f"stopped: {run_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if result.get("status") == "failed" and result.get("message") and not result.get("reported"):
         _err(result["message"])
     return int(result.get("exit", EXIT_FAILED))

@@ -9,6 +9,7 @@ file so that the launching process can report the outcome (and pick the exit cod
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import uuid
@@ -31,6 +32,10 @@ def launch(graph_dict, dataset, config: dict, runs_dir, nproc: int, resume=None,
     cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"hybrid-studio-{uuid.uuid4().hex}",
                        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
                        start_method="spawn")
+    # the agent logs every failed process with its traceback; rank 0's result (below) says what went wrong
+    agent_log = logging.getLogger("torch.distributed.elastic")
+    level = agent_log.level
+    agent_log.setLevel(logging.CRITICAL)
     try:
         try:
             with main_hidden():
@@ -38,12 +43,15 @@ def launch(graph_dict, dataset, config: dict, runs_dir, nproc: int, resume=None,
         except Exception as e:  # noqa: BLE001 - ChildFailedError and friends: rank 0's file says why
             result = _read(result_path)
             if result:
-                return result
+                # rank 0 ended the run itself (bad input, a failure) and, with progress on, has printed why
+                return {**result, "from_rank0": True, "reported": progress}
             return {"status": "failed", "exit": 1, "message": f"a training process failed: {e}"}
         result = _read(result_path) or {"status": "finished", "exit": 0, "summary": returns.get(0, {})}
+        result["from_rank0"] = True
         result["rank_results"] = {int(k): v for k, v in returns.items()}
         return result
     finally:
+        agent_log.setLevel(level)
         try:
             os.unlink(result_path)
         except OSError:

@@ -27,6 +27,7 @@ class SetupMixin:
         import numpy as np
         import torch
 
+        from hybrid_studio.blocks import CATALOG
         from hybrid_studio.project import ProjectError, dumps_project, loads_project
 
         from .datasets import Dataset, DatasetError, get_dataset
@@ -63,7 +64,8 @@ class SetupMixin:
 
         # the data
         inputs = [n for n in graph.nodes if n.type == "Input"]
-        hint = [n.params.get("shape") for n in inputs]
+        # the shapes the Inputs declare, with defaults filled in (an Input may leave its shape to the default)
+        hint = [CATALOG.get("Input").resolve(n.params)[0].get("shape") for n in inputs]
         ds = self.dataset_arg or config.dataset
         if not ds:
             raise InputProblem("no dataset given: name a built-in dataset or a data file")

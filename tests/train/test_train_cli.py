@@ -141,3 +141,85 @@ def test_hybrid_studio_train_command(tmp_path, project, seq_npz):
     assert out.returncode == 0, out.stderr
     assert "finished: 1 epoch(s)" in out.stdout
     assert list_runs(tmp_path / "runs")[0].status == "finished"
+
+
+def test_nproc_refuses_what_one_process_would_refuse_before_launching(tmp_path, project, seq_npz, monkeypatch,
+                                                                       capsys):
+    import hybrid_studio.train.distributed as distributed
+
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("launched"))
+    if not torch.cuda.is_available():
+        assert cli_train(args(project, seq_npz, tmp_path, nproc_per_node=2, device="cuda")) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert cli_train(args(project, seq_npz, blocker / "runs", nproc_per_node=2)) == 2
+    assert f"cannot write the run folder in {blocker / 'runs'}" in capsys.readouterr().err
+
+
+def test_nproc_ended_from_outside_reports_the_run_folders_status(tmp_path, project, seq_npz, monkeypatch, capsys):
+    """Ctrl-C reaches every process: the launcher only sees them die, the run folder says 'stopped' (exit 130)."""
+    import hybrid_studio.train.distributed as distributed
+    from hybrid_studio.train.runs import mark_status
+
+    def interrupted(graph, dataset, config, runs_dir, nproc, resume=None, run_id=None):
+        (runs_dir / run_id).mkdir()
+        mark_status(runs_dir / run_id, "stopped", "interrupted (Ctrl-C)")
+        return {"status": "failed", "exit": 1, "message": "a training process failed: Process 7 got signal: 2"}
+
+    monkeypatch.setattr(distributed, "launch", interrupted)
+    assert cli_train(args(project, seq_npz, tmp_path / "runs", nproc_per_node=2)) == 130
+    assert "stopped:" in capsys.readouterr().err
+
+
+def test_sigterm_stops_at_the_next_batch_and_marks_the_run_stopped(tmp_path, project, seq_npz):
+    """`timeout`, job schedulers and a closed terminal end a job with SIGTERM: the run is checkpointed and marked
+    stopped, not left 'running' with a dead pid."""
+    import signal
+    import subprocess
+    import time
+
+    from hybrid_studio.train.runs import read_status
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid_studio", "train", str(project), "--dataset", str(seq_npz),
+                             "--epochs", "500", "--device", "cpu", "--out", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until it trains (an epoch has been written)
+            folders = list(runs.glob("*/metrics.csv")) if runs.is_dir() else []
+            if folders and len(folders[0].read_text().splitlines()) > 1:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "SIGTERM: stopping at the next batch" in err
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    assert read_status(run)["status"] == "stopped"
+    assert (run / "checkpoints" / "last.pt").is_file()
+
+
+def test_an_input_left_at_its_default_shape_trains_on_an_image_folder(tmp_path, capsys):
+    """The Input's shape hint for resizing comes from its params with defaults filled in ([1, 28, 28])."""
+    from hybrid_studio.blocks import new_graph
+    from hybrid_studio.graph import AddNode, Connect, Edge, Node
+    from hybrid_studio.train.imageio import write_png
+
+    rng = np.random.default_rng(0)
+    for c in ("cats", "dogs"):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(4):
+            write_png(tmp_path / "pets" / c / f"{i}.png", rng.uniform(0, 1, (10, 12)))
+    g = new_graph("plain")
+    for e in (AddNode(Node("image", "Input", {})), AddNode(Node("flat", "Flatten", {})),
+              AddNode(Node("fc", "Linear", {"out_features": 2})), AddNode(Node("out", "Output", {})),
+              Connect(Edge("image", "flat")), Connect(Edge("flat", "fc")), Connect(Edge("fc", "out"))):
+        e.apply(g)
+    project = tmp_path / "plain.hsproj.json"
+    project.write_text(dumps_project(g))
+    assert cli_train(args(project, tmp_path / "pets", tmp_path / "runs", epochs=1)) == 0, capsys.readouterr().err
