@@ -149,9 +149,23 @@ def check_report(graph) -> dict:
                           "params": res.params, "macs": res.macs}
         if node.type == "Output":
             outputs[node.id] = out.full_shape if out is not None else None
+    diagnostics = [d.to_json() for d in checker.diagnostics()]
+    training = training_problem(graph)
+    if training:  # the model is fine; `train` would refuse these settings
+        diagnostics.append({"node": None, "severity": "warning", "message": training, "fixes": []})
     return {"valid": checker.valid, "name": graph.name, "total_params": checker.total_params(),
-            "total_macs": checker.total_macs(), "nodes": nodes, "outputs": outputs,
-            "diagnostics": [d.to_json() for d in checker.diagnostics()]}
+            "total_macs": checker.total_macs(), "nodes": nodes, "outputs": outputs, "diagnostics": diagnostics}
+
+
+def training_problem(graph) -> str | None:
+    """What is wrong with the project's ``training`` section (None when `train` would take it); no torch."""
+    from hybrid_studio.train.config import ConfigError, TrainConfig
+
+    try:
+        TrainConfig.from_dict(graph.training)
+    except (ConfigError, TypeError, ValueError) as e:
+        return f"training section: {e}"
+    return None
 
 
 def _run_check(args) -> int:

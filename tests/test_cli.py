@@ -259,6 +259,58 @@ def test_export_onnx_from_the_command_line(capsys, tmp_path):
         assert y.shape == (batch, 3)
 
 
+def test_onnx_example_size_grows_to_what_the_graph_needs(capsys, tmp_path):
+    """An unknown width behind a kernel 80 wide: tracing at the default 64 would fail inside torch.export."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import numpy as np
+
+    from hybrid_studio.compile.onnx_export import example_size
+    from hybrid_studio.project import load_project
+
+    path = tmp_path / "wide.hsproj.json"
+    path.write_text(json.dumps({"format": "hybrid-studio", "version": 1, "nodes": [
+        {"id": "x", "type": "Input", "params": {"shape": [1, 28, None], "axes": "CHW"}},
+        {"id": "c", "type": "Conv2d", "params": {"out_channels": 2, "kernel_size": [3, 80]}},
+        {"id": "g", "type": "GlobalAvgPool", "params": {}},
+        {"id": "out", "type": "Output", "params": {}}],
+        "edges": [{"source": "x", "target": "c"}, {"source": "c", "target": "g"}, {"source": "g", "target": "out"}]}))
+    assert example_size(load_project(path), ["x"]) == 128
+    code, out, err = run(capsys, "export", path, "-o", tmp_path / "wide.onnx")
+    assert code == 0, err
+    session = ort.InferenceSession(str(tmp_path / "wide.onnx"))
+    for width in (80, 200):
+        (y,) = session.run(None, {"x": np.ones((2, 1, 28, width), np.float32)})
+        assert y.shape == (2, 2)
+
+
+def test_export_writes_through_a_symlink_and_refuses_a_special_file(capsys, tmp_path):
+    target = tmp_path / "real_model.py"
+    link = tmp_path / "model.py"
+    link.symlink_to(target)
+    code, out, err = run(capsys, "export", SEED, "-o", link)
+    assert code == 0, err
+    assert link.is_symlink() and "class Model" in target.read_text()
+    if hasattr(os, "mkfifo"):  # something that is not a file (as /dev/full would be): never replaced by one
+        pipe = tmp_path / "pipe.py"
+        os.mkfifo(pipe)
+        code, out, err = run(capsys, "export", SEED, "-o", pipe)
+        assert code == 2 and "not a regular file" in err
+        assert pipe.is_fifo()
+
+
+def test_check_warns_about_training_settings_train_would_refuse(capsys, tmp_path):
+    data = json.loads(Path(SEED).read_text())
+    data["training"] = {"epochs": "abc"}
+    path = tmp_path / "bad_training.hsproj.json"
+    path.write_text(json.dumps(data))
+    code, out, err = run(capsys, "check", "--json", path)
+    report = json.loads(out)
+    assert code == 0 and report["valid"]  # the model is fine ...
+    assert report["diagnostics"] == [{"node": None, "severity": "warning", "fixes": [], "message":
+                                      "training section: training setting 'epochs' must be of type int (got 'abc')"}]
+
+
 # ---- train and gui hand-offs -----------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_train(monkeypatch):

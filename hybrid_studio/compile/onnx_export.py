@@ -23,7 +23,8 @@ from hybrid_studio.graph import Graph
 
 from .codegen import CompileError, generate
 
-#: Example size used for an unknown (dynamic) axis while tracing; large enough for a few convolutions and pools.
+#: Example size used for an unknown (dynamic) axis while tracing; large enough for a few convolutions and pools
+#: (``example_size`` doubles it where the graph needs more).
 EXAMPLE_SIZE = 64
 EXAMPLE_BATCH = 2
 #: The torch.export-based exporter's own opset (a lower one goes through a version converter that logs noise).
@@ -52,9 +53,10 @@ def export_onnx(graph: Graph, path, model=None, opset: int = OPSET) -> dict:
     if not gen.output_ids:
         raise CompileError("the graph has no Output block to export")
 
+    size = example_size(graph, gen.input_ids)
     examples = []
     for spec in in_specs:
-        shape = [EXAMPLE_BATCH] + [EXAMPLE_SIZE if s is None else s for s in spec.shape]
+        shape = [EXAMPLE_BATCH] + [size if s is None else s for s in spec.shape]
         if spec.dtype == "int64":
             examples.append(torch.zeros(shape, dtype=torch.long))  # index 0 is valid for any Embedding
         else:
@@ -67,10 +69,10 @@ def export_onnx(graph: Graph, path, model=None, opset: int = OPSET) -> dict:
                 axes[i + 1] = f"{name}_{ax}"
         dynamic_axes[name] = axes
 
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    from hybrid_studio.project.atomic import atomic_write_bytes
+
+    workdir = tempfile.TemporaryDirectory(prefix="hybrid-studio-onnx-")
+    tmp = os.path.join(workdir.name, "model.onnx")
     try:
         with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
             # torch.export prints progress lines, warnings and log records that mean nothing to the user of
@@ -88,15 +90,32 @@ def export_onnx(graph: Graph, path, model=None, opset: int = OPSET) -> dict:
         proto = onnx.load(tmp)
         _check_inputs_dynamic(proto, dynamic_axes)
         _mark_dynamic_outputs(proto, dynamic_axes)
-        onnx.save(proto, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        # the same atomic write as every other file (temporary file beside the target, fsync, rename)
+        atomic_write_bytes(Path(path), proto.SerializeToString())
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        workdir.cleanup()
     return dynamic_axes
+
+
+def example_size(graph: Graph, input_ids) -> int:
+    """The size given to the unknown (``null``) input sizes while tracing: EXAMPLE_SIZE, or a larger power of two
+    when the graph needs more (e.g. a kernel 80 wide); raises CompileError when none up to 4096 fits."""
+    from hybrid_studio.graph import SetParams
+
+    unknown = [i for i in input_ids if None in (graph.node(i).params.get("shape") or [])]
+    if not unknown:
+        return EXAMPLE_SIZE
+    size = EXAMPLE_SIZE
+    while size <= 4096:
+        trial = graph.copy()
+        for i in unknown:
+            shape = [size if s is None else s for s in trial.node(i).params["shape"]]
+            SetParams(i, {"shape": shape}).apply(trial)
+        if not checker_for(trial).errors():
+            return size
+        size *= 2
+    raise CompileError(f"cannot export to ONNX: no example size up to 4096 for the unknown sizes of "
+                       f"{', '.join(unknown)} gives a valid graph")
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from pathlib import Path
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, flush, fsync, os.replace)."""
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # write through the link: the link stays, its target gets the new content
     folder = path.parent if str(path.parent) else Path(".")
     _check_writable(path, folder)
     try:
@@ -40,13 +43,17 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 
 def _check_writable(path: Path, folder: Path) -> None:
-    """Refuse to replace a read-only file (the rename would go through: it needs only the folder's permission)."""
+    """Refuse to replace a read-only file (the rename would go through: it needs only the folder's permission), or
+    something that is not a file (a device such as /dev/null would be replaced by a plain file)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         if not folder.is_dir():
             raise FileNotFoundError(errno.ENOENT, f"the folder {folder} does not exist", str(path)) from None
         return
+    if not stat.S_ISREG(mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path)) if stat.S_ISDIR(mode) else \
+            OSError(errno.EINVAL, "it is not a regular file (a device, pipe or socket)", str(path))
     if not mode & 0o222 or not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "the file is read-only", str(path))
 

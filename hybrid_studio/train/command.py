@@ -37,7 +37,9 @@ def run_train_command(args) -> int:
         else:
             config = TrainConfig.from_dict(graph.training).replace(**flags)
     except (ConfigError, OSError, ValueError) as e:
-        _err(str(e))
+        # name the file the settings came from
+        where = Path(resume) / "config.json" if resume else f"{args.project}: training section"
+        _err(f"{where}: {e}")
         return EXIT_BAD_INPUT
     if not config.dataset:
         _err("no dataset: give --dataset with a built-in name (e.g. digits) or a .npz/.csv/.ts file or image folder")
