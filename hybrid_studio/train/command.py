@@ -34,6 +34,8 @@ def run_train_command(args) -> int:
                 _err(f"{resume} is not a run folder (no config.json)")
                 return EXIT_BAD_INPUT
             config = TrainConfig.from_dict(load_run_config(resume)).replace(**flags)
+            print(f"resuming {resume}: it trains its own project.json (the run's graph), not {args.project}",
+                  file=sys.stderr)
         else:
             config = TrainConfig.from_dict(graph.training).replace(**flags)
     except (ConfigError, OSError, ValueError) as e:

@@ -232,6 +232,8 @@ class SetupMixin:
         merged = saved.replace(**changes)
         if ignored:
             self.log(f"resuming keeps the run's own {', '.join(ignored)}")
+        if self.dataset_arg and saved.dataset and str(self.dataset_arg) != str(saved.dataset):
+            self.log(f"resuming on the dataset {self.dataset_arg}; the run trained on {saved.dataset} until now")
         try:
             self.checkpoint = load_checkpoint(last)
         except ValueError as e:
