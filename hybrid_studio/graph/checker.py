@@ -57,6 +57,7 @@ class ShapeChecker:
         self._dirty: set[str] = set(n.id for n in graph.nodes)
         self._order: dict[str, int] | None = None
         self._structure_changed = True
+        self._unreported: set[str] = set()  # changed by a query's re-check, not yet returned by flush()
         #: How many blocks the last flush re-checked (for tests and benchmarks).
         self.last_checked = 0
         graph.subscribe(self._on_event)
@@ -100,7 +101,19 @@ class ShapeChecker:
         return self.flush()
 
     def flush(self) -> set[str]:
-        """Re-check dirty nodes and whatever changed downstream; returns the ids whose result changed."""
+        """Re-check dirty nodes and whatever changed downstream; returns the ids whose result changed since the
+        last ``flush`` (including re-checks that a query such as ``result()`` ran in between, e.g. in the middle
+        of a multi-step edit)."""
+        changed = self._recheck() | self._unreported
+        self._unreported = set()
+        return changed
+
+    def _catch_up(self) -> None:
+        """Re-check before answering a query; the changes are reported by the next ``flush``."""
+        if self._dirty or self._order is None:
+            self._unreported |= self._recheck()
+
+    def _recheck(self) -> set[str]:
         if self._order is None:
             self._order = {nid: i for i, nid in enumerate(self.graph.topological_order())}
         changed: set[str] = set()
@@ -198,14 +211,12 @@ class ShapeChecker:
 
     # ---- queries -----------------------------------------------------------------------------------------------
     def result(self, node_id: str) -> NodeResult:
-        if self._dirty or self._order is None:
-            self.flush()
+        self._catch_up()
         return self.results.get(node_id) or NodeResult()
 
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic: graph-level first, then per node in file order."""
-        if self._dirty or self._order is None:
-            self.flush()
+        self._catch_up()
         out = list(self.graph_diagnostics)
         for n in self.graph.nodes:
             r = self.results.get(n.id)
@@ -221,9 +232,9 @@ class ShapeChecker:
         return not self.errors()
 
     def total_params(self) -> int:
-        self.flush()
+        self._catch_up()
         return sum(r.params or 0 for r in self.results.values())
 
     def total_macs(self) -> int:
-        self.flush()
+        self._catch_up()
         return sum(r.macs or 0 for r in self.results.values())

@@ -15,10 +15,7 @@ from .model import Edge, Graph, Node
 
 def orphaned_edges(graph: Graph, node_id: str) -> list[Edge]:
     """Wires on ports that node ``node_id`` no longer has (e.g. after its params changed), last first."""
-    ins, outs = graph.input_ports(node_id), graph.output_ports(node_id)
-    orphans = [e for e in graph.edges
-               if (e.target == node_id and ins is not None and e.target_port not in ins)
-               or (e.source == node_id and outs is not None and e.source_port not in outs)]
+    orphans = [e for e in graph.edges if node_id in (e.source, e.target) and graph.port_problem(e)]
     return orphans[::-1]
 
 
@@ -193,7 +190,12 @@ class SetParams(Edit):
         return {self.node_id}
 
     def merge(self, other: "SetParams") -> bool:
-        """Absorb a later SetParams of the same node (consecutive typing becomes one undo step)."""
+        """Absorb a later SetParams of the same node (consecutive typing becomes one undo step).
+
+        ``revert`` of the merged edit is exact. When a port went away on the way and came back (inputs 3 -> 2 -> 3),
+        ``apply`` of the merged edit keeps the wire the steps had removed: the app replays such a round as one
+        change from where it began (``Document``), so that its undo and redo agree.
+        """
         if not isinstance(other, SetParams) or other.node_id != self.node_id or other.replace or self.replace:
             return False
         self.changes = {**self.changes, **other.changes}

@@ -258,6 +258,19 @@ class Graph:
             return f"there is no block '{edge.target}'"
         if edge.source == edge.target:
             return f"a block cannot feed itself ('{edge.source}')"
+        problem = self.port_problem(edge)
+        if problem:
+            return problem
+        if edge.source in self._reach(edge.target, self._succ):
+            return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
+        existing = self.edge_into(edge.target, edge.target_port)
+        if existing is not None and existing != replacing:
+            return (f"input '{edge.target_port}' of '{edge.target}' is already fed by '{existing.source}'; "
+                    f"disconnect it first")
+        return None
+
+    def port_problem(self, edge: Edge) -> str | None:
+        """Why ``edge``'s ports do not exist on its blocks (as their params are now), or None when they do."""
         outs = self.output_ports(edge.source)
         if outs is not None and edge.source_port not in outs:
             have = ", ".join(outs) or "none"
@@ -266,12 +279,6 @@ class Graph:
         if ins is not None and edge.target_port not in ins:
             have = ", ".join(ins) or "none"
             return f"'{edge.target}' has no input port '{edge.target_port}' (its inputs: {have})"
-        if edge.source in self._reach(edge.target, self._succ):
-            return f"connecting '{edge.source}' to '{edge.target}' would make a cycle"
-        existing = self.edge_into(edge.target, edge.target_port)
-        if existing is not None and existing != replacing:
-            return (f"input '{edge.target_port}' of '{edge.target}' is already fed by '{existing.source}'; "
-                    f"disconnect it first")
         return None
 
     # ---- low-level mutations (used by edits; each emits one event) -----------------------------------------------

@@ -16,9 +16,7 @@ from pathlib import Path
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, flush, fsync, os.replace)."""
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()  # write through the link: the link stays, its target gets the new content
+    path = _through_link(Path(path))
     folder = path.parent if str(path.parent) else Path(".")
     _check_writable(path, folder)
     try:
@@ -40,6 +38,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
             pass
         raise
     _fsync_dir(folder)
+
+
+def _through_link(path: Path) -> Path:
+    """Where to write for ``path``: a symbolic link of the user's own is written through (the link stays, its
+    target gets the new content). Someone else's link is refused: in a shared folder such as /tmp, following it
+    would let another user aim our write at any of our files."""
+    if not path.is_symlink():
+        return path
+    if hasattr(os, "getuid") and os.lstat(path).st_uid != os.getuid():
+        raise PermissionError(errno.EPERM, "it is a symbolic link that belongs to another user", str(path))
+    try:
+        return path.resolve(strict=False)
+    except RuntimeError:  # a loop of links
+        raise OSError(errno.ELOOP, "it is a loop of symbolic links", str(path)) from None
 
 
 def _check_writable(path: Path, folder: Path) -> None:

@@ -33,15 +33,21 @@ def run_train_command(args) -> int:
             if not (Path(resume) / "config.json").is_file():
                 _err(f"{resume} is not a run folder (no config.json)")
                 return EXIT_BAD_INPUT
-            config = TrainConfig.from_dict(load_run_config(resume)).replace(**flags)
-            print(f"resuming {resume}: it trains its own project.json (the run's graph), not {args.project}",
-                  file=sys.stderr)
+            saved = TrainConfig.from_dict(load_run_config(resume))
+            if Path(args.project).resolve() != (Path(resume) / "project.json").resolve():
+                print(f"resuming {resume}: it trains its own project.json (the run's graph), not {args.project}",
+                      file=sys.stderr)
         else:
-            config = TrainConfig.from_dict(graph.training).replace(**flags)
+            saved = TrainConfig.from_dict(graph.training)
     except (ConfigError, OSError, ValueError) as e:
         # name the file the settings came from
         where = Path(resume) / "config.json" if resume else f"{args.project}: training section"
         _err(f"{where}: {e}")
+        return EXIT_BAD_INPUT
+    try:
+        config = saved.replace(**flags)
+    except (ConfigError, ValueError) as e:
+        _err(f"command line: {e}")
         return EXIT_BAD_INPUT
     if not config.dataset:
         _err("no dataset: give --dataset with a built-in name (e.g. digits) or a .npz/.csv/.ts file or image folder")
@@ -67,14 +73,18 @@ def _single(graph_dict, config, runs_dir, resume) -> int:
     def on_stop_signal(signum, frame):
         if control.stop.is_set():
             raise KeyboardInterrupt
-        how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\n{how}: stopping at the next batch (again to quit at once)...", file=sys.stderr)
         control.stop.set()
+        how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        try:
+            print(f"\n{how}: stopping at the next batch (again to quit at once)...", file=sys.stderr)
+        except OSError:
+            pass  # the terminal is gone (a hang-up): stop all the same
 
     # Ctrl-C, and the polite stop of `timeout`, job schedulers and a closed terminal: checkpoint and mark "stopped"
-    # (SIGKILL cannot be caught: the run is then marked failed by whoever looks at it next)
+    # (SIGKILL cannot be caught: the run is then marked failed by whoever looks at it next). A signal the caller
+    # chose to ignore stays ignored: `nohup` ignores SIGHUP so that training goes on after logout.
     stop_signals = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
-                    if sig is not None]
+                    if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN]
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
     try:
         summary = train_in_process(graph_dict, config.dataset, config, runs_dir, resume=resume, emit=printer,

@@ -45,18 +45,29 @@ class EditCommand(QUndoCommand):
     def mergeWith(self, other):
         if not (self.merge and getattr(other, "merge", False)):
             return False
-        if isinstance(self.edit, SetParams) and isinstance(other.edit, SetParams):
-            # keep self's captured old params: merging only extends the changes
-            old = self.edit._old
-            if self.edit.merge(other.edit):
-                self.edit._old = old
-                self.setText(self.edit.text)
-                # typing that ends where it began (a typo put back, a value typed and erased) leaves no undo step
-                node = self.document.graph.get(self.edit.node_id)
-                if node is not None and node.params == old and not self.edit.removed_edges:
-                    self.setObsolete(True)
-                return True
-        return False
+        mine, theirs = self.edit, other.edit
+        if not (isinstance(mine, SetParams) and isinstance(theirs, SetParams)):
+            return False
+        combined = SetParams(mine.node_id, dict(mine.changes), mine.replace, tuple(mine.drop))
+        if not combined.merge(theirs):
+            return False
+        graph = self.document.graph
+        if mine.removed_edges or theirs.removed_edges:
+            # A port went away on the way (inputs 3 -> 2 -> 3, a wheel notch down and up): replay the round as one
+            # change from where it began, so the wires follow the final params and redo gives the same graph.
+            theirs.revert(graph)
+            mine.revert(graph)
+            combined.apply(graph)
+            self.document._after_change()
+        else:
+            combined._old = mine._old  # the params before the round; nothing else changed
+        self.edit = combined
+        self.setText(combined.text)
+        # typing that ends where it began (a typo put back, a value typed and erased) leaves no undo step
+        node = graph.get(combined.node_id)
+        if node is not None and node.params == combined._old and not combined.removed_edges:
+            self.setObsolete(True)
+        return True
 
 
 class Document(QObject):

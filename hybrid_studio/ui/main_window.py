@@ -41,7 +41,7 @@ class _FirstPaint(QObject):
         if event.type() == QEvent.Type.Paint and self._callback is not None:
             callback, self._callback = self._callback, None
             obj.removeEventFilter(self)
-            QTimer.singleShot(0, callback)
+            QTimer.singleShot(0, obj, callback)  # not called if the widget (and its window) is gone by then
             self.deleteLater()
         return False
 
@@ -117,7 +117,10 @@ class MainWindow(QMainWindow):
             from hybrid_studio.ui.inspector import Inspector
             inspector = self._inspector = Inspector(self.document, self)
             inspector.renamed.connect(lambda old, new: self.scene.select_ids([new]))
+            stand_in = self.inspector_dock.widget()
             self.inspector_dock.setWidget(inspector)
+            if stand_in is not None:
+                stand_in.deleteLater()
             self._selection_changed()
         return self._inspector
 

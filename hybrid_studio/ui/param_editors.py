@@ -157,14 +157,10 @@ class ParamEditor(QWidget):
 
 
 def range_hint(param: Param, value: float) -> str | None:
-    """``"p must be between 0 and 1"`` when ``value`` is outside the param's range, else None."""
-    low, high = param.min, param.max
-    if (low is None or value >= low) and (high is None or value <= high):
-        return None
-    name = param.name.replace("_", " ")
-    if low is not None and high is not None:
-        return f"{name} must be between {low:g} and {high:g}"
-    return f"{name} must be at least {low:g}" if low is not None else f"{name} must be at most {high:g}"
+    """``"p must be at most 1"`` when ``value`` is outside the param's range (the inspector's own wording), else
+    None."""
+    err = param.range_error(value)
+    return f"{param.name.replace('_', ' ')} {err}" if err else None
 
 
 class IntSpinBox(QSpinBox):
@@ -500,17 +496,19 @@ class ShapeEditor(ParamEditor):
         return [self.line]
 
     def set_value(self, value):
-        self._value = value
+        changed, self._value = value != self._value, value
         if not isinstance(value, list):
             self.line.setText("" if value is None else str(value))
             return
-        try:
-            if self.line.hasFocus() and parse_sizes(self.line.text()) == value:
-                return  # keep what is being typed ("1, 28," parses the same as "1, 28")
-        except ValueError:
-            if self.local_error and self.line.hasFocus() and self._before is not None:
-                return  # mid-typing with a typo: the text stays, flagged, until it parses or the field is left
-        # the block's value changed from elsewhere (undo, a fix): show it, and drop a flag about old text
+        if self.line.hasFocus():
+            try:
+                if parse_sizes(self.line.text()) == value:
+                    return  # what is being typed, applied ("1, 28," parses the same as "1, 28")
+            except ValueError:
+                if not changed:
+                    return  # a typo being typed; the block's value is still the one shown before it
+        # the block's value changed from elsewhere (undo, redo, a fix): that ends a round of typing
+        self._before = None
         self.local_error = None
         self.line.setText(format_sizes(value))
 

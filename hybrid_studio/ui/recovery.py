@@ -121,7 +121,9 @@ class Recovery(QObject):
 
     def offer(self) -> bool:
         """If a crashed session left unsaved work, ask whether to restore it; True when it was restored (the
-        restored project opens as modified). The leftover recovery files are removed either way."""
+        restored project opens as modified). The leftover recovery files are removed once the user has decided
+        (restored, or declined); choosing Restore and then cancelling the unsaved-changes question keeps them for
+        the next start."""
         from hybrid_studio.project import ProjectError, load_project
         owner = self.owner
         stale = self._stale()

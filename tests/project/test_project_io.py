@@ -428,3 +428,22 @@ def test_an_id_with_a_trailing_newline_is_refused():
                        "nodes": [{"id": "conv1\n", "type": "Conv2d"}], "edges": []})
     with pytest.raises(ProjectError, match=r"nodes\[0\].id: .* is not a valid id"):
         loads_project(text, "bad.hsproj.json")
+
+
+def test_atomic_write_goes_through_the_users_own_symlink_but_not_someone_elses(tmp_path):
+    from hybrid_studio.project.atomic import atomic_write_text
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match="loop of symbolic links"):
+        atomic_write_text(loop, "x")
+    if hasattr(os, "getuid") and os.getuid() == 0:  # as root, a link can be given to another user
+        os.lchown(link, 65534, 65534)
+        with pytest.raises(PermissionError, match="belongs to another user"):
+            atomic_write_text(link, "planted")
+        assert target.read_text() == "new"

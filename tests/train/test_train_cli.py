@@ -182,10 +182,12 @@ def test_sigterm_stops_at_the_next_batch_and_marks_the_run_stopped(tmp_path, pro
     from hybrid_studio.train.runs import read_status
 
     runs = tmp_path / "runs"
+    # started as `nohup` would: SIGHUP ignored, which must stay ignored (training goes on after logout)
     proc = subprocess.Popen([sys.executable, "-m", "hybrid_studio", "train", str(project), "--dataset", str(seq_npz),
                              "--epochs", "500", "--device", "cpu", "--out", str(runs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until it trains (an epoch has been written)
@@ -193,12 +195,15 @@ def test_sigterm_stops_at_the_next_batch_and_marks_the_run_stopped(tmp_path, pro
             if folders and len(folders[0].read_text().splitlines()) > 1:
                 break
             time.sleep(0.2)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None, "SIGHUP under nohup stopped the run"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert "SIGTERM: stopping at the next batch" in err
+    assert "SIGTERM: stopping at the next batch" in err and "SIGHUP" not in err
     (run,) = [p for p in runs.iterdir() if p.is_dir()]
     assert read_status(run)["status"] == "stopped"
     assert (run / "checkpoints" / "last.pt").is_file()

@@ -33,6 +33,7 @@ def open_window(qtbot, graph):
     w.activateWindow()
     # shortcuts only fire in the active window; waiting also lets the first-show fit run before we set the view
     assert QTest.qWaitForWindowActive(w)
+    qtbot.waitUntil(lambda: w._inspector is not None)  # as in the app: built right after the first paint
     w.view.resetTransform()
     w.view.centerOn(QPointF(400, 40))
     w.view.setFocus()

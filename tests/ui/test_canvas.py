@@ -368,14 +368,28 @@ def test_pasting_twice_steps_further_instead_of_stacking(qtbot):
     assert positions == [(320.0, 0.0), (360.0, 40.0), (400.0, 80.0)]
 
 
+def test_renaming_an_input_keeps_its_shape_on_the_canvas(qtbot):
+    from hybrid_studio.ui.inspector import rename_edit
+    w = open_window(qtbot, small_graph())
+    click_node(w.view, "image")
+    w.document.push(rename_edit(w.document.graph, "image", "x"))
+    assert w.scene.selected_node_ids() == ["x"]
+    assert w.scene.nodes["x"].output.describe() == "N x 1 x 28 x 28"
+    w.document.undo_stack.undo()
+    assert w.scene.nodes["image"].output.describe() == "N x 1 x 28 x 28"
+
+
 def test_undo_and_redo_of_a_rename_keep_the_block_selected(qtbot):
     from hybrid_studio.ui.inspector import rename_edit
     w = open_window(qtbot, small_graph())
     click_node(w.view, "conv1")
     w.document.push(rename_edit(w.document.graph, "conv1", "features"))
     assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"
+    # the block's item shows its shape under the new id (selecting mid-edit once left it without a result)
+    assert w.scene.nodes["features"].output == w.document.checker.result("features").output is not None
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert w.scene.selected_node_ids() == ["conv1"] and w.inspector.node_id == "conv1"
+    assert w.scene.nodes["conv1"].output is not None
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Z,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"

@@ -251,3 +251,20 @@ def test_undo_keys_in_an_inspector_field_undo_the_graph(qtbot):
     # with nothing left to redo the key does nothing: the field never rewrites the value by itself
     QTest.keyClick(spin, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert doc.graph.node("conv1").params["out_channels"] == 64 and doc.undo_stack.index() == doc.undo_stack.count()
+
+
+def test_undo_in_the_shape_field_while_it_holds_a_typo_shows_the_undone_value(qtbot):
+    w = open_window(qtbot, small_graph())
+    doc = w.document
+    click_node(w.view, "image")
+    doc.push(SetParams("image", {"shape": [3, 28, 28]}))
+    ed = w.inspector.editor("shape")
+    ed.line.setFocus()
+    ed.line.end(False)
+    QTest.keyClicks(ed.line, "q")
+    assert ed.error_text
+    QTest.keyClick(ed.line, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.graph.node("image").params["shape"] == [1, 28, 28]
+    assert ed.line.text() == "1, 28, 28" and ed.error_text is None
+    w.view.setFocus()  # leaving the field changes nothing more, and redo is still there
+    assert doc.graph.node("image").params["shape"] == [1, 28, 28] and doc.undo_stack.canRedo()

@@ -55,6 +55,11 @@ def loads_payload(text: str) -> dict | None:
     return data
 
 
+def _is_point(pos) -> bool:
+    return (isinstance(pos, (list, tuple)) and len(pos) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos))
+
+
 def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
     """(edit, new ids) adding a copy of ``payload`` with fresh ids and its internal wires.
 
@@ -64,7 +69,8 @@ def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
     taken: set[str] = set()
     mapping: dict[str, str] = {}
     nodes = []
-    positions = [tuple(d["position"]) for d in payload["nodes"] if isinstance(d.get("position"), (list, tuple))]
+    positions = [tuple(pos) for pos in (d.get("position") for d in payload["nodes"] if isinstance(d, dict))
+                 if _is_point(pos)]
     if anchor is not None and positions:
         x0 = min(p[0] for p in positions)
         y0 = min(p[1] for p in positions)
@@ -84,7 +90,7 @@ def paste_edit(graph: Graph, payload: dict, offset=(40.0, 40.0), anchor=None):
         taken.add(new_id)
         mapping[d.get("id")] = new_id
         pos = d.get("position")
-        if isinstance(pos, (list, tuple)) and len(pos) == 2:
+        if _is_point(pos):
             pos = (float(pos[0]) + offset[0], float(pos[1]) + offset[1])
         elif anchor is not None:
             pos = (anchor[0] + 30.0 * i, anchor[1] + 30.0 * i)

@@ -44,6 +44,7 @@ class GraphScene(QGraphicsScene):
         self._drop_target: EdgeItem | None = None
         self._press_positions: dict[str, QPointF] = {}
         self._reselect: dict[tuple, bool] = {}  # selected blocks removed by the edit under way: (type, params, pos)
+        self._reselect_ids: list[str] = []  # ... and the ids they came back under
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self._listener = self.graph.subscribe(self._on_event)
@@ -152,7 +153,9 @@ class GraphScene(QGraphicsScene):
             node = kw["node"]
             self._add_node(node)
             if self._reselect.pop((node.type, repr(node.params), node.position), None):
-                self.nodes[node.id].setSelected(True)  # the same block back under another id (a rename, undone)
+                # the same block back under another id (a rename, or its undo): selected again once the edit is
+                # complete (selecting now would make the inspector read results in the middle of the edit)
+                self._reselect_ids.append(node.id)
         elif event == "node_removed":
             nid = kw["node"].id
             item = self.nodes.get(nid)
@@ -193,7 +196,9 @@ class GraphScene(QGraphicsScene):
             self.rebuild()
 
     def _on_checked(self, ids):
-        self._reselect.clear()  # the edit is complete
+        # the edit is complete
+        reselect, self._reselect_ids = self._reselect_ids, []
+        self._reselect.clear()
         results = self.document.checker.results
         for nid in ids:
             item = self.nodes.get(nid)
@@ -203,6 +208,9 @@ class GraphScene(QGraphicsScene):
             for e in self._edges_of.get(nid, ()):
                 if e.edge.source == nid:
                     self._label_edge(e)
+        for nid in reselect:
+            if nid in self.nodes:
+                self.nodes[nid].setSelected(True)
 
     def node_item_moved(self, item: NodeItem):
         for e in self._edges_of.get(item.node_id, ()):
