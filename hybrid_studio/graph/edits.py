@@ -291,6 +291,20 @@ class Batch(Edit):
 
 # ---- composite edits used by fixes and the canvas ------------------------------------------------------------------
 
+def replace_graph_edit(graph: Graph, other: Graph, label: str = "Replace the graph") -> Batch | None:
+    """One edit that turns ``graph``'s blocks and wires into ``other``'s (e.g. restoring the architecture a run
+    trained); None when they are already the same. The name and training settings stay."""
+    same_nodes = [(n.id, n.type, n.params, n.position) for n in graph.nodes] == \
+        [(n.id, n.type, n.params, n.position) for n in other.nodes]
+    if same_nodes and [e.key for e in graph.edges] == [e.key for e in other.edges]:
+        return None
+    edits: list[Edit] = [Disconnect(e) for e in reversed(graph.edges)]
+    edits += [RemoveNode(n.id) for n in reversed(graph.nodes)]
+    edits += [AddNode(n.copy()) for n in other.nodes]
+    edits += [Connect(e) for e in other.edges]
+    return Batch(edits, label)
+
+
 def insert_between(graph: Graph, edge: Edge, node: Node, in_port: str = "in", out_port: str = "out",
                    label: str = "") -> Batch:
     """An edit that puts ``node`` on ``edge``: source -> node -> target."""

@@ -351,8 +351,26 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def closeEvent(self, event):
+        panel = self._train_panel
+        if panel is not None and panel.running and not self._ask_stop_run():
+            event.ignore()
+            return
         fa = self.file_actions
         if fa is not None and hasattr(fa, "maybe_save") and not fa.maybe_save():
             event.ignore()
             return
+        if panel is not None:
+            panel.shutdown()  # stops a run in progress with a checkpoint, so that it can be resumed
         super().closeEvent(event)
+
+    def _ask_stop_run(self) -> bool:
+        """Closing while a run trains: True to stop it (with a checkpoint) and close, False to stay."""
+        from .files import interactive
+        if not interactive():
+            return True
+        from PySide6.QtWidgets import QMessageBox
+        answer = QMessageBox.question(
+            self, "A run is in progress",
+            "A training run is in progress. Stop it and close?\n\nIt is stopped at the next batch with a checkpoint, "
+            "and can be resumed from the runs list later.", QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes

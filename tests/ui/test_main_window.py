@@ -268,3 +268,20 @@ def test_undo_in_the_shape_field_while_it_holds_a_typo_shows_the_undone_value(qt
     assert ed.line.text() == "1, 28, 28" and ed.error_text is None
     w.view.setFocus()  # leaving the field changes nothing more, and redo is still there
     assert doc.graph.node("image").params["shape"] == [1, 28, 28] and doc.undo_stack.canRedo()
+
+
+def test_closing_while_a_run_trains_asks_first_and_stops_it(qtbot, monkeypatch):
+    from hybrid_studio.ui.main_window import MainWindow
+    from hybrid_studio.ui.train.panel import TrainPanel
+    w = MainWindow(Document(small_graph()))
+    qtbot.addWidget(w)
+    w.show()
+    panel = w.ensure_train_panel()
+    monkeypatch.setattr(TrainPanel, "running", property(lambda self: True))
+    stopped = []
+    monkeypatch.setattr(panel, "shutdown", lambda: stopped.append(True))
+    monkeypatch.setattr(w, "_ask_stop_run", lambda: False)  # "No": stay
+    assert not w.close() and w.isVisible() and not stopped
+    monkeypatch.setattr(w, "_ask_stop_run", lambda: True)
+    w.document.undo_stack.setClean()
+    assert w.close() and stopped == [True]

@@ -396,12 +396,18 @@ def test_real_run_click_train_on_seed_template_with_digits(qtbot, tmp_path, monk
     qtbot.waitUntil(lambda: p.results.predictions is not None, timeout=60_000)
     m = p.results.predictions.confusion()
     assert m.shape == (10, 10) and m.sum() == 359
-    # selecting the run overlays its curves; restoring it opens its graph
+    # selecting the run overlays its curves; restoring it puts its graph back, as one undoable edit
     p.runs.table.selectRow(0)
     assert len(p.plots.overlay_items) == 3
-    old = w.document
+    from hybrid_studio.graph import RemoveNode
+    doc = w.document
+    trained = [n.id for n in doc.graph.nodes]
+    doc.push(RemoveNode("fc"))  # an edit after the run
     qtbot.mouseClick(p.runs.restore_button, Qt.MouseButton.LeftButton)
-    assert w.document is not old and [n.id for n in w.document.graph.nodes] == [n.id for n in old.graph.nodes]
+    assert w.document is doc and [n.id for n in doc.graph.nodes] == trained
+    assert doc.path == tmp_path / "proj.hsproj.json" and len(p.runs.runs) == 1  # same file, same runs folder
+    doc.undo_stack.undo()
+    assert "fc" not in doc.graph
 
 
 @pytest.mark.slow
@@ -457,6 +463,39 @@ def test_real_worker_killed_shows_the_error_and_app_stays_usable(qtbot, tmp_path
     assert p.train_button.isEnabled()
 
 
+def test_closing_mid_run_stops_it_with_a_checkpoint_so_it_can_be_resumed(qtbot, tmp_path, monkeypatch, errors):
+    import torch
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    p = w.panel
+    p.settings.widgets["epochs"].setValue(30)
+    p.settings.widgets["batch_size"].setValue(32)
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() >= 1, timeout=60_000)
+    run_dir = p.controller.run_dir
+    p.shutdown()  # what closing the window does once the user said "stop it and close"
+    assert not p.running
+    from hybrid_studio.train.runs import read_status
+    assert read_status(run_dir)["status"] == "stopped"
+    assert "model" in torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+
+
+def test_runs_list_offers_resume_and_results_only_with_a_checkpoint(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch, starter=FakeStarter())
+    runs_dir = runs_dir_for(w.document)
+    for name, with_checkpoint in (("early", False), ("later", True)):
+        folder = runs_dir / name
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "status.json").write_text('{"status": "failed", "run_id": "%s"}' % name)
+        if with_checkpoint:
+            (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    p = w.panel
+    p.runs.refresh(runs_dir)
+    for name, enabled in (("early", False), ("later", True)):
+        p.runs.select_run(name)
+        assert p.runs.resume_button.isEnabled() is enabled and p.runs.results_button.isEnabled() is enabled
+        assert ("no checkpoint" in p.runs.resume_button.toolTip()) is not enabled
+
+
 def test_settings_form_shows_train_configs_own_defaults_and_choices(qtbot):
     """One source of truth: a new form's values are TrainConfig()'s, and its choices are the engine's."""
     from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, TrainConfig
@@ -469,3 +508,18 @@ def test_settings_form_shows_train_configs_own_defaults_and_choices(qtbot):
     for name, choices in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("amp", AMP_MODES)):
         combo = form.widgets[name]
         assert tuple(combo.itemData(i) for i in range(combo.count())) == choices
+
+
+def test_a_run_that_ends_after_another_project_opened_leaves_that_projects_runs_alone(qtbot, tmp_path, monkeypatch,
+                                                                                       errors):
+    starter = FakeStarter(epochs=2, steps_per_epoch=20, rate=200)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    p = w.panel
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    other = tmp_path / "other"
+    other.mkdir()
+    w.set_document(Document(load_template("seed-cnn-lstm"), other / "other.hsproj.json"))
+    p.document_changed()
+    _wait_idle(qtbot, p)
+    assert p.runs.runs_dir == other / "runs" and p.runs.runs == []  # not the first project's run
+    assert "belongs to the project open when it started" in p.log.toPlainText()

@@ -38,7 +38,7 @@ class FakeHandle:
         self.commands.append("resume")
         self.paused = False
 
-    def stop(self):
+    def stop(self, timeout=None):
         self.commands.append("stop")
         self.stopping = True
 

@@ -94,11 +94,13 @@ class RunController(QObject):
             self._set_state("stopping")
             self._kill_timer.start()
 
-    def kill(self):
-        """End the worker at once (closing the app mid-run)."""
+    def shutdown(self, timeout: float = STOP_GRACE_S) -> None:
+        """The app is closing: stop the run and wait for it (it saves a checkpoint and marks its folder stopped, so it
+        can be resumed); a worker that does not stop within ``timeout`` seconds is killed and its folder marked."""
         if self.handle is not None and self.state != "idle":
-            self.handle.kill()
-            self.drain()
+            self.timer.stop()
+            self.handle.stop(timeout)  # polls while it waits; the runner marks the folder if the worker was killed
+            self._set_state("idle")
 
     def _stop_overdue(self):
         if self.state == "stopping" and self.handle is not None:

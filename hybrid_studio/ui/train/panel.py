@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
@@ -358,26 +358,42 @@ class TrainPanel(QWidget):
         return self._start(graph_dict, dataset, config, run_dir.parent, run_dir, regression)
 
     def restore_run(self, run_dir) -> None:
-        """Open the graph a run trained as the current document."""
+        """Put the graph a run trained on the canvas, as one undoable edit of the open project."""
         from hybrid_studio.project import loads_project
         from hybrid_studio.train.runs import load_run_graph
-        from hybrid_studio.ui.document import Document
+        from hybrid_studio.graph.edits import replace_graph_edit
         try:
             graph = loads_project(json.dumps(load_run_graph(run_dir)), str(Path(run_dir) / "project.json"))
         except Exception as e:  # noqa: BLE001
             self._error("Cannot restore this architecture", str(e), "")
             return
-        self.window_.set_document(Document(graph))
-        self.document_changed()
+        edit = replace_graph_edit(self.document.graph, graph, f"Restore the architecture of {Path(run_dir).name}")
+        if edit is None:
+            self.status.setText("The canvas already shows this run's architecture")
+            return
+        # one undoable edit of the open project: its file, its runs folder and its undo history stay
+        self.document.push(edit)
+        self.status.setText(f"Restored the architecture of {Path(run_dir).name} (Ctrl+Z to undo)")
 
     def show_results(self, run_dir) -> None:
         self.results.load_run(run_dir)
         self.tabs.setCurrentWidget(self.results)
 
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress (started, paused or stopping)."""
+        return self.controller.state != "idle"
+
     def shutdown(self) -> None:
-        """End a run in progress (the app is closing)."""
-        if self.controller.state != "idle":
-            self.controller.kill()
+        """The app is closing: stop a run in progress so that it keeps a checkpoint and can be resumed."""
+        if not self.running:
+            return
+        self.status.setText("Stopping the run (saving a checkpoint)...")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.controller.shutdown()
+        finally:
+            QApplication.restoreOverrideCursor()
 
     # ---- events ----------------------------------------------------------------------------------------------
     def _on_events(self, events: list):
@@ -395,7 +411,7 @@ class TrainPanel(QWidget):
                 self.status.setText(f"Run {e.run_id} on {e.device}")
                 self.log.appendPlainText(f"started {e.run_id} on {e.device}: {e.epochs} epochs x "
                                          f"{e.steps_per_epoch} steps")
-                if self.ready:
+                if self.ready and self._shows_runs_of(Path(e.run_dir).parent):
                     self.runs.refresh(Path(e.run_dir).parent)
             elif k == "CheckpointSaved":
                 best = ", best" if e.best else ""
@@ -432,10 +448,21 @@ class TrainPanel(QWidget):
             best = summary.get("best_metric", summary.get("best"))
             self.status.setText(f"Run {status}" + (f"; best {best:.4g}" if isinstance(best, float) else ""))
             self.log.appendPlainText(f"{status}: {summary}")
-        if self.ready:
-            self.runs.refresh(run_dir.parent if run_dir else None)
-        if status != "failed" and run_dir is not None and (run_dir / "checkpoints").is_dir():
+        # a run of the project that was open when it started: the list and the results belong to that project
+        ours = run_dir is not None and self._shows_runs_of(run_dir.parent)
+        if self.ready and ours:
+            self.runs.refresh(run_dir.parent)
+        if status != "failed" and ours and (run_dir / "checkpoints").is_dir():
             self.results.load_run(run_dir, self.run_dataset)
+        elif run_dir is not None and not ours:
+            self.log.appendPlainText(f"the run {run_dir.name} belongs to the project open when it started "
+                                     f"(its runs are in {run_dir.parent})")
+
+    def _shows_runs_of(self, folder: Path) -> bool:
+        try:
+            return Path(folder).resolve() == runs_dir_for(self.document).resolve()
+        except OSError:
+            return False
 
     def _error(self, title, text, details):
         self.last_error = (title, text, details)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPus
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 COLUMNS = ("Run", "Status", "Best", "Duration", "Device", "Started")
-RESUMABLE = ("stopped", "failed")  # both leave checkpoints/last.pt behind
+RESUMABLE = ("stopped", "failed")  # both usually leave checkpoints/last.pt behind (not when ended in epoch 1)
 
 
 def _duration(seconds) -> str:
@@ -126,8 +126,13 @@ class RunsView(QWidget):
         sel = self.selected()
         one = len(sel) == 1
         self.restore_button.setEnabled(one)
-        self.results_button.setEnabled(one and sel[0].status != "running")
-        self.resume_button.setEnabled(one and not self.busy and sel[0].status in RESUMABLE)
+        # results and resuming need the run's last checkpoint (a run that failed in its first epoch has none)
+        saved = one and (Path(sel[0].path) / "checkpoints" / "last.pt").is_file()
+        self.results_button.setEnabled(saved and sel[0].status != "running")
+        self.resume_button.setEnabled(saved and not self.busy and sel[0].status in RESUMABLE)
+        why = "" if saved or not one else "This run saved no checkpoint (it ended before its first one)"
+        for b in (self.results_button, self.resume_button):
+            b.setToolTip(why)
 
     def _emit_one(self, signal):
         sel = self.selected()
