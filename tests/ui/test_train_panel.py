@@ -523,3 +523,30 @@ def test_a_run_that_ends_after_another_project_opened_leaves_that_projects_runs_
     _wait_idle(qtbot, p)
     assert p.runs.runs_dir == other / "runs" and p.runs.runs == []  # not the first project's run
     assert "belongs to the project open when it started" in p.log.toPlainText()
+
+
+def test_settings_form_keeps_small_and_exact_values_and_says_what_it_cannot_show(qtbot):
+    from hybrid_studio.ui.train.settings import SettingsForm
+
+    form = SettingsForm()
+    qtbot.addWidget(form)
+    assert form.set_values({"lr": 3e-7, "val_split": 0.125, "weight_decay": 1e-5}) == []
+    assert form.values()["lr"] == 3e-7 and form.values()["val_split"] == 0.125
+    assert form.values()["weight_decay"] == 1e-5 and form.widgets["lr"].text() == "3e-07"
+    problems = form.set_values({"lr": "fast", "optimizer": "rmsprop", "epochs": 0, "batch_size": 16})
+    assert len(problems) == 3 and form.values()["batch_size"] == 16
+    assert problems[0].startswith("training setting 'lr' is 'fast', which training would refuse")
+    assert problems[0].endswith("the form shows 3e-07")
+    assert "'optimizer' is 'rmsprop'" in problems[1] and "'epochs' is 0" in problems[2]
+
+
+def test_a_project_with_a_bad_training_value_still_trains_and_says_so(qtbot, tmp_path, monkeypatch, errors):
+    graph = load_template("seed-cnn-lstm")
+    graph.training = {"lr": "fast"}
+    starter = FakeStarter(epochs=1, steps_per_epoch=5)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter, graph=graph)
+    p = w.panel
+    assert "training setting 'lr' is 'fast'" in p.status.text()
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, p)
+    assert not errors and starter.calls

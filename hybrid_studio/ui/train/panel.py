@@ -194,7 +194,7 @@ class TrainPanel(QWidget):
         training = {**self._defaults, **dict(getattr(self.document.graph, "training", None) or {})}
         self._syncing = True
         try:
-            self.settings.set_values(training)
+            self._report_settings(self.settings.set_values(training))
             if training.get("dataset") and training["dataset"] != self.picker.name:
                 self.picker.select(training["dataset"])
         finally:
@@ -241,7 +241,7 @@ class TrainPanel(QWidget):
         try:
             self.settings.set_values(defaults)
             self.settings.set_devices(devices)
-            self.settings.set_values(dict(self.document.graph.training or {}))
+            self._report_settings(self.settings.set_values(dict(self.document.graph.training or {})))
             stored = (self.document.graph.training or {}).get("dataset") or ""
             self.picker.populate(datasets, stored)
         finally:
@@ -457,6 +457,14 @@ class TrainPanel(QWidget):
         elif run_dir is not None and not ours:
             self.log.appendPlainText(f"the run {run_dir.name} belongs to the project open when it started "
                                      f"(its runs are in {run_dir.parent})")
+
+    def _report_settings(self, problems: list[str]) -> None:
+        """Stored training settings the form could not show: said in the status line and the log."""
+        for text in problems:
+            self.log.appendPlainText(text)
+        if problems:
+            self.status.setText(problems[0] + (f" (and {len(problems) - 1} more: see the log)"
+                                               if len(problems) > 1 else ""))
 
     def _shows_runs_of(self, folder: Path) -> bool:
         try:

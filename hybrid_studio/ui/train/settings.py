@@ -12,7 +12,8 @@ from dataclasses import fields
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig
+from hybrid_studio.ui.param_editors import FloatSpinBox
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
@@ -20,15 +21,15 @@ DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 FIELDS = [
     ("device", "Device", "device", None),
     ("optimizer", "Optimizer", "choice", OPTIMIZERS),
-    ("lr", "Learning rate", "float", (1e-7, 10.0, 6, 1e-4)),
-    ("weight_decay", "Weight decay", "float", (0.0, 1.0, 6, 1e-4)),
+    ("lr", "Learning rate", "float", (1e-9, 10.0, 12, 1e-4)),
+    ("weight_decay", "Weight decay", "float", (0.0, 1.0, 12, 1e-4)),
     ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 3, 0.05)),
     ("scheduler", "LR schedule", "choice", SCHEDULERS),
     ("step_size", "Step every (epochs)", "int", (1, 10_000)),
     ("gamma", "Step factor", "float", (0.001, 1.0, 3, 0.05)),
     ("epochs", "Epochs", "int", (1, 100_000)),
     ("batch_size", "Batch size", "int", (1, 65_536)),
-    ("val_split", "Validation split", "float", (0.0, 0.95, 2, 0.05)),
+    ("val_split", "Validation split", "float", (0.0, 0.95, 12, 0.05)),
     ("seed", "Seed", "int", (0, 2**31 - 1)),
     ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 3, 0.5)),
     ("early_stopping", "Early stopping patience (0 = off)", "int", (0, 10_000)),
@@ -70,7 +71,7 @@ class SettingsForm(QWidget):
             w.currentIndexChanged.connect(self.changed)
         elif kind == "float":
             lo, hi, decimals, step = options
-            w = QDoubleSpinBox()
+            w = FloatSpinBox()  # shows 1e-05 and 0.125 as written, not rounded to a fixed number of decimals
             w.setRange(lo, hi)
             w.setDecimals(decimals)
             w.setSingleStep(step)
@@ -107,19 +108,51 @@ class SettingsForm(QWidget):
         else:
             w.setValue(int(value))
 
-    def set_values(self, values: dict) -> None:
-        """Show ``values`` (a training section); missing keys keep what is shown. Emits nothing."""
+    def set_values(self, values: dict) -> list[str]:
+        """Show ``values`` (a training section); missing keys keep what is shown. Emits nothing.
+
+        Returns what could not be shown (a stored value that training would refuse, or outside the form's range),
+        in words; the form keeps showing the previous value for those, and the caller tells the user.
+        """
+        problems = []
         self.blockSignals(True)
         try:
             known = {f[0] for f in FIELDS}
             for name, value in (values or {}).items():
                 if name in known and value is not None:
+                    why = self._problem(name, value)
+                    if why:
+                        problems.append(f"training setting '{name}' is {value!r}, which {why}; "
+                                        f"the form shows {self._shown(name)!r}")
+                        continue
                     self._set(name, value)
                 else:
                     self._extra[name] = value
         finally:
             self.blockSignals(False)
         self._enable_dependent()
+        return problems
+
+    def _problem(self, name, value) -> str | None:
+        """Why ``value`` cannot be shown for setting ``name`` (None when it can)."""
+        if name != "device":  # a device this machine lacks is shown as such, and kept
+            try:
+                TrainConfig.from_dict({name: value})
+            except (ConfigError, TypeError, ValueError) as e:
+                text = str(e)
+                return "training would refuse" + (f" ({text})" if text else "")
+        w = self.widgets[name]
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)) and not (w.minimum() <= value <= w.maximum()):
+            return f"is outside what the form offers ({w.minimum():g} to {w.maximum():g})"
+        return None
+
+    def _shown(self, name):
+        w = self.widgets[name]
+        if isinstance(w, QComboBox):
+            return w.currentData()
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        return w.value()
 
     def values(self) -> dict:
         """The settings shown, as a training-section dict (with the stored keys the form does not show)."""
