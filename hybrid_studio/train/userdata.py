@@ -84,12 +84,26 @@ def check(raw: builtin.Raw, where: str) -> None:
 
 # ---- .npz ----------------------------------------------------------------------------------------------------------
 
+def zipfile_magic(path: Path) -> bool | None:
+    """Whether the file starts like a zip archive (None when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return None
+
+
 def read_npz(path: Path) -> builtin.Raw:
     """The arrays of a ``.npz`` file (layout in the module docstring), converted and typed."""
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any reader failure is the file's problem
-        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+        # numpy's own text for a file that is not an archive suggests loading it with pickle: never do that with a
+        # file one did not write, and here it is usually just not an .npz file at all
+        why = "it holds Python objects, which are not loaded" if "allow_pickle" in str(e) else str(e)
+        if zipfile_magic(path) is False:
+            why = "it is not a zip archive of .npy arrays (numpy.savez writes one)"
+        raise DatasetError(f"{path}: not a readable .npz file: {why}") from None
     with z:
         keys = set(z.files)
 

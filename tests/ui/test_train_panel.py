@@ -550,3 +550,38 @@ def test_a_project_with_a_bad_training_value_still_trains_and_says_so(qtbot, tmp
     qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
     _wait_idle(qtbot, p)
     assert not errors and starter.calls
+
+
+def test_progress_keeps_the_paused_mark_and_leaves_paused_time_out_of_the_eta(qtbot, monkeypatch):
+    from hybrid_studio.train.events import Started, Step
+    from hybrid_studio.ui.train import progress as progress_module
+    from hybrid_studio.ui.train.progress import RunProgressBar
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    bar = RunProgressBar()
+    qtbot.addWidget(bar)
+    bar.begin(1)
+    bar.on_started(Started("r", "/tmp/r", "cpu", 1, 100))
+    bar.on_state("running")
+    bar.on_step(Step(1, 0, 1.0, 0.1, 100.0, 1))
+    clock[0] += 10.0
+    bar.on_step(Step(1, 10, 1.0, 0.1, 100.0, 10))  # 1 step/s: 90 steps left
+    assert bar.format().endswith("ETA 1:30")
+    bar.on_state("paused")
+    clock[0] += 600.0
+    bar.on_step(Step(1, 11, 1.0, 0.1, 100.0, 11))  # already on its way when the run was paused
+    assert bar.format().startswith("Paused · Epoch 1/1")
+    bar.on_state("running")
+    clock[0] += 1.0
+    bar.on_step(Step(1, 12, 1.0, 0.1, 100.0, 12))
+    assert bar.format().endswith("ETA 1:20")  # 12 steps in 11 s of training: the ten minutes paused do not count
+
+
+def test_exporting_plots_to_a_folder_that_does_not_exist_says_so(qtbot, tmp_path, errors):
+    from hybrid_studio.ui.train.plots import TrainPlots
+
+    plots = TrainPlots()
+    qtbot.addWidget(plots)
+    assert not plots._export(plots.export_csv, tmp_path / "nowhere" / "m.csv", "metrics")
+    assert errors and errors[0][0] == "Could not export the metrics" and "nowhere" in errors[0][1]

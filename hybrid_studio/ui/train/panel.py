@@ -425,6 +425,9 @@ class TrainPanel(QWidget):
             self.progress.on_step(steps[-1])
         for e in epochs:
             self.log.appendPlainText(epoch_line(e))
+        run_dir = self.controller.run_dir
+        if epochs and self.ready and run_dir is not None and self._shows_runs_of(run_dir.parent):
+            self.runs.refresh()  # the run's row: best metric and duration so far (status.json, each epoch)
 
     def _on_state(self, state):
         idle, running, paused = state == "idle", state == "running", state == "paused"

@@ -391,10 +391,20 @@ class TrainPlots(QWidget):
         from PySide6.QtWidgets import QFileDialog
         path, _ = QFileDialog.getSaveFileName(self, "Export plots", "training.png", "PNG image (*.png)")
         if path:
-            self.export_png(path)
+            self._export(self.export_png, path, "plots")
 
     def _ask_csv(self):
         from PySide6.QtWidgets import QFileDialog
         path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
         if path:
-            self.export_csv(path)
+            self._export(self.export_csv, path, "metrics")
+
+    def _export(self, export, path, what) -> bool:
+        """Run ``export(path)``; a file that cannot be written is said in a message box, not only on stderr."""
+        try:
+            export(path)
+        except OSError as e:
+            from .panel import show_error  # (imported here: the panel imports this module)
+            show_error(self, f"Could not export the {what}", f"{path}: {e.strerror or e}", "")
+            return False
+        return True

@@ -40,11 +40,14 @@ class RunProgressBar(QProgressBar):
         self.setFormat("Idle")
         self.epochs, self.spe, self.start = 0, 0, 0.0
         self.first_step, self.t_first = None, 0.0
+        self.state = "idle"
+        self.paused_s, self._paused_at = 0.0, None  # time spent paused (left out of the rate behind the ETA)
 
     def begin(self, epochs: int) -> None:
         """A run is starting: busy until ``Started`` says how many steps."""
         self.epochs, self.spe, self.start = epochs, 0, 0
         self.first_step, self.t_first = None, 0.0
+        self.paused_s, self._paused_at = 0.0, None
         self.setRange(0, 0)
         self.setFormat("Starting...")
 
@@ -62,16 +65,26 @@ class RunProgressBar(QProgressBar):
         total = max(1, self.epochs * self.spe)
         done = min(total, int(s.step))
         self.setValue(done)
-        rate = ((s.step - self.first_step) / (now - self.t_first)
-                if now > self.t_first and s.step > self.first_step else 0)
+        paused = self.paused_s + (now - self._paused_at if self._paused_at is not None else 0.0)
+        trained = now - self.t_first - paused
+        rate = (s.step - self.first_step) / trained if trained > 0 and s.step > self.first_step else 0
         eta = f" · ETA {fmt_time((total - done) / rate)}" if rate > 0 else ""
         batch = getattr(s, "batch", 0)
         within = f" · batch {batch}/{self.spe}" if batch else ""
-        self.setFormat(f"Epoch {s.epoch}/{self.epochs}{within} · step {done}/{total} · "
+        # a step that was already on its way when the run was paused keeps the mark
+        mark = PAUSED if self.state == "paused" else ""
+        self.setFormat(f"{mark}Epoch {s.epoch}/{self.epochs}{within} · step {done}/{total} · "
                        f"{s.samples_per_s:,.0f} samples/s{eta}")
 
     def on_state(self, state: str) -> None:
         """The controller's state: mark a paused run, a stopping one, and unmark a resumed one."""
+        now = time.monotonic()
+        if state == "paused" and self._paused_at is None:
+            self._paused_at = now
+        elif state != "paused" and self._paused_at is not None:
+            self.paused_s += now - self._paused_at
+            self._paused_at = None
+        self.state = state
         if state == "paused":
             self.setFormat(PAUSED + self.format())
         elif state == "stopping":
