@@ -112,6 +112,8 @@ def test_dataset_preview_and_adapt_graph_is_one_undoable_edit(qtbot, tmp_path, m
     qtbot.mouseClick(picker.adapt_button, Qt.MouseButton.LeftButton)
     assert picker.match(w.document.graph) == [] or not picker.has_errors()
     assert w.document.undo_stack.undoText().startswith("Adapt the graph")
+    # the Input now reads sequences, which the template's Conv2d does not take: the panel says what is left
+    assert "the graph has" in w.panel.status.text() and "conv1" in w.panel.status.text()
     w.document.undo_stack.undo()
     assert [n.params for n in w.document.graph.nodes] == [n.params for n in before.nodes]
     qtbot.waitUntil(lambda: picker.has_errors(), timeout=3000)

@@ -268,6 +268,16 @@ class TrainPanel(QWidget):
         edit = adapt_graph_edit(self.document.graph, self.picker.dataset)
         ok = edit is not None and self.document.push(edit)
         self._match()
+        if ok:
+            # adapting changes the Inputs and Outputs; the blocks behind them may now need fixes of their own
+            errors = [d for d in self.document.checker.diagnostics() if getattr(d, "severity", "") == "error"]
+            if errors:
+                first = f"{errors[0].node}: {errors[0].message}" if errors[0].node else errors[0].message
+                self.status.setText(f"The Inputs now fit the dataset, but the graph has {len(errors)} problem"
+                                    f"{'s' * (len(errors) != 1)} to fix before training (see Problems; Ctrl+Z "
+                                    f"undoes the adapting). First: {first}")
+            else:
+                self.status.setText("The graph now fits the dataset")
         return bool(ok)
 
     # ---- run commands ----------------------------------------------------------------------------------------
