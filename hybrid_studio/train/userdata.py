@@ -104,6 +104,9 @@ def read_npz(path: Path) -> builtin.Raw:
         if zipfile_magic(path) is False:
             why = "it is not a zip archive of .npy arrays (numpy.savez writes one)"
         raise DatasetError(f"{path}: not a readable .npz file: {why}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path}: this is a single .npy array, not an .npz archive of named arrays "
+                           f"(write one with numpy.savez(path, x=..., y=...))")
     with z:
         keys = set(z.files)
 

@@ -538,8 +538,12 @@ def test_settings_form_keeps_small_and_exact_values_and_says_what_it_cannot_show
     problems = form.set_values({"lr": "fast", "optimizer": "rmsprop", "epochs": 0, "batch_size": 16})
     assert len(problems) == 3 and form.values()["batch_size"] == 16
     assert problems[0].startswith("training setting 'lr' is 'fast', which training would refuse")
-    assert problems[0].endswith("the form shows 3e-07")
+    assert "the form shows the default 0.001, which replaces it when you change a setting or train" in problems[0]
     assert "'optimizer' is 'rmsprop'" in problems[1] and "'epochs' is 0" in problems[2]
+    assert form.values()["lr"] == 0.001 and form.values()["optimizer"] == "adam"  # defaults, not what was shown
+    # numbers stored as text read as training reads them; a valid value beyond a field's range widens it
+    assert form.set_values({"lr": "0.002", "epochs": "5", "batch_size": 100_000}) == []
+    assert form.values()["lr"] == 0.002 and form.values()["epochs"] == 5 and form.values()["batch_size"] == 100_000
 
 
 def test_a_project_with_a_bad_training_value_still_trains_and_says_so(qtbot, tmp_path, monkeypatch, errors):
@@ -587,3 +591,76 @@ def test_exporting_plots_to_a_folder_that_does_not_exist_says_so(qtbot, tmp_path
     qtbot.addWidget(plots)
     assert not plots._export(plots.export_csv, tmp_path / "nowhere" / "m.csv", "metrics")
     assert errors and errors[0][0] == "Could not export the metrics" and "nowhere" in errors[0][1]
+
+
+def test_a_typed_learning_rate_counts_once_committed_and_out_of_range_is_said(qtbot):
+    from PySide6.QtTest import QTest
+    from hybrid_studio.ui.train.settings import SettingsForm
+
+    form = SettingsForm()
+    qtbot.addWidget(form)
+    form.show()
+    hints, changes = [], []
+    form.hint.connect(hints.append)
+    form.changed.connect(lambda: changes.append(form.values()["lr"]))
+    lr = form.widgets["lr"]
+    lr.setFocus()
+    lr.selectAll()
+    QTest.keyClicks(lr, "1e-10")  # passes through "1" and "1e-1" on the way: neither is taken
+    assert changes == []
+    QTest.keyClick(lr, Qt.Key.Key_Return)
+    assert form.values()["lr"] == 0.001 and changes == []
+    assert hints and hints[-1] == "1e-10 is outside 1e-09 to 10; kept 0.001"
+    lr.selectAll()
+    QTest.keyClicks(lr, "3e-4")
+    QTest.keyClick(lr, Qt.Key.Key_Return)
+    assert changes == [3e-4]
+
+
+def test_shutdown_waits_for_the_stop_and_keeps_painting(qtbot, tmp_path, monkeypatch, errors):
+    starter = FakeStarter(epochs=5, steps_per_epoch=20, rate=50)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter)
+    p = w.panel
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() > 0, timeout=10_000)
+    handle = p.controller.handle
+    polled = []
+    monkeypatch.setattr(handle, "poll", (lambda poll: lambda *a, **k: polled.append(1) or poll(*a, **k))(handle.poll))
+    p.shutdown()
+    assert handle.commands[-1] == "stop" and handle.status == "stopped"  # asked, and waited for the end
+    assert not p.running and polled  # it kept taking events (and painting) while it waited
+
+
+def test_runs_list_refresh_keeps_every_selected_run(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path, monkeypatch, starter=FakeStarter())
+    runs_dir = runs_dir_for(w.document)
+    for name in ("a", "b", "c"):
+        (runs_dir / name).mkdir(parents=True)
+        (runs_dir / name / "status.json").write_text('{"status": "finished", "run_id": "%s"}' % name)
+    runs = w.panel.runs
+    runs.refresh(runs_dir)
+    runs.table.selectAll()
+    assert len(runs.selected()) == 3
+    runs.refresh()
+    assert sorted(r.run_id for r in runs.selected()) == ["a", "b", "c"]
+
+
+def test_eta_ignores_a_pause_before_the_first_step(qtbot, monkeypatch):
+    from hybrid_studio.train.events import Started, Step
+    from hybrid_studio.ui.train import progress as progress_module
+    from hybrid_studio.ui.train.progress import RunProgressBar
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    bar = RunProgressBar()
+    qtbot.addWidget(bar)
+    bar.begin(1)
+    bar.on_state("running")
+    bar.on_state("paused")  # paused while the run starts
+    clock[0] += 60.0
+    bar.on_state("running")
+    bar.on_started(Started("r", "/tmp/r", "cpu", 1, 1000))
+    bar.on_step(Step(1, 0, 1.0, 0.1, 100.0, 1))
+    clock[0] += 70.0
+    bar.on_step(Step(1, 70, 1.0, 0.1, 100.0, 70))  # 1 step/s, 930 to go
+    assert bar.format().endswith("ETA 15:30")

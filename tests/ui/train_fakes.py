@@ -30,6 +30,11 @@ class FakeHandle:
         self.t0 = time.perf_counter()
         self._pending = [Started(self.run_dir.name, str(self.run_dir), "cpu", epochs, steps_per_epoch)]
 
+    @property
+    def done(self):
+        """Like RunHandle.done: the run's last event has been polled."""
+        return self.status != "running"
+
     def pause(self):
         self.commands.append("pause")
         self.paused = True

@@ -97,10 +97,25 @@ class RunController(QObject):
     def shutdown(self, timeout: float = STOP_GRACE_S) -> None:
         """The app is closing: stop the run and wait for it (it saves a checkpoint and marks its folder stopped, so it
         can be resumed); a worker that does not stop within ``timeout`` seconds is killed and its folder marked."""
-        if self.handle is not None and self.state != "idle":
-            self.timer.stop()
-            self.handle.stop(timeout)  # polls while it waits; the runner marks the folder if the worker was killed
-            self._set_state("idle")
+        handle = self.handle
+        if handle is None or self.state == "idle":
+            return
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtWidgets import QApplication
+
+        self.timer.stop()
+        handle.request_stop()
+        self._set_state("stopping")
+        deadline = time.monotonic() + timeout
+        # wait while the window keeps painting (its "Stopping..." line) but takes no clicks or keys meanwhile
+        while time.monotonic() < deadline and not (handle.done and not handle.alive):
+            handle.poll()  # the app is closing: the events only need taking
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 50)
+            time.sleep(0.02)
+        if not handle.done or handle.alive:
+            handle.stop(timeout=0)  # kills it, and marks its folder (stopped) when it did not end by itself
+        self.handle = None
+        self._set_state("idle")
 
     def _stop_overdue(self):
         if self.state == "stopping" and self.handle is not None:

@@ -51,7 +51,6 @@ class DatasetPicker(QWidget):
         self.adapt_button = QPushButton("Adapt graph")
         self.adapt_button.setToolTip("Set the Inputs' shapes and the Output's task to what the dataset serves (one "
                                      "undoable edit); blocks behind them may then need fixes, shown in Problems")
-        self.adapt_button.setToolTip("Change the graph's Inputs and Output to fit this dataset (undoable)")
         self.adapt_button.clicked.connect(self.adapt_requested)
         row = QHBoxLayout()
         row.addWidget(self.combo, 1)

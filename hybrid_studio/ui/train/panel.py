@@ -75,6 +75,7 @@ class TrainPanel(QWidget):
         self.controller.state_changed.connect(self._on_state)
         self.controller.ended.connect(self._on_ended)
         self.settings.changed.connect(self._store_timer.start)
+        self.settings.hint.connect(self.status.setText)
         self.picker.dataset_changed.connect(lambda _name: None if self._syncing else self._store_timer.start())
         self.picker.loaded.connect(self._on_dataset_loaded)
         self.picker.adapt_requested.connect(self.adapt_graph)
@@ -322,6 +323,7 @@ class TrainPanel(QWidget):
     def _start(self, graph_dict, dataset, config, runs_dir, resume, regression) -> bool:
         self.plots.reset(regression)
         self.run_dataset = dataset
+        self._run_document = self.document  # the project this run belongs to (it may be saved or closed meanwhile)
         self.progress.begin(config.epochs)
         self.status.setText(f"Starting a run on {dataset}...")
         self.log.appendPlainText(f"--- run on {dataset} ({'resume ' + str(resume) if resume else 'new'})")
@@ -382,8 +384,10 @@ class TrainPanel(QWidget):
             self.status.setText("The canvas already shows this run's architecture")
             return
         # one undoable edit of the open project: its file, its runs folder and its undo history stay
-        self.document.push(edit)
-        self.status.setText(f"Restored the architecture of {Path(run_dir).name} (Ctrl+Z to undo)")
+        if self.document.push(edit):
+            self.status.setText(f"Restored the architecture of {Path(run_dir).name} (Ctrl+Z to undo)")
+        else:
+            self.status.setText(f"Could not restore the architecture of {Path(run_dir).name}")
 
     def show_results(self, run_dir) -> None:
         self.results.load_run(run_dir)
@@ -399,6 +403,7 @@ class TrainPanel(QWidget):
         if not self.running:
             return
         self.status.setText("Stopping the run (saving a checkpoint)...")
+        self.status.repaint()
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             self.controller.shutdown()
@@ -421,7 +426,7 @@ class TrainPanel(QWidget):
                 self.status.setText(f"Run {e.run_id} on {e.device}")
                 self.log.appendPlainText(f"started {e.run_id} on {e.device}: {e.epochs} epochs x "
                                          f"{e.steps_per_epoch} steps")
-                if self.ready and self._shows_runs_of(Path(e.run_dir).parent):
+                if self.ready and self._run_is_ours():
                     self.runs.refresh(Path(e.run_dir).parent)
             elif k == "CheckpointSaved":
                 best = ", best" if e.best else ""
@@ -436,7 +441,7 @@ class TrainPanel(QWidget):
         for e in epochs:
             self.log.appendPlainText(epoch_line(e))
         run_dir = self.controller.run_dir
-        if epochs and self.ready and run_dir is not None and self._shows_runs_of(run_dir.parent):
+        if epochs and self.ready and self._run_is_ours() and self.runs.runs_dir == run_dir.parent:
             self.runs.refresh()  # the run's row: best metric and duration so far (status.json, each epoch)
 
     def _on_state(self, state):
@@ -462,9 +467,9 @@ class TrainPanel(QWidget):
             self.status.setText(f"Run {status}" + (f"; best {best:.4g}" if isinstance(best, float) else ""))
             self.log.appendPlainText(f"{status}: {summary}")
         # a run of the project that was open when it started: the list and the results belong to that project
-        ours = run_dir is not None and self._shows_runs_of(run_dir.parent)
+        ours = run_dir is not None and self._run_is_ours()
         if self.ready and ours:
-            self.runs.refresh(run_dir.parent)
+            self.runs.refresh(runs_dir_for(self.document))  # (saved meanwhile: its runs now go beside the file)
         if status != "failed" and ours and (run_dir / "checkpoints").is_dir():
             self.results.load_run(run_dir, self.run_dataset)
         elif run_dir is not None and not ours:
@@ -472,18 +477,20 @@ class TrainPanel(QWidget):
                                      f"(its runs are in {run_dir.parent})")
 
     def _report_settings(self, problems: list[str]) -> None:
-        """Stored training settings the form could not show: said in the status line and the log."""
+        """Stored training settings the form could not show: said in the status line and the log (once: this runs
+        after every edit, undo and redo)."""
+        if problems == getattr(self, "_reported", None):
+            return
+        self._reported = problems
         for text in problems:
             self.log.appendPlainText(text)
         if problems:
             self.status.setText(problems[0] + (f" (and {len(problems) - 1} more: see the log)"
                                                if len(problems) > 1 else ""))
 
-    def _shows_runs_of(self, folder: Path) -> bool:
-        try:
-            return Path(folder).resolve() == runs_dir_for(self.document).resolve()
-        except OSError:
-            return False
+    def _run_is_ours(self) -> bool:
+        """Whether the run in progress (or just ended) was started from the project that is open now."""
+        return getattr(self, "_run_document", None) is self.document
 
     def _error(self, title, text, details):
         self.last_error = (title, text, details)

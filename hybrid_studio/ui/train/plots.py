@@ -10,6 +10,7 @@ the view, so 100,000 points stay fluid.
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import math
 from pathlib import Path
@@ -374,7 +375,7 @@ class TrainPlots(QWidget):
                               (i // 2) * max(images[0].height(), images[1].height()), image)
         painter.end()
         if not sheet.save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
+            raise OSError(errno.EIO, "the image could not be written there", str(path))
         return Path(path)
 
     def export_csv(self, path) -> Path:

@@ -62,6 +62,9 @@ class RunProgressBar(QProgressBar):
         now = time.monotonic()
         if self.first_step is None:
             self.first_step, self.t_first = s.step, now
+            # the rate is measured from here: a pause before the first step does not count
+            self.paused_s = 0.0
+            self._paused_at = now if self._paused_at is not None else None
         total = max(1, self.epochs * self.spe)
         done = min(total, int(s.step))
         self.setValue(done)

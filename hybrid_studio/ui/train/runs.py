@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -103,8 +103,12 @@ class RunsView(QWidget):
                 if col == 1 and r.status == "failed":
                     item.setForeground(Qt.GlobalColor.red)
                 self.table.setItem(row, col, item)
+        # keep every selected run selected (selectRow would keep only the last one: overlays compare several)
+        keep = QItemSelection()
+        for row, r in enumerate(self.runs):
             if r.run_id in selected:
-                self.table.selectRow(row)
+                keep.select(self.table.model().index(row, 0), self.table.model().index(row, self.table.columnCount() - 1))
+        self.table.selectionModel().select(keep, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.table.blockSignals(False)
         self._update_buttons()
         return self.runs

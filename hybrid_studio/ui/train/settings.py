@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import fields
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox,
+                               QWidget)
 
 from hybrid_studio.train.config import AMP_MODES, OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig
 from hybrid_studio.ui.param_editors import FloatSpinBox
@@ -23,15 +24,15 @@ FIELDS = [
     ("optimizer", "Optimizer", "choice", OPTIMIZERS),
     ("lr", "Learning rate", "float", (1e-9, 10.0, 12, 1e-4)),
     ("weight_decay", "Weight decay", "float", (0.0, 1.0, 12, 1e-4)),
-    ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 3, 0.05)),
+    ("momentum", "Momentum (SGD)", "float", (0.0, 1.0, 12, 0.05)),
     ("scheduler", "LR schedule", "choice", SCHEDULERS),
     ("step_size", "Step every (epochs)", "int", (1, 10_000)),
-    ("gamma", "Step factor", "float", (0.001, 1.0, 3, 0.05)),
+    ("gamma", "Step factor", "float", (0.001, 1.0, 12, 0.05)),
     ("epochs", "Epochs", "int", (1, 100_000)),
     ("batch_size", "Batch size", "int", (1, 65_536)),
     ("val_split", "Validation split", "float", (0.0, 0.95, 12, 0.05)),
     ("seed", "Seed", "int", (0, 2**31 - 1)),
-    ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 3, 0.5)),
+    ("grad_clip", "Gradient clip (0 = off)", "float", (0.0, 1e6, 12, 0.5)),
     ("early_stopping", "Early stopping patience (0 = off)", "int", (0, 10_000)),
     ("amp", "Mixed precision (CUDA)", "choice", AMP_MODES),
     ("compile", "torch.compile", "bool", None),
@@ -43,6 +44,8 @@ class SettingsForm(QWidget):
     """Edits a training-settings dict; ``changed`` fires on every user edit."""
 
     changed = Signal()
+    #: a typed value was not taken: why, in words
+    hint = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -75,6 +78,11 @@ class SettingsForm(QWidget):
             w.setRange(lo, hi)
             w.setDecimals(decimals)
             w.setSingleStep(step)
+            w.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)  # 1e-4 steps to 1.1e-4, not 2e-4
+            # a typed number counts once committed (Return, leaving the field): "1e-10" must not pass through 0.1
+            w.setKeyboardTracking(False)
+            w.out_of_range.connect(lambda v, box=w: self.hint.emit(
+                f"{v:g} is outside {box.minimum():g} to {box.maximum():g}; kept {box.textFromValue(box.value())}"))
             w.valueChanged.connect(self.changed)
         elif kind == "int":
             w = QSpinBox()
@@ -111,40 +119,47 @@ class SettingsForm(QWidget):
     def set_values(self, values: dict) -> list[str]:
         """Show ``values`` (a training section); missing keys keep what is shown. Emits nothing.
 
-        Returns what could not be shown (a stored value that training would refuse, or outside the form's range),
-        in words; the form keeps showing the previous value for those, and the caller tells the user.
+        A stored value that training would refuse is not shown: the form shows the setting's default, which
+        replaces it at the next settings edit or Train. Returns those, in words, for the caller to tell the user.
+        A valid value outside a field's usual range widens the field, so that nothing stored is lost.
         """
         problems = []
         self.blockSignals(True)
         try:
             known = {f[0] for f in FIELDS}
             for name, value in (values or {}).items():
-                if name in known and value is not None:
-                    why = self._problem(name, value)
-                    if why:
-                        problems.append(f"training setting '{name}' is {value!r}, which {why}; "
-                                        f"the form shows {self._shown(name)!r}")
-                        continue
-                    self._set(name, value)
-                else:
+                if name not in known or value is None:
                     self._extra[name] = value
+                    continue
+                value, why = self._checked(name, value)
+                if why:
+                    self._set(name, DEFAULTS[name])
+                    problems.append(f"training setting '{name}' is {value!r}, which {why}; the form shows the "
+                                    f"default {self._shown(name)!r}, which replaces it when you change a setting or "
+                                    f"train")
+                    continue
+                self._set(name, value)
         finally:
             self.blockSignals(False)
         self._enable_dependent()
         return problems
 
-    def _problem(self, name, value) -> str | None:
-        """Why ``value`` cannot be shown for setting ``name`` (None when it can)."""
-        if name != "device":  # a device this machine lacks is shown as such, and kept
-            try:
-                TrainConfig.from_dict({name: value})
-            except (ConfigError, TypeError, ValueError) as e:
-                text = str(e)
-                return "training would refuse" + (f" ({text})" if text else "")
+    def _checked(self, name, value):
+        """(the value as training reads it, None) or (the value as stored, why it cannot be used)."""
+        if name == "device":  # a device this machine lacks is shown as such, and kept
+            return value, None
+        try:
+            converted = getattr(TrainConfig.from_dict({name: value}), name)  # "0.001" reads as 0.001
+        except (ConfigError, TypeError, ValueError) as e:
+            text = str(e)
+            return value, "training would refuse" + (f" ({text})" if text else "")
         w = self.widgets[name]
-        if isinstance(w, (QSpinBox, QDoubleSpinBox)) and not (w.minimum() <= value <= w.maximum()):
-            return f"is outside what the form offers ({w.minimum():g} to {w.maximum():g})"
-        return None
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            if converted < w.minimum():
+                w.setMinimum(converted)
+            if converted > w.maximum():
+                w.setMaximum(converted)
+        return converted, None
 
     def _shown(self, name):
         w = self.widgets[name]
