@@ -372,6 +372,18 @@ def test_predict_run_feeds_inputs_as_the_engine_did(tmp_path, monkeypatch):
 
 
 # ---- real runs (worker processes on digits) -------------------------------------------------------------------
+def _start_a_long_real_run(qtbot, tmp_path, monkeypatch, points: int):
+    """A window training the seed template on digits (30 epochs, batch 32) in a real worker, once ``points``
+    steps have been plotted: (window, panel)."""
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    p = w.panel
+    p.settings.widgets["epochs"].setValue(30)
+    p.settings.widgets["batch_size"].setValue(32)
+    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.plots.point_count() >= points, timeout=60_000)
+    return w, p
+
+
 def _wait_idle(qtbot, panel, timeout=60_000):
     qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=timeout)
 
@@ -415,12 +427,7 @@ def test_real_run_click_train_on_seed_template_with_digits(qtbot, tmp_path, monk
 @pytest.mark.slow
 def test_real_run_pause_resume_stop_and_resume_from_the_runs_list(qtbot, tmp_path, monkeypatch, errors):
     import torch
-    w = make_window(qtbot, tmp_path, monkeypatch)
-    p = w.panel
-    p.settings.widgets["epochs"].setValue(30)
-    p.settings.widgets["batch_size"].setValue(32)
-    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: p.plots.point_count() >= 2, timeout=60_000)
+    w, p = _start_a_long_real_run(qtbot, tmp_path, monkeypatch, points=2)
     qtbot.mouseClick(p.pause_button, Qt.MouseButton.LeftButton)
     qtbot.wait(1000)  # what was in flight arrives
     n = p.plots.point_count()
@@ -467,12 +474,7 @@ def test_real_worker_killed_shows_the_error_and_app_stays_usable(qtbot, tmp_path
 
 def test_closing_mid_run_stops_it_with_a_checkpoint_so_it_can_be_resumed(qtbot, tmp_path, monkeypatch, errors):
     import torch
-    w = make_window(qtbot, tmp_path, monkeypatch)
-    p = w.panel
-    p.settings.widgets["epochs"].setValue(30)
-    p.settings.widgets["batch_size"].setValue(32)
-    qtbot.mouseClick(p.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: p.plots.point_count() >= 1, timeout=60_000)
+    w, p = _start_a_long_real_run(qtbot, tmp_path, monkeypatch, points=1)
     run_dir = p.controller.run_dir
     p.shutdown()  # what closing the window does once the user said "stop it and close"
     assert not p.running
@@ -558,8 +560,8 @@ def test_a_project_with_a_bad_training_value_still_trains_and_says_so(qtbot, tmp
     assert not errors and starter.calls
 
 
-def test_progress_keeps_the_paused_mark_and_leaves_paused_time_out_of_the_eta(qtbot, monkeypatch):
-    from hybrid_studio.train.events import Started, Step
+def _bar_on_a_clock(qtbot, monkeypatch):
+    """A progress bar for a one-epoch run, and the clock it reads (a list: set clock[0])."""
     from hybrid_studio.ui.train import progress as progress_module
     from hybrid_studio.ui.train.progress import RunProgressBar
 
@@ -568,6 +570,12 @@ def test_progress_keeps_the_paused_mark_and_leaves_paused_time_out_of_the_eta(qt
     bar = RunProgressBar()
     qtbot.addWidget(bar)
     bar.begin(1)
+    return bar, clock
+
+
+def test_progress_keeps_the_paused_mark_and_leaves_paused_time_out_of_the_eta(qtbot, monkeypatch):
+    from hybrid_studio.train.events import Started, Step
+    bar, clock = _bar_on_a_clock(qtbot, monkeypatch)
     bar.on_started(Started("r", "/tmp/r", "cpu", 1, 100))
     bar.on_state("running")
     bar.on_step(Step(1, 0, 1.0, 0.1, 100.0, 1))
@@ -647,14 +655,7 @@ def test_runs_list_refresh_keeps_every_selected_run(qtbot, tmp_path, monkeypatch
 
 def test_eta_ignores_a_pause_before_the_first_step(qtbot, monkeypatch):
     from hybrid_studio.train.events import Started, Step
-    from hybrid_studio.ui.train import progress as progress_module
-    from hybrid_studio.ui.train.progress import RunProgressBar
-
-    clock = [100.0]
-    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
-    bar = RunProgressBar()
-    qtbot.addWidget(bar)
-    bar.begin(1)
+    bar, clock = _bar_on_a_clock(qtbot, monkeypatch)
     bar.on_state("running")
     bar.on_state("paused")  # paused while the run starts
     clock[0] += 60.0
