@@ -228,6 +228,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
             order = torch.tensor(list(sampler), dtype=torch.long)
             batches = self.split_batches(order)
             totals = self.partial
+            resumed_samples = totals.samples  # trained before a mid-epoch resume: not in this epoch's timing
             pending_loss, pending_n, pending_correct = [], [], []
             interval_samples, t_interval = 0, time.monotonic()
             t_epoch, cpu_epoch = time.monotonic(), time.process_time()
@@ -274,7 +275,8 @@ class _Trainer(SetupMixin, CheckpointMixin):
                     interval_samples, t_interval = 0, time.monotonic()
             if self.scheduler is not None and not self.sched_per_step:
                 self.scheduler.step()
-            if self.end_epoch(epoch_no, totals, time.monotonic() - t_epoch, time.process_time() - cpu_epoch):
+            if self.end_epoch(epoch_no, totals, time.monotonic() - t_epoch, time.process_time() - cpu_epoch,
+                              resumed_samples):
                 break
         return self.finish("finished")
 
@@ -374,9 +376,15 @@ class _Trainer(SetupMixin, CheckpointMixin):
             return loss, correct / max(counted, 1), None
         return loss, None, abs_sum / max(counted, 1)
 
-    def end_epoch(self, epoch_no: int, totals: Totals, duration: float, cpu: float | None = None) -> bool:
-        """Validate, record, checkpoint; True when early stopping ends the run."""
+    def end_epoch(self, epoch_no: int, totals: Totals, duration: float, cpu: float | None = None,
+                  resumed_samples: int = 0) -> bool:
+        """Validate, record, checkpoint; True when early stopping ends the run.
+
+        ``duration`` is the time this process spent on the epoch; ``resumed_samples`` were trained before a
+        mid-epoch resume, so they count in the epoch's loss but not in its samples per second.
+        """
         loss_sum, samples, correct, counted = self.reduce(totals.as_list())
+        timed_samples = max(0, samples - resumed_samples * self.world)
         train_loss = loss_sum / max(samples, 1)
         classification = self.dataset.task == "classification"
         train_acc = correct / max(counted, 1) if classification else None
@@ -396,7 +404,8 @@ class _Trainer(SetupMixin, CheckpointMixin):
         if self.folder is not None:
             lr, el = self.lr(), round(self.duration(), 3)
             self.folder.add_row(epoch=epoch_no, step=self.step, split="train", scope="epoch", loss=train_loss,
-                                accuracy=train_acc, lr=lr, samples_per_s=round(samples / max(duration, 1e-9), 2),
+                                accuracy=train_acc, lr=lr,
+                                samples_per_s=round(timed_samples / max(duration, 1e-9), 2),
                                 elapsed_s=el)
             if val_loss is not None:
                 self.folder.add_row(epoch=epoch_no, step=self.step, split="val", scope="epoch", loss=val_loss,

@@ -129,9 +129,17 @@ def test_stop_mid_epoch_then_resume_is_exact(tmp_path, seq_npz):
     assert json.loads((run_dir / "status.json").read_text())["status"] == "stopped"
     ck = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert (ck["epoch"], ck["step"], ck["batch"]) == (1, 6, 2)
-    resumed = train_in_process(None, None, {**CFG, "scheduler": "onecycle"}, resume=run_dir)
+    ends = []
+    resumed = train_in_process(None, None, {**CFG, "scheduler": "onecycle"}, resume=run_dir,
+                               emit=lambda e: ends.append(e) if isinstance(e, EpochEnd) else None)
     for key in ("train_loss", "val_loss", "weights_checksum"):
         assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
+    # the resumed epoch's samples per second count only what was trained after the resume (its last 2 batches,
+    # at most as many samples as the 2 full batches before the stop), over the time since the resume
+    (row,) = [r for r in load_metrics(run_dir) if r["scope"] == "epoch" and r["split"] == "train" and r["epoch"] == 2]
+    (end,) = [e for e in ends if e.epoch == 2]
+    before_stop = ck["partial"][1]
+    assert 0 < row["samples_per_s"] * end.duration_s <= before_stop * 1.01
 
 
 def test_pause_holds_the_loop(tmp_path, seq_npz):
