@@ -68,6 +68,7 @@ class TrainPanel(QWidget):
         self.run_dataset = ""
         self._store_timer = QTimer(self, singleShot=True, interval=300, timeout=self._store_settings)
         self._match_timer = QTimer(self, singleShot=True, interval=150, timeout=self._match)
+        self._runs_timer = QTimer(self, singleShot=True, interval=2000, timeout=self._refresh_running_row)
         self._doc_watch = QTimer(self, interval=500, timeout=self._check_document)
         self._doc_watch.start()
 
@@ -440,9 +441,10 @@ class TrainPanel(QWidget):
             self.progress.on_step(steps[-1])
         for e in epochs:
             self.log.appendPlainText(epoch_line(e))
-        run_dir = self.controller.run_dir
-        if epochs and self.ready and self._run_is_ours() and self.runs.runs_dir == run_dir.parent:
-            self.runs.refresh()  # the run's row: best metric and duration so far (status.json, each epoch)
+        if epochs and not self._runs_timer.isActive():
+            # the running row's best metric and duration (status.json, written each epoch): re-read at most every
+            # two seconds, as fast epochs would otherwise re-read the runs folder many times a second on this thread
+            self._runs_timer.start()
 
     def _on_state(self, state):
         idle, running, paused = state == "idle", state == "running", state == "paused"
@@ -487,6 +489,11 @@ class TrainPanel(QWidget):
         if problems:
             self.status.setText(problems[0] + (f" (and {len(problems) - 1} more: see the log)"
                                                if len(problems) > 1 else ""))
+
+    def _refresh_running_row(self) -> None:
+        run_dir = self.controller.run_dir
+        if self.ready and run_dir is not None and self._run_is_ours() and self.runs.runs_dir == run_dir.parent:
+            self.runs.refresh()
 
     def _run_is_ours(self) -> bool:
         """Whether the run in progress (or just ended) was started from the project that is open now."""
