@@ -85,9 +85,22 @@ class Edge:
         return f"{self.source}.{self.source_port} -> {self.target}.{self.target_port}"
 
 
+def id_problem(node_id) -> str | None:
+    """Why ``node_id`` cannot name a block (it becomes an attribute and a variable of the exported model), or
+    None when it can."""
+    if not isinstance(node_id, str) or not IDENTIFIER.fullmatch(node_id):
+        return "use letters, digits and _, not starting with a digit (a Python identifier such as conv1)"
+    if keyword.iskeyword(node_id):
+        return "it is a Python keyword"
+    if node_id.startswith("__"):
+        return "names starting with __ are Python's own"
+    if node_id in RESERVED_IDS:
+        return "the exported model already uses that name (an nn.Module attribute, or one of its imports)"
+    return None
+
+
 def valid_id(node_id) -> bool:
-    return (isinstance(node_id, str) and bool(IDENTIFIER.fullmatch(node_id)) and not keyword.iskeyword(node_id)
-            and node_id not in RESERVED_IDS and not node_id.startswith("__"))
+    return id_problem(node_id) is None
 
 
 class Graph:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from hybrid_studio.blocks import CATALOG, new_graph
-from hybrid_studio.graph import Edge, Graph, GraphError, Node, valid_id
+from hybrid_studio.graph import Edge, Graph, GraphError, Node, id_problem, valid_id
 
 from .errors import ProjectError
 
@@ -234,8 +234,7 @@ def _node(raw, place: str, fail) -> Node:
     if not isinstance(node_id, str):
         fail(f"{place}.id", f"expected a string, got {_show(node_id)}")
     if not valid_id(node_id):
-        fail(f"{place}.id", f"{json.dumps(node_id)} is not a valid id (a Python identifier such as conv1, and not a "
-                            f"reserved word)")
+        fail(f"{place}.id", f"{json.dumps(node_id)} is not a valid id: {id_problem(node_id)}")
     if "type" not in raw:
         fail(place, 'missing "type"')
     type_name = raw["type"]

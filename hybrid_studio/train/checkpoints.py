@@ -54,15 +54,15 @@ class CheckpointMixin:
             "device": str(self.device), "config": self.config.to_dict(),
         }
 
-    def save_checkpoint(self, epochs_done: int, batch: int, partial: Totals, best: bool):
+    def save_checkpoint(self, epochs_done: int, batch: int, partial: Totals, best: bool, quiet: bool = False):
         """Write metrics.csv, checkpoints/last.pt (and best.pt when ``best``) and status.json atomically (rank 0).
 
-        A run stopped before its first validation has no best model yet; best.pt is then the same as last.pt, so
-        that every run folder with a checkpoint holds both files (contract section 4). The first epoch's
-        validation replaces it, since nothing has been measured before it."""
+        Before the first validation there is no best model yet: best.pt is then the same as last.pt, so that every
+        run folder holds both files (contract section 4); the first epoch's validation replaces it. ``quiet``: no
+        CheckpointSaved events (the initial checkpoint a new run writes before its first step)."""
         if self.folder is None:
             return
-        best = best or not (self.folder.checkpoints / "best.pt").exists()
+        best = best or self.best_metric is None
         import torch
 
         from hybrid_studio.project import atomic_write_bytes
@@ -80,6 +80,8 @@ class CheckpointMixin:
             atomic_write_bytes(self.folder.checkpoints / "best.pt", data)
         self.folder.write_status(epoch=epochs_done, step=self.step, best_metric=self.best_metric,
                                  best_epoch=self.best_epoch, duration_s=round(self.duration(), 3))
+        if quiet:
+            return
         self.emit(CheckpointSaved(str(last), epochs_done, False))
         if best:
             self.emit(CheckpointSaved(str(self.folder.checkpoints / "best.pt"), epochs_done, True))

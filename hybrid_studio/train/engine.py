@@ -221,6 +221,10 @@ class _Trainer(SetupMixin, CheckpointMixin):
                           c.epochs, self.steps_per_epoch, self.epoch, len(self.y_train), len(self.y_val)))
         sampler = DistributedSampler(range(len(self.y_train)), num_replicas=self.world, rank=self.rank,
                                      shuffle=True, seed=c.seed, drop_last=False)
+        if self.step == 0 and self.epoch == 0 and self.batch_start == 0:
+            # a new run's folder holds last.pt and best.pt from the start (contract section 4), so that even a run
+            # that fails in its first epoch leaves a loadable model (its initial weights) and can be resumed
+            self.save_checkpoint(0, batch=0, partial=Totals(), best=True, quiet=True)
         stop, pause = self.control.stop, self.control.pause
         while self.epoch < c.epochs:
             epoch_no = self.epoch + 1

@@ -21,7 +21,8 @@ from pathlib import Path
 from hybrid_studio.project import atomic_write_text
 
 STATUSES = ("running", "finished", "stopped", "failed")
-METRIC_COLUMNS = ("epoch", "step", "split", "scope", "loss", "accuracy", "mae", "lr", "samples_per_s", "elapsed_s")
+#: the contract's columns first, in its order (epoch, step, split, loss, accuracy), then ours
+METRIC_COLUMNS = ("epoch", "step", "split", "loss", "accuracy", "mae", "lr", "samples_per_s", "elapsed_s", "scope")
 
 
 @dataclass

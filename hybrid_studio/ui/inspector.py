@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLab
                                QScrollArea, QVBoxLayout, QWidget)
 
 from hybrid_studio.blocks import CATALOG
-from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, valid_id
+from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, id_problem, valid_id
 
 from .icons import block_icon, severity_icon
 from .theme import SELECT_BLOCK_HINT, hint_label
@@ -355,8 +355,7 @@ class Inspector(QWidget):
             return
         graph = self.document.graph
         if not valid_id(new):
-            self._flag_id(f"'{new}' is not a valid id: use letters, digits and _, not starting with a digit "
-                          f"(and not a reserved name)")
+            self._flag_id(f"'{new}' is not a valid id: {id_problem(new)}")
             return
         if new in graph:
             self._flag_id(f"a block named '{new}' already exists")

@@ -447,3 +447,13 @@ def test_atomic_write_goes_through_the_users_own_symlink_but_not_someone_elses(t
         with pytest.raises(PermissionError, match="belongs to another user"):
             atomic_write_text(link, "planted")
         assert target.read_text() == "new"
+
+
+@pytest.mark.parametrize("node_id, why", [("graph", "the exported model already uses that name"),
+                                          ("class", "Python keyword"), ("__x", "starting with __"),
+                                          ("2conv", "letters, digits and _")])
+def test_an_id_the_exported_model_cannot_use_is_refused_saying_why(node_id, why):
+    text = json.dumps({"format": "hybrid-studio", "version": 1, "nodes": [{"id": node_id, "type": "Conv2d"}],
+                       "edges": []})
+    with pytest.raises(ProjectError, match=f"nodes\\[0\\].id: .* is not a valid id: .*{why}"):
+        loads_project(text, "bad.hsproj.json")

@@ -56,7 +56,7 @@ def test_learns_and_writes_the_run_folder(tmp_path, seq_npz):
     assert load_run_graph(run_dir)["nodes"][1]["type"] == "GRU"
     with open(run_dir / "metrics.csv") as f:
         header = next(csv.reader(f))
-    assert header[:5] == ["epoch", "step", "split", "scope", "loss"] and "accuracy" in header
+    assert header[:5] == ["epoch", "step", "split", "loss", "accuracy"]  # the contract's columns, in its order
     rows = epoch_rows(run_dir)
     assert [(r["epoch"], r["split"]) for r in rows] == [(e, s) for e in range(1, 5) for s in ("train", "val")]
     assert rows[-1]["accuracy"] == pytest.approx(summary["val_accuracy"])
@@ -179,6 +179,10 @@ def test_nan_loss_stops_and_names_the_step(tmp_path):
     assert info.status == "failed" and "step 1" in info.message
     for name in ("project.json", "config.json", "metrics.csv", "status.json"):  # the failed run's folder stays
         assert (tmp_path / "runs" / info.run_id / name).is_file(), name
+    # ... with the checkpoints every run folder holds (the initial weights: it failed before its first epoch ended)
+    for name in ("last.pt", "best.pt"):
+        ck = torch.load(tmp_path / "runs" / info.run_id / "checkpoints" / name, weights_only=True)
+        assert (ck["epoch"], ck["step"]) == (0, 0) and torch.isfinite(ck["model"]["fc.weight"]).all()
 
 
 def test_mismatch_is_caught_before_the_first_step(tmp_path, seq_npz):
