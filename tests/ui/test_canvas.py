@@ -308,6 +308,21 @@ def test_zoom_keys_wheel_and_fit(qtbot):
     QTest.keyClick(view.viewport(), Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClick(view.viewport(), Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
     assert view.zoom < z
+    # the mouse wheel: a real wheel event, one notch up then two down, zooms around the cursor
+    from PySide6.QtGui import QWheelEvent
+
+    def wheel(notches):
+        at = QPointF(view.viewport().rect().center())
+        event = QWheelEvent(at, QPointF(view.viewport().mapToGlobal(at.toPoint())), QPoint(0, 0),
+                            QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(view.viewport(), event)
+
+    before = view.zoom
+    wheel(1)
+    assert view.zoom > before
+    wheel(-2)
+    assert view.zoom < before
     view.zoom_by(4.0)
     QTest.keyClick(view.viewport(), Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     visible = view.mapToScene(view.viewport().rect()).boundingRect()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMainWindow
 
 from hybrid_studio.project import load_template
@@ -141,6 +142,14 @@ def test_open_data_npz_and_a_bad_file(qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "pics", timeout=10_000)
     assert tuple(picker.dataset.inputs[0].shape) == (1, 28, 28) and picker.dataset.class_names == ["cats", "dogs"]
     assert picker.preview.cells[0][1] == ["image"]
+    # a .csv: a feature vector per row, the label last
+    table = tmp_path / "table.csv"
+    table.write_text("a,b,c,d,label\n" + "".join(f"{i},{i % 3},{i * 0.5},{i % 2},{i % 2}\n" for i in range(30)))
+    picker.select(str(table))
+    qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "table", timeout=10_000)
+    assert tuple(picker.dataset.inputs[0].shape) == (4,) and picker.dataset.inputs[0].axes == "F"
+    assert picker.has_errors()  # the image template does not take vectors; Adapt graph is offered
+    assert picker.adapt_button.isVisibleTo(w.panel)
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((5, 3)), y=np.zeros(4))
     picker.select(str(bad))
@@ -202,7 +211,8 @@ def test_pause_resume_stop_buttons_and_shortcuts(qtbot, tmp_path, monkeypatch, e
     w = make_window(qtbot, tmp_path, monkeypatch, starter)
     p = w.panel
     w.activateWindow()
-    p.shortcuts["F5"].activated.emit()  # the F5 shortcut starts a run
+    assert QTest.qWaitForWindowActive(w)
+    QTest.keyClick(w, Qt.Key.Key_F5)  # the F5 key starts a run
     assert p.controller.state == "running"
     qtbot.waitUntil(lambda: p.plots.point_count() >= 3, timeout=5000)
     qtbot.mouseClick(p.pause_button, Qt.MouseButton.LeftButton)
@@ -210,13 +220,13 @@ def test_pause_resume_stop_buttons_and_shortcuts(qtbot, tmp_path, monkeypatch, e
     n = p.plots.point_count()
     qtbot.wait(200)
     assert p.plots.point_count() <= n + 1  # at most what was already in flight
-    p.shortcuts["F5"].activated.emit()  # F5 on a paused run resumes it
+    QTest.keyClick(w, Qt.Key.Key_F5)  # F5 on a paused run resumes it
     assert p.controller.state == "running"
     qtbot.waitUntil(lambda: p.plots.point_count() > n + 2, timeout=5000)
-    p.shortcuts["F6"].activated.emit()
+    QTest.keyClick(w, Qt.Key.Key_F6)
     assert p.controller.state == "paused"
     qtbot.mouseClick(p.resume_button, Qt.MouseButton.LeftButton)
-    p.shortcuts["Shift+F5"].activated.emit()
+    QTest.keyClick(w, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: p.controller.state == "idle", timeout=5000)
     assert starter.handles[0].commands == ["pause", "resume", "pause", "resume", "stop"]
     assert p.progress.format() == "Stopped" and not errors
@@ -665,3 +675,15 @@ def test_eta_ignores_a_pause_before_the_first_step(qtbot, monkeypatch):
     clock[0] += 70.0
     bar.on_step(Step(1, 70, 1.0, 0.1, 100.0, 70))  # 1 step/s, 930 to go
     assert bar.format().endswith("ETA 15:30")
+
+
+def test_real_run_stop_button_gives_stopped_with_a_checkpoint(qtbot, tmp_path, monkeypatch, errors):
+    import torch
+    w, p = _start_a_long_real_run(qtbot, tmp_path, monkeypatch, points=1)
+    qtbot.mouseClick(p.stop_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, p)
+    assert not errors and p.progress.format() == "Stopped"
+    (run,) = p.runs.runs
+    assert run.status == "stopped"
+    ck = torch.load(Path(run.path) / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["step"] >= 1 and "model" in ck
