@@ -222,12 +222,17 @@ def _build(data: dict, source: str) -> Graph:
     return graph
 
 
-def _node(raw, place: str, fail) -> Node:
+def _object(raw, place: str, keys, what: str, fail) -> None:
+    """Refuse ``raw`` unless it is an object whose keys are all among ``keys`` (a ``what``: block, connection)."""
     if not isinstance(raw, dict):
-        fail(place, f"expected a block object, got {_show(raw)}")
+        fail(place, f"expected a {what} object, got {_show(raw)}")
     for key in raw:
-        if key not in NODE_KEYS:
-            fail(f"{place}.{key}", f"unknown key (a block has {', '.join(NODE_KEYS)})")
+        if key not in keys:
+            fail(f"{place}.{key}", f"unknown key (a {what} has {', '.join(keys)})")
+
+
+def _node(raw, place: str, fail) -> Node:
+    _object(raw, place, NODE_KEYS, "block", fail)
     if "id" not in raw:
         fail(place, 'missing "id"')
     node_id = raw["id"]
@@ -262,11 +267,7 @@ def _node(raw, place: str, fail) -> Node:
 
 
 def _edge(raw, place: str, fail) -> Edge:
-    if not isinstance(raw, dict):
-        fail(place, f"expected a connection object, got {_show(raw)}")
-    for key in raw:
-        if key not in EDGE_KEYS:
-            fail(f"{place}.{key}", f"unknown key (a connection has {', '.join(EDGE_KEYS)})")
+    _object(raw, place, EDGE_KEYS, "connection", fail)
     values = {}
     for key, default in (("source", None), ("target", None), ("source_port", "out"), ("target_port", "in")):
         if key not in raw:

@@ -163,6 +163,16 @@ def range_hint(param: Param, value: float) -> str | None:
     return f"{param.name.replace('_', ' ')} {err}" if err else None
 
 
+def report_range(box, typed) -> bool:
+    """Emit ``box.in_range`` or ``box.out_of_range(typed)`` for the number typed so far (None: not a number yet);
+    True when it is within the box's range."""
+    if typed is not None and not box.minimum() <= typed <= box.maximum():
+        box.out_of_range.emit(float(typed))
+        return False
+    box.in_range.emit()
+    return typed is not None
+
+
 class IntSpinBox(QSpinBox):
     """A spin box that says why a typed number is refused (out of range) instead of ignoring the key."""
 
@@ -171,18 +181,12 @@ class IntSpinBox(QSpinBox):
     in_range = Signal()
 
     def validate(self, text, pos):
-        state, text_out, pos_out = super().validate(text, pos)
-        t = text.strip()
         try:
-            v = int(t)
+            typed = int(text.strip())
         except ValueError:
-            self.in_range.emit()
-        else:
-            if v < self.minimum() or v > self.maximum():
-                self.out_of_range.emit(float(v))
-            else:
-                self.in_range.emit()
-        return state, text_out, pos_out
+            typed = None
+        report_range(self, typed)
+        return super().validate(text, pos)
 
 
 class IntEditor(ParamEditor):
@@ -246,7 +250,7 @@ class FloatSpinBox(QDoubleSpinBox):
     def validate(self, text, pos):
         t = text.strip()
         if not t or t in ("-", "+", ".", "-.") or re.fullmatch(r"[-+]?\d*\.?\d*[eE][-+]?", t):
-            self.in_range.emit()
+            report_range(self, None)
             return QValidator.Intermediate, text, pos
         try:
             v = float(t)
@@ -254,11 +258,7 @@ class FloatSpinBox(QDoubleSpinBox):
             return QValidator.Invalid, text, pos
         if not math.isfinite(v):
             return QValidator.Invalid, text, pos
-        if self.minimum() <= v <= self.maximum():
-            self.in_range.emit()
-            return QValidator.Acceptable, text, pos
-        self.out_of_range.emit(v)
-        return QValidator.Intermediate, text, pos
+        return (QValidator.Acceptable if report_range(self, v) else QValidator.Intermediate), text, pos
 
 
 class FloatEditor(ParamEditor):

@@ -10,6 +10,13 @@ from hybrid_studio.ui.inspector import Inspector, rename_edit
 from hybrid_studio.ui.param_editors import parse_sizes
 
 
+def retype(qtbot, field, text):
+    """Click into ``field``, select what it shows and type ``text`` over it, as a user would."""
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, text)
+
+
 def make_doc():
     doc = Document()
     doc.push(Batch([
@@ -105,9 +112,7 @@ def test_invalid_axes_letter_is_flagged_in_place(qtbot, inspector):
     doc = inspector.document
     inspector.show_node("image")
     line = inspector.editor("axes").line
-    line.setFocus()
-    line.selectAll()
-    qtbot.keyClicks(line, "chx")
+    retype(qtbot, line, "chx")
     ed = inspector.editor("axes")
     assert line.text() == "CHX"
     assert ed.error_text and "unknown axis letters" in ed.error_text
@@ -125,9 +130,7 @@ def test_shape_editor_parses_unknown_sizes_and_flags_garbage(qtbot, inspector):
     doc = inspector.document
     inspector.show_node("image")
     line = inspector.editor("shape").line
-    line.setFocus()
-    line.selectAll()
-    qtbot.keyClicks(line, "1, ?, 28")
+    retype(qtbot, line, "1, ?, 28")
     assert doc.graph.node("image").params["shape"] == [1, None, 28]
     assert doc.checker.result("image").output.describe() == "N x 1 x H x 28"
     before = doc.graph.node("image").params["shape"]
@@ -164,9 +167,7 @@ def test_rename_keeps_wires_and_undo_restores(qtbot, inspector):
     renamed = []
     inspector.renamed.connect(lambda a, b: renamed.append((a, b)))
     edges_before = [str(e) for e in doc.graph.edges]
-    inspector.id_edit.setFocus()
-    inspector.id_edit.selectAll()
-    qtbot.keyClicks(inspector.id_edit, "features")
+    retype(qtbot, inspector.id_edit, "features")
     qtbot.keyClick(inspector.id_edit, Qt.Key_Return)
     assert renamed == [("conv1", "features")]
     assert "features" in doc.graph and "conv1" not in doc.graph
@@ -245,9 +246,7 @@ def test_a_flag_about_typed_text_goes_when_undo_changes_the_value(qtbot, inspect
     doc = inspector.document
     inspector.show_node("image")
     ed = inspector.editor("shape")
-    ed.line.setFocus()
-    ed.line.selectAll()
-    qtbot.keyClicks(ed.line, "1, 28, 32")
+    retype(qtbot, ed.line, "1, 28, 32")
     qtbot.keyClicks(ed.line, "q")
     assert ed.error_text
     ed.line.clearFocus()
@@ -262,9 +261,7 @@ def test_a_number_out_of_range_says_so_and_then_what_was_kept(qtbot, inspector):
     notices = []
     doc.notice.connect(notices.append)
     spin = inspector.editor("p").spin
-    spin.setFocus()
-    spin.selectAll()
-    qtbot.keyClicks(spin, "2")
+    retype(qtbot, spin, "2")
     assert inspector.editor("p").error_text == "p must be at most 1.0"
     spin.clearFocus()  # the spin box puts its value back
     assert inspector.editor("p").error_text is None and spin.text() == "0.5"
@@ -284,16 +281,12 @@ def test_lowering_a_fusion_blocks_inputs_removes_the_orphaned_wire_undoably(qtbo
     notices = []
     doc.notice.connect(notices.append)
     spin = w.inspector.editor("inputs").spin
-    spin.setFocus()
-    spin.selectAll()
-    qtbot.keyClicks(spin, "3")
+    retype(qtbot, spin, "3")
     doc.seal_merging()
     source = next(n.id for n in g.nodes if n.type == "Input")
     assert doc.push(Connect(Edge(source, cat, target_port="in2")))
     before = dumps_project(g)
-    spin.setFocus()
-    spin.selectAll()
-    qtbot.keyClicks(spin, "2")
+    retype(qtbot, spin, "2")
     assert [e.target_port for e in g.in_edges(cat)] == ["in0", "in1"]
     assert Edge(source, cat, target_port="in2") not in w.scene.edges
     assert notices == [f"Removed the wire {source} \u2192 {cat}: '{cat}' has no port 'in2' now"]
