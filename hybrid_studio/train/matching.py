@@ -43,6 +43,22 @@ def _describe(info) -> str:
     return f"{info.axes} {dims}" + ("" if info.dtype == "float32" else f" {info.dtype}")
 
 
+def input_shape_hints(graph) -> list:
+    """The shape each Input declares, in file order, with defaults filled in (an Input may leave its shape to the
+    default): what image folders are resized to. The engine, the results view and the app's picker all use this."""
+    from hybrid_studio.blocks import CATALOG
+
+    block = CATALOG.get("Input")
+    return [block.resolve(n.params)[0].get("shape") for n in graph.nodes if n.type == "Input"]
+
+
+def input_order(graph, dataset: Dataset, input_ids) -> list[int]:
+    """For each of the model's inputs (``input_ids``, forward()'s arguments), the index of the dataset input paired
+    with it (by name first, as ``pair_inputs`` pairs them)."""
+    pairs = {node.id: info for node, info in pair_inputs(graph, dataset)}
+    return [next(k for k, info in enumerate(dataset.inputs) if info is pairs[i]) for i in input_ids]
+
+
 def pair_inputs(graph, dataset: Dataset) -> list[tuple]:
     """(Input node, InputInfo or None) pairs: an Input whose id is one of the dataset's input names gets that
     input; the others take the remaining dataset inputs in file order."""

@@ -46,7 +46,7 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
 
     from .checkpoints import load_checkpoint
     from .datasets import get_dataset
-    from .matching import pair_inputs
+    from .matching import input_order, input_shape_hints
     from .runs import load_run_config, load_run_graph, read_status
 
     run_dir = Path(run_dir)
@@ -54,13 +54,11 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     name = dataset or config.get("dataset") or read_status(run_dir).get("dataset")
     graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
     # the same seed, split and image size as the run, so these are the samples it validated on
-    hint = [n.params.get("shape") for n in graph.nodes if n.type == "Input"]
     ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2),
-                     shape_hint=hint)
+                     shape_hint=input_shape_hints(graph))
     model = compile_graph(graph)
     # the dataset's inputs in the order of forward()'s arguments, paired as the engine pairs them (by name first)
-    pairs = {node.id: info for node, info in pair_inputs(graph, ds)}
-    order = [next(k for k, info in enumerate(ds.inputs) if info is pairs[i]) for i in model.hs_generated.input_ids]
+    order = input_order(graph, ds, model.hs_generated.input_ids)
     ckpt_path = run_dir / "checkpoints" / "best.pt"
     if not ckpt_path.exists():
         ckpt_path = run_dir / "checkpoints" / "last.pt"

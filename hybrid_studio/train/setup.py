@@ -27,11 +27,10 @@ class SetupMixin:
         import numpy as np
         import torch
 
-        from hybrid_studio.blocks import CATALOG
         from hybrid_studio.project import ProjectError, dumps_project, loads_project
 
         from .datasets import Dataset, DatasetError, get_dataset
-        from .matching import match_dataset, pair_inputs
+        from .matching import input_order, input_shape_hints, match_dataset
 
         if self.distributed:
             import torch.distributed as dist
@@ -63,9 +62,7 @@ class SetupMixin:
         self.project_text = dumps_project(graph)
 
         # the data
-        inputs = [n for n in graph.nodes if n.type == "Input"]
-        # the shapes the Inputs declare, with defaults filled in (an Input may leave its shape to the default)
-        hint = [CATALOG.get("Input").resolve(n.params)[0].get("shape") for n in inputs]
+        hint = input_shape_hints(graph)
         ds = self.dataset_arg or config.dataset
         if not ds:
             raise InputProblem("no dataset given: name a built-in dataset or a data file")
@@ -113,8 +110,7 @@ class SetupMixin:
         self.n_params = sum(p.numel() for p in model.parameters())
 
         # tensors, in the order of the model's forward() arguments
-        pairs = {node.id: info for node, info in pair_inputs(graph, dataset)}
-        order = [next(k for k, info in enumerate(dataset.inputs) if info is pairs[i]) for i in self.input_ids]
+        order = input_order(graph, dataset, self.input_ids)
 
         def tensors(split):
             xs = [torch.from_numpy(np.array(split.x[k])) for k in order]

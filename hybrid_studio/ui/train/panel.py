@@ -80,8 +80,8 @@ class TrainPanel(QWidget):
         self.picker.dataset_changed.connect(lambda _name: None if self._syncing else self._store_timer.start())
         self.picker.loaded.connect(self._on_dataset_loaded)
         self.picker.adapt_requested.connect(self.adapt_graph)
-        self.picker.shape_hint = lambda: [n.params.get("shape")
-                                          for n in self.document.graph.nodes_of_type("Input")]
+        from hybrid_studio.train.matching import input_shape_hints  # (standard library and numpy only, no torch)
+        self.picker.shape_hint = lambda: input_shape_hints(self.document.graph)
         self.runs.overlay_requested.connect(self.plots.set_overlays)
         self.runs.restore_requested.connect(self.restore_run)
         self.runs.resume_requested.connect(self.resume_run)
