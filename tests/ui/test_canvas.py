@@ -408,3 +408,18 @@ def test_undo_and_redo_of_a_rename_keep_the_block_selected(qtbot):
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Z,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"
+
+
+def test_an_output_feeding_two_wires_stays_drawn_connected_until_the_last_goes(qtbot):
+    from hybrid_studio.graph import AddNode, Disconnect
+    w = open_window(qtbot, small_graph())
+    doc = w.document
+    doc.push(AddNode(Node("side", "Conv2d", {}, (320.0, 200.0))))
+    doc.push(Connect(Edge("image", "side")))
+    image_out = w.scene.nodes["image"].outputs["out"]
+    assert w.scene.port_connected(image_out)
+    doc.push(Disconnect(Edge("image", "side")))
+    assert w.scene.port_connected(image_out)  # image still feeds conv1
+    assert not w.scene.port_connected(w.scene.nodes["side"].inputs["in"])
+    doc.push(Disconnect(Edge("image", "conv1")))
+    assert not w.scene.port_connected(image_out)

@@ -38,7 +38,6 @@ class GraphScene(QGraphicsScene):
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[Edge, EdgeItem] = {}
         self._edges_of: dict[str, set] = {}
-        self._connected: set[tuple] = set()
         self._fallback: dict[str, tuple] = {}
         self.wire_drag = WireDrag(self)
         self._drop_target: EdgeItem | None = None
@@ -66,7 +65,6 @@ class GraphScene(QGraphicsScene):
         self.nodes.clear()
         self.edges.clear()
         self._edges_of.clear()
-        self._connected.clear()
         self._fallback = {}
         if any(n.position is None for n in self.graph.nodes):
             # blocks without a stored position get a layered layout (view only: the file is not changed)
@@ -121,8 +119,6 @@ class GraphScene(QGraphicsScene):
         self.addItem(item.label)
         self._edges_of[edge.source].add(item)
         self._edges_of[edge.target].add(item)
-        self._connected.add((edge.source, edge.source_port, True))
-        self._connected.add((edge.target, edge.target_port, False))
         self._label_edge(item)
         sp.update()
         tp.update()
@@ -135,8 +131,6 @@ class GraphScene(QGraphicsScene):
             self._drop_target = None
         for nid in (edge.source, edge.target):
             self._edges_of.get(nid, set()).discard(item)
-        self._connected.discard((edge.source, edge.source_port, True))
-        self._connected.discard((edge.target, edge.target_port, False))
         self.removeItem(item.label)
         self.removeItem(item)
         for p in (item.source_port, item.target_port):
@@ -217,7 +211,13 @@ class GraphScene(QGraphicsScene):
             e.update_path()
 
     def port_connected(self, port: PortItem) -> bool:
-        return (port.node_id, port.name, port.is_output) in self._connected
+        """Whether a wire uses ``port`` (an output may feed several inputs: it stays connected until the last goes)."""
+        for item in self._edges_of.get(port.node_id, ()):
+            e = item.edge
+            if (e.source == port.node_id and e.source_port == port.name) if port.is_output else \
+                    (e.target == port.node_id and e.target_port == port.name):
+                return True
+        return False
 
     # ---- selection ---------------------------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
