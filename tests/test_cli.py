@@ -380,3 +380,18 @@ def test_gui_and_bare_project_open_the_app(capsys, fake_app, tmp_path):
 def test_gui_with_a_missing_project_exits_2(capsys, fake_app, tmp_path):
     code, _, err = run(capsys, tmp_path / "gone.hsproj.json")
     assert code == 2 and "gone.hsproj.json: no such file" in err and fake_app == []
+
+
+def test_the_app_and_the_command_line_keep_unsaved_runs_in_one_place(monkeypatch, tmp_path):
+    from hybrid_studio.paths import data_dir
+    from hybrid_studio.train.runs import default_runs_dir
+    from hybrid_studio.ui.document import Document
+    from hybrid_studio.ui.files import data_dir as app_data_dir
+    from hybrid_studio.ui.train.controller import runs_dir_for
+
+    monkeypatch.delenv("HYBRID_STUDIO_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert app_data_dir() == data_dir()
+    assert runs_dir_for(Document()) == default_runs_dir() == data_dir() / "runs"
+    if sys.platform.startswith("linux"):
+        assert data_dir() == tmp_path / "xdg" / "hybrid-studio"

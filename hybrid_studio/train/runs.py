@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -44,12 +43,10 @@ class RunInfo:
 
 
 def default_runs_dir() -> Path:
-    """Where runs go when no folder is given: ``$HYBRID_STUDIO_DATA_DIR/runs`` or the user's data folder."""
-    base = os.environ.get("HYBRID_STUDIO_DATA_DIR")
-    if not base:
-        xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        base = os.path.join(xdg, "hybrid-studio")
-    return Path(base) / "runs"
+    """Where runs go when no folder is given (and the app's runs of unsaved projects): ``runs/`` in the data folder
+    (``hybrid_studio.paths``)."""
+    from hybrid_studio.paths import data_dir
+    return data_dir() / "runs"
 
 
 def new_run_id(runs_dir, name: str = "run") -> str:

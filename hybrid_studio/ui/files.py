@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+
+from hybrid_studio import paths
 
 from .document import Document
 from .recovery import Recovery
@@ -28,12 +30,8 @@ MAX_RECENT = 10
 
 # ---- where the app keeps its data ------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """The app's data folder: ``$HYBRID_STUDIO_DATA_DIR`` if set, else the platform's data location."""
-    env = os.environ.get("HYBRID_STUDIO_DATA_DIR")
-    if env:
-        return Path(env)
-    base = QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation) or str(Path.home() / ".local/share")
-    return Path(base) / "HybridStudio"
+    """The app's data folder (``hybrid_studio.paths``: the same for the app and the command line)."""
+    return paths.data_dir()
 
 
 def recovery_dir() -> Path:

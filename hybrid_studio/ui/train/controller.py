@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 TICK_MS = 50
 STOP_GRACE_S = 15  # a stop request unanswered this long ends the worker
@@ -22,9 +22,8 @@ def runs_dir_for(document) -> Path:
     """Where runs of ``document`` go: ``runs/`` beside a saved project, else the app's data folder."""
     if getattr(document, "path", None):
         return Path(document.path).parent / "runs"
-    base = os.environ.get("HYBRID_STUDIO_DATA_DIR") or QStandardPaths.writableLocation(
-        QStandardPaths.StandardLocation.AppDataLocation) or str(Path.home() / ".hybrid-studio")
-    return Path(base) / "runs"
+    from hybrid_studio.train.runs import default_runs_dir
+    return default_runs_dir()
 
 
 def default_starter(graph_dict, dataset, config, runs_dir, resume=None):
