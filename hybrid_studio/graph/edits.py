@@ -189,21 +189,32 @@ class SetParams(Edit):
     def touched(self):
         return {self.node_id}
 
-    def merge(self, other: "SetParams") -> bool:
-        """Absorb a later SetParams of the same node (consecutive typing becomes one undo step).
+    def merge(self, other: "SetParams", graph: Graph) -> bool:
+        """Absorb ``other``, a SetParams of the same node applied to ``graph`` right after this one (consecutive
+        typing becomes one undo step). This edit then goes from the params before itself to those after ``other``.
 
-        ``revert`` of the merged edit is exact. When a port went away on the way and came back (inputs 3 -> 2 -> 3),
-        ``apply`` of the merged edit keeps the wire the steps had removed: the app replays such a round as one
-        change from where it began (``Document``), so that its undo and redo agree.
+        When either step removed wires (a port went away), the two are replayed as one change from where they
+        began: a port that goes and comes back in one round (inputs 3 -> 2 -> 3) keeps its wire, and apply and
+        revert stay exact.
         """
         if not isinstance(other, SetParams) or other.node_id != self.node_id or other.replace or self.replace:
             return False
+        replay = bool(self._removed or other._removed)
+        if replay:
+            other.revert(graph)
+            self.revert(graph)
         self.changes = {**self.changes, **other.changes}
-        self._removed = self._removed + other._removed  # removed after ours: undone before ours
         self.drop = tuple(k for k in self.drop if k not in other.changes) + tuple(other.drop)
         for k in other.drop:
             self.changes.pop(k, None)
+        if replay:
+            self.apply(graph)
         return True
+
+    def is_noop(self, graph: Graph) -> bool:
+        """Whether the graph is as before this edit (e.g. typing that ended where it began)."""
+        node = graph.get(self.node_id)
+        return node is not None and node.params == self._old and not self._removed
 
 
 @dataclass

@@ -46,27 +46,13 @@ class EditCommand(QUndoCommand):
         if not (self.merge and getattr(other, "merge", False)):
             return False
         mine, theirs = self.edit, other.edit
-        if not (isinstance(mine, SetParams) and isinstance(theirs, SetParams)):
-            return False
-        combined = SetParams(mine.node_id, dict(mine.changes), mine.replace, tuple(mine.drop))
-        if not combined.merge(theirs):
-            return False
         graph = self.document.graph
-        if mine.removed_edges or theirs.removed_edges:
-            # A port went away on the way (inputs 3 -> 2 -> 3, a wheel notch down and up): replay the round as one
-            # change from where it began, so the wires follow the final params and redo gives the same graph.
-            theirs.revert(graph)
-            mine.revert(graph)
-            combined.apply(graph)
-            self.document._after_change()
-        else:
-            combined._old = mine._old  # the params before the round; nothing else changed
-        self.edit = combined
-        self.setText(combined.text)
-        # typing that ends where it began (a typo put back, a value typed and erased) leaves no undo step
-        node = graph.get(combined.node_id)
-        if node is not None and node.params == combined._old and not combined.removed_edges:
-            self.setObsolete(True)
+        if not (isinstance(mine, SetParams) and mine.merge(theirs, graph)):
+            return False
+        self.document._after_change()  # a merge that replays the round changed the graph once more
+        self.setText(mine.text)
+        if mine.is_noop(graph):
+            self.setObsolete(True)  # typing that ended where it began (a typo put back) leaves no undo step
         return True
 
 
