@@ -129,9 +129,9 @@ class Block:
             except KeyError:
                 problems.append((name, f"{cls.type_name} has no parameter '{name}'"))
                 continue
-            err = spec.type_error(v) or (None if v is None and spec.nullable else spec.range_error(v))
+            err = spec.problem(v)
             if err:
-                problems.append((name, f"{name} {err if err.startswith('must') else 'must be ' + err}"))
+                problems.append((name, f"{name} {err}"))
             else:
                 p[name] = copy.deepcopy(v)
         return p, problems

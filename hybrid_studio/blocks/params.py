@@ -72,6 +72,13 @@ class Param:
             return None if isinstance(v, str) else "a string of axis letters (T, C, H, W, L, F)"
         raise ValueError(f"unknown param kind {k}")
 
+    def problem(self, v) -> str | None:
+        """Why ``v`` is not allowed for this param, as "must be ..." (wrong type or out of range), or None."""
+        err = self.type_error(v)
+        if err:
+            return f"must be {err}"
+        return None if v is None and self.nullable else self.range_error(v)
+
     def range_error(self, v) -> str | None:
         """Assumes ``type_error(v)`` is None."""
         k = self.kind

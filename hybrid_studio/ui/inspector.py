@@ -220,8 +220,7 @@ class Inspector(QWidget):
             if ed.local_error:
                 ed.show_error(ed.local_error)
                 continue
-            err = param.type_error(value)
-            err = f"must be {err}" if err else (None if value is None and param.nullable else param.range_error(value))
+            err = param.problem(value)
             ed.show_error(f"{param.name.replace('_', ' ')} {err}" if err else None)
 
     def _refresh_info(self):
