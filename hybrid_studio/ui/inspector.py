@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLab
 from hybrid_studio.blocks import CATALOG
 from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, id_problem, valid_id
 
+from .canvas.node_item import human_count
 from .icons import block_icon, severity_icon
 from .theme import SELECT_BLOCK_HINT, hint_label
 from .param_editors import ERROR_STYLE, ParamEditor, editor_for
@@ -37,14 +38,11 @@ def rename_edit(graph: Graph, old: str, new: str) -> Batch:
     return Batch(edits, f"Rename {old} to {new}")
 
 
-def human_count(n) -> str:
-    """``194688`` -> ``194,688 (195 K)``; None -> ``unknown``."""
+def exact_count(n) -> str:
+    """``194688`` -> ``194,688 (195 k)``; None -> ``unknown`` (the canvas shows the short form only)."""
     if n is None:
         return "unknown"
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n:,} ({n / div:.3g} {unit})"
-    return f"{n:,}"
+    return f"{n:,}" if n < 1000 else f"{n:,} ({human_count(n)})"
 
 
 def help_html(text: str) -> str:
@@ -244,10 +242,10 @@ class Inspector(QWidget):
         if out is not None:
             lab.setToolTip(out.describe_axes())
         self.shape_form.addRow("Output", lab)
-        p = QLabel(human_count(res.params) if res.output is not None else "—")
+        p = QLabel(exact_count(res.params) if res.output is not None else "—")
         p.setObjectName("param_count")
         self.shape_form.addRow("Parameters", p)
-        m = QLabel(human_count(res.macs) if res.output is not None else "—")
+        m = QLabel(exact_count(res.macs) if res.output is not None else "—")
         m.setObjectName("mac_count")
         m.setToolTip("Multiply-accumulate operations per sample")
         self.shape_form.addRow("MACs", m)

@@ -12,15 +12,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QLabel
 
-#: Accent colour per category (readable on light and dark backgrounds).
-CATEGORY_COLOURS = {
-    # the same values as the SVG icons in resources/icons (hybrid_studio.ui.icons.CATEGORY_COLORS), so a block's
-    # header matches its palette icon; dark enough for white titles on both light and dark canvases
-    "Inputs": "#2e7d32", "Convolution": "#1565c0", "Pooling": "#00838f", "Recurrent": "#6a1b9a",
-    "Fusion": "#ef6c00", "Shape": "#6d4c41", "Normalisation & regularisation": "#546e7a", "Dense": "#c62828",
-    "Outputs": "#ad1457",
-}
-UNKNOWN_COLOUR = "#78909c"
+from .icons import CATEGORY_COLORS, DEFAULT_COLOR
+
+#: Accent colour per category: the icons' colours (``icons.CATEGORY_COLORS``, the values in the SVGs), so a block's
+#: header matches its palette icon; dark enough for white titles on light and dark canvases.
+CATEGORY_COLOURS = CATEGORY_COLORS
+UNKNOWN_COLOUR = DEFAULT_COLOR
 ERROR_COLOUR = "#ef4444"
 WARNING_COLOUR = "#f59e0b"
 

@@ -7,7 +7,7 @@ A NodeItem is a view: it reads the graph node and the checker's result and never
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
 
 from hybrid_studio.blocks import CATALOG
@@ -297,5 +297,3 @@ class NodeItem(QGraphicsObject):
             text += f" · {human_count(macs)} MACs"
         return text
 
-    def brush_for(self) -> QBrush:
-        return QBrush(self.accent)

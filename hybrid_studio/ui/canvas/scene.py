@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPen, QTransform
+from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsScene
 
 from hybrid_studio.graph import Edge, Move, NodeResult
@@ -342,6 +342,3 @@ class GraphScene(QGraphicsScene):
         self._press_positions = {}
         if moved:
             self.document.push(Move(moved))
-
-    def item_at(self, point: QPointF):
-        return self.itemAt(point, QTransform())

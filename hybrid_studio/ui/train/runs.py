@@ -11,16 +11,17 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .progress import fmt_time
+
 COLUMNS = ("Run", "Status", "Best", "Duration", "Device", "Started")
 RESUMABLE = ("stopped", "failed")  # both usually leave checkpoints/last.pt behind (not when ended in epoch 1)
 
 
 def _duration(seconds) -> str:
     try:
-        s = int(round(float(seconds)))
+        return fmt_time(round(float(seconds)))
     except (TypeError, ValueError):
         return ""
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _started(value) -> str:
