@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 COMMANDS = ("check", "export", "train", "gui")
@@ -122,7 +121,8 @@ def _positive_float(text: str) -> float:
 
 
 def _device(text: str) -> str:
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+    from hybrid_studio.train.config import is_device_name  # (standard library only: no torch)
+    if not is_device_name(text):
         raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:I or mps, got {text!r}")
     return text
 

@@ -12,6 +12,12 @@ AMP_MODES = ("none", "bf16", "fp16")
 _DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d+|mps")  # fullmatch: "$" would let "cpu\n" through
 
 
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is a device setting: auto, cpu, cuda, cuda:I or mps (whether it exists here is
+    ``resolve_device``'s question)."""
+    return bool(_DEVICE.fullmatch(str(name)))
+
+
 class ConfigError(ValueError):
     """A training setting that is not allowed, named with the allowed values."""
 
@@ -55,7 +61,7 @@ class TrainConfig:
             bad("scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         if self.amp not in AMP_MODES:
             bad("amp", f"must be one of {', '.join(AMP_MODES)}")
-        if not _DEVICE.fullmatch(str(self.device)):
+        if not is_device_name(self.device):
             bad("device", "must be auto, cpu, cuda, cuda:I or mps")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             bad("lr", "must be a positive number")
@@ -155,7 +161,7 @@ def resolve_device(name: str):
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if not _DEVICE.fullmatch(name):
+    if not is_device_name(name):
         raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda, cuda:I or mps")
     if name == "cpu":
         return torch.device("cpu")

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -97,7 +96,7 @@ class RunFolder:
 
     def write_status(self, **changes) -> None:
         self.status.update(changes)
-        self.status["updated"] = datetime.now().isoformat(timespec="seconds")
+        self.status["updated"] = now_iso()
         atomic_write_text(self.path / "status.json", json.dumps(self.status, indent=2) + "\n")
 
 
@@ -122,12 +121,9 @@ def mark_status(run_dir, status: str, message: str = "") -> None:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return
-    data = read_status(run_dir)
-    data["status"] = status
-    if message:
-        data["message"] = message
-    data["updated"] = datetime.now().isoformat(timespec="seconds")
-    atomic_write_text(run_dir / "status.json", json.dumps(data, indent=2) + "\n")
+    folder = RunFolder(run_dir)
+    folder.status = read_status(run_dir)
+    folder.write_status(status=status, **({"message": message} if message else {}))
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -189,6 +185,3 @@ def list_runs(runs_dir) -> list[RunInfo]:
 def now_iso() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
-
-def monotonic() -> float:
-    return time.monotonic()
