@@ -83,6 +83,14 @@ class ShapeChecker:
             self._structure()
         elif event == "params_changed":
             self._dirty.add(kw["node_id"])
+        elif event == "node_renamed":
+            # its result and its neighbours' (their messages name it) are worked out again under the new id
+            self.results.pop(kw["old"], None)
+            self._dirty.discard(kw["old"])
+            self._dirty.add(kw["new"])
+            for _, e in kw["edges"]:
+                self._dirty.update((e.source, e.target))
+            self._structure()
         elif event == "reset":
             self.results.clear()
             self._dirty = set(n.id for n in self.graph.nodes)

@@ -89,6 +89,27 @@ class RemoveNode(Edit):
 
 
 @dataclass
+class RenameNode(Edit):
+    """Gives a block another id, keeping its place, params and wires (``Graph.rename_node``)."""
+
+    old: str
+    new: str
+
+    @property
+    def text(self):
+        return f"Rename {self.old} to {self.new}"
+
+    def apply(self, graph):
+        graph.rename_node(self.old, self.new)
+
+    def revert(self, graph):
+        graph.rename_node(self.new, self.old)
+
+    def touched(self):
+        return {self.new}
+
+
+@dataclass
 class Connect(Edit):
     edge: Edge
     index: int | None = None

@@ -318,6 +318,33 @@ class Graph:
         self._emit("node_removed", node=node)
         return node
 
+    def rename_node(self, old: str, new: str) -> None:
+        """Give block ``old`` the id ``new``: same place in the file, same params, every wire kept where it was in
+        the edge list. Emits one ``node_renamed`` event (old, new, node, edges: [(old edge, new edge)])."""
+        node = self.node(old)
+        problem = id_problem(new)
+        if problem:
+            raise GraphError(f"'{new}' is not a valid block id: {problem}")
+        if new in self._nodes:
+            raise GraphError(f"a block named '{new}' already exists")
+        renamed = node.copy()
+        renamed.id = new
+        moved = [(i, e) for i, e in enumerate(self._edges) if old in (e.source, e.target)]
+        for _, e in moved:
+            self._link(e, -1)
+        self._nodes = {(new if k == old else k): (renamed if k == old else v) for k, v in self._nodes.items()}
+        del self._succ[old], self._pred[old]
+        self._succ[new], self._pred[new] = {}, {}
+        pairs = []
+        for i, e in moved:
+            e2 = Edge(new if e.source == old else e.source, new if e.target == old else e.target,
+                      e.source_port, e.target_port)
+            self._edges[i] = e2
+            self._link(e2, +1)
+            pairs.append((e, e2))
+        self._structure_changed()
+        self._emit("node_renamed", old=old, new=new, node=renamed, edges=pairs)
+
     def insert_edge(self, edge: Edge, index: int | None = None, check: bool = True) -> None:
         if check:
             reason = self.why_not_connect(edge)

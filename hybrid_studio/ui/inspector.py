@@ -11,31 +11,18 @@ import html
 import re
 
 import shiboken6
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
 
 from hybrid_studio.blocks import CATALOG
-from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Graph, RemoveNode, SetParams, id_problem, valid_id
+from hybrid_studio.graph import RenameNode, SetParams, id_problem, valid_id
 
 from .canvas.node_item import human_count
 from .icons import block_icon, severity_icon
 from .theme import SELECT_BLOCK_HINT, hint_label
 from .param_editors import ERROR_STYLE, ParamEditor, editor_for
 
-
-def rename_edit(graph: Graph, old: str, new: str) -> Batch:
-    """An edit that renames block ``old`` to ``new``, keeping its place in the file and every wire (and their order)."""
-    node = graph.node(old)
-    index = graph.index_of(old)
-    edges = [(graph.edge_index(e), e) for e in graph.edges if old in (e.source, e.target)]
-    renamed = node.copy()
-    renamed.id = new
-    edits = [RemoveNode(old), AddNode(renamed, index)]
-    for i, e in edges:  # ascending file index, so each lands where it was
-        edits.append(Connect(Edge(new if e.source == old else e.source, new if e.target == old else e.target,
-                                  e.source_port, e.target_port), i))
-    return Batch(edits, f"Rename {old} to {new}")
 
 
 def exact_count(n) -> str:
@@ -57,8 +44,6 @@ def _same_value(a, b) -> bool:
 class Inspector(QWidget):
     """The selected block's settings. ``show_node(id)`` (None: nothing selected)."""
 
-    #: a block was renamed here: (old id, new id), so the canvas can keep it selected
-    renamed = Signal(str, str)
 
     def __init__(self, document, parent=None):
         super().__init__(parent)
@@ -68,7 +53,6 @@ class Inspector(QWidget):
         self.editors: dict[str, ParamEditor] = {}
         self._merge_key = None
         self._merge_index = -1
-        self._lost = None  # the shown node, just removed: followed if it comes back renamed
         self._build()
         self.set_document(document)
 
@@ -292,23 +276,19 @@ class Inspector(QWidget):
         if not shiboken6.isValid(self):  # the widget was deleted with its window; the graph lives on
             self.document.graph.unsubscribe(self._on_graph_event)
             return
-        if self.node_id is None and self._lost is None:
+        if self.node_id is None:
             return
         if event == "params_changed" and kw["node_id"] == self.node_id:
             self._refresh_values()
         elif event == "node_removed" and kw["node"].id == self.node_id:
-            self._lost = kw["node"]
             self.show_node(None)
-        elif event == "node_added" and self._lost is not None:
-            n, lost = kw["node"], self._lost
-            if n.type == lost.type and n.params == lost.params:  # the same block, renamed (or its rename undone)
-                self._lost = None
-                self.show_node(n.id)
+        elif event == "node_renamed" and kw["old"] == self.node_id:
+            self.node_id = kw["new"]  # the same block, its form stays; the id field shows the new name
+            self.id_edit.setText(self.node_id)
         elif event == "reset":
             self.show_node(None)
 
     def _on_checked(self, changed):
-        self._lost = None
         if self.node_id is None:
             return
         if self.node_id not in self.document.graph:
@@ -358,6 +338,5 @@ class Inspector(QWidget):
             self._flag_id(f"a block named '{new}' already exists")
             return
         self._flag_id(None)
-        if self.document.push(rename_edit(graph, old, new)):
+        if self.document.push(RenameNode(old, new)):
             self.show_node(new)
-            self.renamed.emit(old, new)

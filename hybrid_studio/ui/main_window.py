@@ -116,7 +116,6 @@ class MainWindow(QMainWindow):
         if self._inspector is None:
             from hybrid_studio.ui.inspector import Inspector
             inspector = self._inspector = Inspector(self.document, self)
-            inspector.renamed.connect(lambda old, new: self.scene.select_ids([new]))
             stand_in = self.inspector_dock.widget()
             self.inspector_dock.setWidget(inspector)
             if stand_in is not None:

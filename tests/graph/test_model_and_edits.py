@@ -4,7 +4,7 @@ import pytest
 
 from hybrid_studio.blocks import checker_for, new_graph
 from hybrid_studio.graph import (AddNode, Batch, Connect, Disconnect, Edge, GraphError, Move, Node, RemoveNode,
-                                 SetMeta, SetParams, bypass, insert_between, valid_id)
+                                 RenameNode, SetMeta, SetParams, bypass, insert_between, valid_id)
 
 
 def state(g):
@@ -195,3 +195,26 @@ def test_merged_typing_steps_that_remove_wires_undo_as_one():
     assert dumps(g) == before
     first.apply(g)  # redo of the merged step
     assert [e.target_port for e in g.edges if e.target == "cat"] == ["in0", "in1"]
+
+
+def test_rename_keeps_the_place_params_and_wire_order_and_reverts_exactly(chain):
+    from hybrid_studio.project import dumps_project
+    before = dumps_project(chain)
+    events = []
+    chain.subscribe(lambda event, **kw: events.append(event))
+    edit = RenameNode("conv1", "features")
+    edit.apply(chain)
+    assert events == ["node_renamed"]  # one event, after the graph is whole again
+    assert [n.id for n in chain.nodes] == ["image", "features", "fc1", "out"]
+    assert [e.key for e in chain.edges] == [("image", "out", "features", "in"), ("features", "out", "fc1", "in"),
+                                            ("fc1", "out", "out", "in")]
+    assert chain.predecessors("fc1") == ["features"] and chain.edge_into("features", "in") is not None
+    checker = checker_for(chain)
+    assert checker.result("features").output is not None
+    edit.revert(chain)
+    assert dumps_project(chain) == before
+    with pytest.raises(GraphError, match="already exists"):
+        RenameNode("conv1", "fc1").apply(chain)
+    with pytest.raises(GraphError, match="not a valid block id"):
+        RenameNode("conv1", "class").apply(chain)
+    assert dumps_project(chain) == before

@@ -384,10 +384,10 @@ def test_pasting_twice_steps_further_instead_of_stacking(qtbot):
 
 
 def test_renaming_an_input_keeps_its_shape_on_the_canvas(qtbot):
-    from hybrid_studio.ui.inspector import rename_edit
+    from hybrid_studio.graph import RenameNode
     w = open_window(qtbot, small_graph())
     click_node(w.view, "image")
-    w.document.push(rename_edit(w.document.graph, "image", "x"))
+    w.document.push(RenameNode("image", "x"))
     assert w.scene.selected_node_ids() == ["x"]
     assert w.scene.nodes["x"].output.describe() == "N x 1 x 28 x 28"
     w.document.undo_stack.undo()
@@ -395,10 +395,10 @@ def test_renaming_an_input_keeps_its_shape_on_the_canvas(qtbot):
 
 
 def test_undo_and_redo_of_a_rename_keep_the_block_selected(qtbot):
-    from hybrid_studio.ui.inspector import rename_edit
+    from hybrid_studio.graph import RenameNode
     w = open_window(qtbot, small_graph())
     click_node(w.view, "conv1")
-    w.document.push(rename_edit(w.document.graph, "conv1", "features"))
+    w.document.push(RenameNode("conv1", "features"))
     assert w.scene.selected_node_ids() == ["features"] and w.inspector.node_id == "features"
     # the block's item shows its shape under the new id (selecting mid-edit once left it without a result)
     assert w.scene.nodes["features"].output == w.document.checker.result("features").output is not None

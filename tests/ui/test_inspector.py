@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QPushButton
 
 from hybrid_studio.graph import AddNode, Batch, Connect, Edge, Node
 from hybrid_studio.ui.document import Document
-from hybrid_studio.ui.inspector import Inspector, rename_edit
+from hybrid_studio.ui.inspector import Inspector
 from hybrid_studio.ui.param_editors import parse_sizes
 
 
@@ -164,12 +164,10 @@ def test_shows_help_shapes_counts_and_diagnostic_fixes(qtbot, inspector):
 def test_rename_keeps_wires_and_undo_restores(qtbot, inspector):
     doc = inspector.document
     inspector.show_node("conv1")
-    renamed = []
-    inspector.renamed.connect(lambda a, b: renamed.append((a, b)))
     edges_before = [str(e) for e in doc.graph.edges]
     retype(qtbot, inspector.id_edit, "features")
     qtbot.keyClick(inspector.id_edit, Qt.Key_Return)
-    assert renamed == [("conv1", "features")]
+    assert doc.undo_stack.undoText() == "Rename conv1 to features"
     assert "features" in doc.graph and "conv1" not in doc.graph
     assert [n.id for n in doc.graph.nodes] == ["image", "features", "conv2"]
     assert inspector.node_id == "features"
@@ -181,8 +179,10 @@ def test_rename_keeps_wires_and_undo_restores(qtbot, inspector):
     inspector.id_edit.editingFinished.emit()
     assert inspector.id_error.isVisibleTo(inspector)
     assert "2bad" not in doc.graph
-    with pytest.raises(Exception):
-        rename_edit(doc.graph, "nope", "x")
+    from hybrid_studio.graph import GraphError, RenameNode
+    with pytest.raises(GraphError, match="no block"):
+        doc.graph.rename_node("nope", "x")
+    assert not doc.push(RenameNode("nope", "x"))  # refused, said through Document.refused
 
 
 def test_removed_node_clears_and_unknown_type_does_not_crash(qtbot, inspector):

@@ -42,8 +42,7 @@ class GraphScene(QGraphicsScene):
         self.wire_drag = WireDrag(self)
         self._drop_target: EdgeItem | None = None
         self._press_positions: dict[str, QPointF] = {}
-        self._reselect: dict[tuple, bool] = {}  # selected blocks removed by the edit under way: (type, params, pos)
-        self._reselect_ids: list[str] = []  # ... and the ids they came back under
+        self._reselect_ids: list[str] = []  # renamed blocks that were selected: selected again after the edit
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self._listener = self.graph.subscribe(self._on_event)
@@ -144,25 +143,22 @@ class GraphScene(QGraphicsScene):
     # ---- model events ------------------------------------------------------------------------------------------
     def _on_event(self, event, **kw):
         if event == "node_added":
-            node = kw["node"]
-            self._add_node(node)
-            if self._reselect.pop((node.type, repr(node.params), node.position), None):
-                # the same block back under another id (a rename, or its undo): selected again once the edit is
-                # complete (selecting now would make the inspector read results in the middle of the edit)
-                self._reselect_ids.append(node.id)
+            self._add_node(kw["node"])
         elif event == "node_removed":
-            nid = kw["node"].id
-            item = self.nodes.get(nid)
-            if item is not None and item.isSelected():
-                # a rename removes the block and adds it back with a new id in the same edit: keep it selected
-                node = kw["node"]
-                self._reselect[(node.type, repr(node.params), node.position)] = True
-            item = self.nodes.pop(nid, None)
-            for e in list(self._edges_of.pop(nid, ())):
-                self._remove_edge(e.edge)
-            self._fallback.pop(nid, None)
-            if item is not None:
-                self.removeItem(item)
+            self._drop_node(kw["node"].id)
+        elif event == "node_renamed":
+            old, new = kw["old"], kw["new"]
+            selected = old in self.nodes and self.nodes[old].isSelected()
+            if old in self._fallback:
+                self._fallback[new] = self._fallback[old]
+            self._drop_node(old)
+            self._add_node(kw["node"])
+            for _, e in kw["edges"]:
+                self._add_edge(e)
+            if selected:
+                # selected again once the edit is complete (selecting now would make the inspector read results
+                # before the checker has heard of the new id)
+                self._reselect_ids.append(new)
         elif event == "edge_added":
             self._add_edge(kw["edge"])
         elif event == "edge_removed":
@@ -189,10 +185,17 @@ class GraphScene(QGraphicsScene):
         elif event == "reset":
             self.rebuild()
 
+    def _drop_node(self, nid: str):
+        item = self.nodes.pop(nid, None)
+        for e in list(self._edges_of.pop(nid, ())):
+            self._remove_edge(e.edge)
+        self._fallback.pop(nid, None)
+        if item is not None:
+            self.removeItem(item)
+
     def _on_checked(self, ids):
         # the edit is complete
         reselect, self._reselect_ids = self._reselect_ids, []
-        self._reselect.clear()
         results = self.document.checker.results
         for nid in ids:
             item = self.nodes.get(nid)
