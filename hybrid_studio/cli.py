@@ -16,7 +16,18 @@ import argparse
 import json
 import sys
 
-COMMANDS = ("check", "export", "train", "gui")
+#: Verbs of the rooms beside ``train`` (interop, explain, profile, sweep): each module defines
+#: ``add_parsers(sub)``, which adds its subparsers with ``set_defaults(run=...)``. A module must import only the
+#: standard library at its top (building the parser imports it, and ``check`` never imports torch); a module
+#: that does not exist yet is skipped.
+VERB_MODULES = {
+    "import": "hybrid_studio.interop.cli",
+    "explain": "hybrid_studio.explain.cli",
+    "profile": "hybrid_studio.profile.cli",
+    "quantize": "hybrid_studio.profile.cli",
+    "sweep": "hybrid_studio.sweep.cli",
+}
+COMMANDS = ("check", "export", "train", "gui", *VERB_MODULES)
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
@@ -96,7 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", nargs="?", default=None, metavar="PROJECT")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save a PNG of the window and exit")
     p.set_defaults(run=_run_gui)
+    _add_room_verbs(sub)
     return parser
+
+
+def _add_room_verbs(sub) -> None:
+    """The subparsers of the rooms' own cli modules (``VERB_MODULES``), each module once."""
+    import importlib
+
+    for module_name in dict.fromkeys(VERB_MODULES.values()):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):  # the room is not there (yet)
+                continue
+            raise
+        module.add_parsers(sub)
 
 
 # ---- argument types --------------------------------------------------------------------------------------------------

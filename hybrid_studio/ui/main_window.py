@@ -25,6 +25,16 @@ except ImportError:  # pragma: no cover
     FileActions = None
 
 
+#: Feature modules that hang their actions, menus and views on the window: each defines ``install(window)``,
+#: called once the window is built. A module must be light to import (no torch; heavy work on first use); one
+#: that does not exist yet is skipped.
+FEATURE_MODULES = (
+    "hybrid_studio.ui.interop_actions",
+    "hybrid_studio.ui.explain_view",
+    "hybrid_studio.ui.profile_view",
+    "hybrid_studio.ui.sweep_view",
+)
+
 #: default height of the bottom docks (problems, training): low, so the canvas gets the room
 BOTTOM_DOCK_H = 130
 
@@ -105,6 +115,19 @@ class MainWindow(QMainWindow):
         self._add_dock_toggles()
         self._wire_document()
         self._selection_changed()
+        self._install_features()
+
+    def _install_features(self):
+        import importlib
+
+        for module_name in FEATURE_MODULES:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as e:
+                if e.name and module_name.startswith(e.name):
+                    continue
+                raise
+            module.install(self)
 
     # ---- the inspector (built after the first paint) -------------------------------------------------------------
     @property
