@@ -7,6 +7,8 @@ selects and centres that block. A fix button pushes ``fix.edit(graph)`` as one u
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
@@ -18,6 +20,11 @@ NODE_ROLE = Qt.UserRole + 1
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def wrapped_tip(text: str) -> str:
+    """``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, cut at the screen's edge)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 class ProblemsPanel(QWidget):
@@ -33,6 +40,8 @@ class ProblemsPanel(QWidget):
         self.document = None
         self._signature = None
         self.diagnostics: list = []
+        #: called with a fix's edit before it is pushed (the main window places the blocks it adds in free space)
+        self.placer = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -57,6 +66,9 @@ class ProblemsPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeToContents)
         header.setStretchLastSection(False)
+        # long messages wrap onto more lines (the row grows) instead of ending in "..."
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        header.sectionResized.connect(lambda *_: self.tree.doItemsLayout())
         self.tree.itemClicked.connect(self._activated)
         self.tree.itemActivated.connect(self._activated)
         lay.addWidget(self.tree, 1)
@@ -89,7 +101,8 @@ class ProblemsPanel(QWidget):
             item = QTreeWidgetItem(["", d.node or "(graph)", d.message, ""])
             item.setIcon(0, severity_icon(d.severity))
             item.setToolTip(0, d.severity)
-            item.setToolTip(2, d.message)
+            item.setToolTip(2, wrapped_tip(d.message))
+            item.setToolTip(1, wrapped_tip(f"{d.node or '(graph)'}: {d.message}"))
             item.setData(0, NODE_ROLE, d.node)
             self.tree.addTopLevelItem(item)
             if d.fixes:
@@ -145,6 +158,8 @@ class ProblemsPanel(QWidget):
         except Exception as e:  # noqa: BLE001 - a stale fix must not take the app down
             self.document.refused.emit(f"could not apply '{fix.label}': {e}")
             return False
+        if self.placer is not None:
+            self.placer(edit)
         return self.document.push(edit)
 
     def _activated(self, item, _column=0):
