@@ -41,7 +41,7 @@ FEATURE_MODULES = (
 #: default height of the bottom docks (problems, training): low, so the canvas gets the room
 BOTTOM_DOCK_H = 130
 #: the Train workspace gives the training dock this share of the window's height (the canvas keeps the rest)
-TRAIN_DOCK_SHARE = 0.62
+TRAIN_DOCK_SHARE = 0.68
 #: the workspaces, in the order of their switch buttons
 WORKSPACES = ("design", "train")
 #: where the last workspace is remembered (the app's settings: ``files.settings()``)
@@ -133,8 +133,6 @@ class MainWindow(QMainWindow):
         self._build_help_menu()
         self._build_toolbar()
         self.workspace = "design"
-        self._workspace_states: dict[str, object] = {}  # this session's layout of each workspace, as left
-        self._restoring_workspace = False
 
     def _install_features(self):
         import importlib
@@ -506,18 +504,15 @@ class MainWindow(QMainWindow):
 
     # ---- workspaces ----------------------------------------------------------------------------------------------
     def set_workspace(self, name: str, remember: bool = True):
-        """Switch to the ``design`` or ``train`` workspace: each has its own dock layout (kept as the user left it
-        during the session); the choice is remembered for the next start."""
+        """Switch to the ``design`` or ``train`` workspace, each with its own dock layout; the choice is remembered
+        for the next start."""
         if name not in WORKSPACES:
             raise ValueError(f"unknown workspace {name!r} (expected one of {', '.join(WORKSPACES)})")
         if name == "train" and self.ensure_train_panel() is None:
             return
         if name != self.workspace:
-            self._workspace_states[self.workspace] = self.saveState()
             self.workspace = name
-            state = self._workspace_states.get(name)
-            if state is None or not self.restoreState(state):
-                self._default_layout(name)
+            self._default_layout(name)
         self.workspace_actions[name].setChecked(True)
         if remember:
             self._remember_workspace(name)
@@ -532,7 +527,11 @@ class MainWindow(QMainWindow):
                 self.problems_dock.raise_()
             if self.train_dock is not None:
                 self.train_dock.show()
+                if self.problems_dock is not None:
+                    self.tabifyDockWidget(self.problems_dock, self.train_dock)
+                    self.problems_dock.raise_()
             self.compact_bottom_docks()
+            QTimer.singleShot(0, self, lambda: self.workspace == "design" and self.compact_bottom_docks())
             return
         # train: the canvas on top (smaller), the training dock below with most of the height; Problems stays a
         # tab beside it; palette and history make room

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QStyledItemDelegate, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .icons import named_icon, severity_icon
 
@@ -25,6 +25,24 @@ def _cap(text: str) -> str:
 def wrapped_tip(text: str) -> str:
     """``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, cut at the screen's edge)."""
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped message: QTreeView sizes rows without the column's width, so a long message
+    would stay on one line, cut off at the column's edge."""
+
+    def __init__(self, tree: QTreeWidget, column: int):
+        super().__init__(tree)
+        self.tree, self.column = tree, column
+
+    def sizeHint(self, option, index):
+        hint = super().sizeHint(option, index)
+        if index.column() != self.column:
+            return hint
+        width = max(40, self.tree.columnWidth(self.column) - 10)
+        text = str(index.data() or "")
+        bound = option.fontMetrics.boundingRect(QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(hint.width(), max(hint.height(), bound.height() + 8))
 
 
 class ProblemsPanel(QWidget):
@@ -68,7 +86,8 @@ class ProblemsPanel(QWidget):
         header.setStretchLastSection(False)
         # long messages wrap onto more lines (the row grows) instead of ending in "..."
         self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
-        header.sectionResized.connect(lambda *_: self.tree.doItemsLayout())
+        self.tree.setItemDelegateForColumn(2, WrappingDelegate(self.tree, 2))
+        header.sectionResized.connect(lambda *_: self.tree.scheduleDelayedItemsLayout())
         self.tree.itemClicked.connect(self._activated)
         self.tree.itemActivated.connect(self._activated)
         lay.addWidget(self.tree, 1)

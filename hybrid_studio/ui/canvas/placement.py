@@ -26,13 +26,13 @@ def occupied_rects(scene) -> list[QRectF]:
     return [item.sceneBoundingRect() for item in scene.items() if isinstance(item, NodeItem)]
 
 
-def _free(rect: QRectF, taken) -> bool:
-    grown = rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
+def _free(rect: QRectF, taken, margin: float = MARGIN) -> bool:
+    grown = rect.adjusted(-margin, -margin, margin, margin)
     return not any(grown.intersects(r) for r in taken)
 
 
 def free_spot(x: float, y: float, taken, visible: QRectF | None = None, w: float = NODE_W,
-              h: float = DEFAULT_H, max_rings: int = 40) -> tuple[float, float]:
+              h: float = DEFAULT_H, max_rings: int = 40, margin: float = MARGIN) -> tuple[float, float]:
     """The top-left corner nearest (``x``, ``y``) where a ``w`` x ``h`` block overlaps none of ``taken``.
 
     Candidates lie on a grid of half a block around the wish, nearest first; one inside ``visible`` (the part of the
@@ -48,7 +48,7 @@ def free_spot(x: float, y: float, taken, visible: QRectF | None = None, w: float
         cells.sort(key=lambda c: (math.hypot(c[0] * step_x, c[1] * step_y), c[0] < 0, c[1] < 0))
         for i, j in cells:
             rect = QRectF(x + i * step_x, y + j * step_y, w, h)
-            if not _free(rect, taken):
+            if not _free(rect, taken, margin):
                 continue
             if not wish_visible or visible.contains(rect):
                 return (round(rect.x(), 1), round(rect.y(), 1))
@@ -65,9 +65,12 @@ def _added_nodes(edit):
             yield from _added_nodes(e)
 
 
-def place_new_blocks(edit, scene, visible: QRectF | None = None, default_point=None) -> list[str]:
+def place_new_blocks(edit, scene, visible: QRectF | None = None, default_point=None,
+                     margin: float = MARGIN) -> list[str]:
     """Move the blocks ``edit`` would add (before it is pushed) to free spots near where the edit meant them; a block
-    without a position goes near ``default_point`` (x, y), else near the centre of ``visible``. Returns their ids."""
+    without a position goes near ``default_point`` (x, y), else near the centre of ``visible``. ``margin``: the
+    room kept around other blocks (0 for a drop, where the user chose the spot: moved only if it would overlap).
+    Returns their ids."""
     taken = occupied_rects(scene)
     placed = []
     for node in _added_nodes(edit):
@@ -79,7 +82,7 @@ def place_new_blocks(edit, scene, visible: QRectF | None = None, default_point=N
             x, y = visible.center().x() - NODE_W / 2, visible.center().y() - HEADER_H
         else:
             continue
-        node.position = free_spot(x, y, taken, visible)
+        node.position = free_spot(x, y, taken, visible, margin=margin)
         taken.append(QRectF(node.position[0], node.position[1], NODE_W, DEFAULT_H))
         placed.append(node.id)
     return placed

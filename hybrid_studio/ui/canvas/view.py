@@ -172,9 +172,9 @@ class GraphView(QGraphicsView):
         placement.place_new_blocks(edit, self.scene(), self.visible_scene_rect(), default_point)
         return edit
 
-    def push_placed(self, edit) -> bool:
+    def push_placed(self, edit, margin: float = placement.MARGIN) -> bool:
         """Push ``edit`` with its new blocks placed (``place_new_blocks``) and scrolled into view."""
-        added = placement.place_new_blocks(edit, self.scene(), self.visible_scene_rect())
+        added = placement.place_new_blocks(edit, self.scene(), self.visible_scene_rect(), margin=margin)
         if not self.document.push(edit):
             return False
         for nid in added:
@@ -183,14 +183,15 @@ class GraphView(QGraphicsView):
                 self.ensureVisible(item.sceneBoundingRect(), 20, 20)
         return True
 
-    def add_block(self, type_name: str, scene_point: QPointF | None = None, on_edge=None) -> str | None:
+    def add_block(self, type_name: str, scene_point: QPointF | None = None, on_edge=None,
+                  exact: bool = False) -> str | None:
         """Add a block centred on ``scene_point`` (default: the view's centre), moved to the nearest free space so
-        it covers no other block; returns its id."""
+        it covers no other block (``exact``, a drop: moved only if it would overlap one); returns its id."""
         if scene_point is None:
             scene_point = self.mapToScene(self.viewport().rect().center())
         pos = (round(scene_point.x() - NODE_W / 2, 1), round(scene_point.y() - HEADER_H, 1))
         edit, new_id = edit_ops.drop_edit(self.graph, type_name, pos, on_edge)
-        if self.push_placed(edit):
+        if self.push_placed(edit, 0.0 if exact else placement.MARGIN):
             self.scene().select_ids([new_id])
             return new_id
         return None
@@ -258,7 +259,7 @@ class GraphView(QGraphicsView):
         type_name = bytes(data.data(edit_ops.BLOCK_MIME)).decode("utf-8")
         point = self.mapToScene(event.position().toPoint())
         on_edge = self._wire_under(data, event.position().toPoint())
-        self.add_block(type_name, point, on_edge)
+        self.add_block(type_name, point, on_edge, exact=True)
         event.acceptProposedAction()
         self.setFocus()
 

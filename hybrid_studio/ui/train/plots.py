@@ -185,9 +185,10 @@ class TrainPlots(QWidget):
         for axis in ("left", "bottom"):
             plot.getAxis(axis).enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads badly
         plot.showGrid(x=True, y=True, alpha=0.2)
-        # the legend sits in its own row under the plot, in columns: over the curves it hid the points that matter
-        legend = pg.LegendItem(colCount=4, labelTextSize="8pt", frame=False)
-        plot.layout.addItem(legend, 4, 1)
+        # the legend sits in its own column right of the plot: over the curves it hid the points that matter, and
+        # the plots have more room across than down
+        legend = pg.LegendItem(labelTextSize="8pt", frame=False)
+        plot.layout.addItem(legend, 2, 3)
         plot.legend = legend  # plot(name=...) adds its entry there
         if per_step:
             plot.setDownsampling(auto=True, mode="peak")
