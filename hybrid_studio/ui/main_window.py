@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
         self.workspace_actions = {}
         for i, (name, text, tip) in enumerate((
                 ("design", "&Design", "Design workspace: blocks, canvas, inspector and problems"),
-                ("train", "T&rain", "Training workspace: the canvas above, training settings and curves below"))):
+                ("train", "Trai&ning", "Training workspace: the canvas above, training settings and curves below"))):
             a = QAction(text, self, checkable=True)
             a.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
             a.setStatusTip(tip)
@@ -383,6 +383,12 @@ class MainWindow(QMainWindow):
         for a, pixmap in icons:
             if a is not None and a.icon().isNull():
                 a.setIcon(style.standardIcon(pixmap))
+        # the toolbar says Undo / Redo; what they undo is in their tooltip and the Edit menu (a long step name made
+        # the toolbar jump in width after every edit)
+        for a, word in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
+            a.setIconText(word)
+            a.changed.connect(lambda a=a: a.toolTip() != a.text().replace("&", "") and a.setToolTip(
+                a.text().replace("&", "")))
         exports = [a for a in (getattr(self, "export_python_action", None), getattr(self, "export_onnx_action", None))
                    if a is not None]
         groups = (
@@ -513,6 +519,7 @@ class MainWindow(QMainWindow):
         if name != self.workspace:
             self.workspace = name
             self._default_layout(name)
+            QTimer.singleShot(50, self, self.view.fit)  # the canvas changed size: show the whole graph again
         self.workspace_actions[name].setChecked(True)
         if remember:
             self._remember_workspace(name)

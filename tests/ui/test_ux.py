@@ -470,6 +470,10 @@ def test_plots_legend_off_the_curves_distinct_points_and_epoch_axis(qtbot):
         assert overlap.width() < 2 or overlap.height() < 2  # beside the curves, not over them
     lo, hi = plots.epoch_plot.vb.viewRange()[0]
     assert 0.8 <= lo <= 1.0 and 2.0 <= hi <= 2.2  # a 2-epoch run: the axis is 1..2, not 1..10
+    plots.reset()
+    plots.set_run_length(10, 1)
+    lo, hi = plots.metric_plot.vb.viewRange()[0]
+    assert lo < 1 < hi and hi - lo < 1.5  # one epoch: centred on 1
     train, val = plots.curves["train_loss"], plots.curves["val_loss"]
     tb, vb = train.opts["symbolBrush"], val.opts["symbolBrush"]
     assert pg_colour(tb) != pg_colour(vb)

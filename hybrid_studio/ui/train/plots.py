@@ -109,6 +109,11 @@ def rows_to_events(rows) -> tuple[list, list]:
     return steps, list(epochs.values())
 
 
+def epoch_range(epochs: int) -> tuple[float, float]:
+    """The x range of the per-epoch plots for a run of ``epochs`` epochs: 1..E (one epoch: centred on 1)."""
+    return (0.5, 1.5) if epochs <= 1 else (1.0, float(epochs))
+
+
 class TrainPlots(QWidget):
     """The four live plots with a readout line and export buttons."""
 
@@ -216,14 +221,14 @@ class TrainPlots(QWidget):
         falls outside. Axes are then redrawn a handful of times per run rather than on every tick (axis text is the
         costly part of a repaint). Zooming or panning a plot by hand hands its range back to the user."""
         self._totals = {self.loss_plot: max(1, int(total_steps)), self.lr_plot: max(1, int(total_steps)),
-                        self.epoch_plot: max(2, int(total_epochs)), self.metric_plot: max(2, int(total_epochs))}
+                        self.epoch_plot: max(1, int(total_epochs)), self.metric_plot: max(1, int(total_epochs))}
         self._ranges = {}
         for plot in self._plot_series:
             plot.enableAutoRange(False)
             self._managed[plot] = True
         for plot in (self.epoch_plot, self.metric_plot):
             # the epoch axis shows this run's epochs from the start (1..E, whole epochs when they are few)
-            plot.setXRange(1, self._totals[plot], padding=0.05)
+            plot.setXRange(*epoch_range(self._totals[plot]), padding=0.05)
             axis = plot.getAxis("bottom")
             if total_epochs <= 20:
                 axis.setTickSpacing(major=1, minor=1)
@@ -241,8 +246,12 @@ class TrainPlots(QWidget):
         last = bufs[0].x[-1]
         if last >= x_max:
             per_step = plot in self._step_plots
-            x_max = float(min(total, max(2 * last, 50, total / 64))) if per_step else float(total)
-            plot.setXRange(0 if per_step else 1, x_max, padding=0.02 if per_step else 0.05)
+            if per_step:
+                x_max = float(min(total, max(2 * last, 50, total / 64)))
+                plot.setXRange(0, x_max, padding=0.02)
+            else:
+                x_max = float(total)
+                plot.setXRange(*epoch_range(total), padding=0.05)
         ys = np.concatenate([b.y for b in bufs])
         ys = ys[np.isfinite(ys)]
         if len(ys):
