@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QSizePolicy, QStyle, QToolBar,
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QSizePolicy, QToolBar,
                                QToolButton, QUndoView, QWidget)
 
 from . import theme
+from .icons import named_icon
 from .canvas import GraphScene, GraphView
 from .canvas.node_item import human_count
 from .document import Document
@@ -279,14 +280,14 @@ class MainWindow(QMainWindow):
 
     def _build_train_menu(self):
         m = self.train_menu
-        style = self.style()
+        # (the app's own SVG icons: QStyle's standard icons would cost ~25 ms of start-up creating QStyle's enums)
         self.train_action = self._action(m, "&Train", self.train, ["F5"])
-        self.train_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.train_action.setIcon(named_icon("action-train"))
         self.train_action.setStatusTip("Train the model on the chosen dataset (resumes a paused run)")
         self.pause_action = self._action(m, "&Pause", self.pause_run, ["F6"])
-        self.pause_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self.pause_action.setIcon(named_icon("action-pause"))
         self.stop_action = self._action(m, "&Stop", self.stop_run, ["Shift+F5"])
-        self.stop_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_action.setIcon(named_icon("action-stop"))
         for a in (self.train_action, self.pause_action, self.stop_action):
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # wherever the focus is in the window
         self.pause_action.setEnabled(False)
@@ -373,16 +374,14 @@ class MainWindow(QMainWindow):
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
-        style = self.style()
         fa = self.file_actions
-        icons = ((getattr(fa, "new_action", None), QStyle.StandardPixmap.SP_FileIcon),
-                 (getattr(fa, "open_action", None), QStyle.StandardPixmap.SP_DialogOpenButton),
-                 (getattr(fa, "save_action", None), QStyle.StandardPixmap.SP_DialogSaveButton),
-                 (self.undo_action, QStyle.StandardPixmap.SP_ArrowBack),
-                 (self.redo_action, QStyle.StandardPixmap.SP_ArrowForward))
-        for a, pixmap in icons:
+        icons = ((getattr(fa, "new_action", None), "new"), (getattr(fa, "open_action", None), "open"),
+                 (getattr(fa, "save_action", None), "save"), (self.undo_action, "undo"), (self.redo_action, "redo"),
+                 (getattr(self, "export_python_action", None), "export"), (self.fit_action, "fit"),
+                 (self.layout_action, "layout"))
+        for a, name in icons:
             if a is not None and a.icon().isNull():
-                a.setIcon(style.standardIcon(pixmap))
+                a.setIcon(named_icon(f"action-{name}"))
         # the toolbar says Undo / Redo; what they undo is in their tooltip and the Edit menu (a long step name made
         # the toolbar jump in width after every edit)
         for a, word in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
@@ -432,6 +431,7 @@ class MainWindow(QMainWindow):
             menu.addAction(a)
         button = self.export_button = QToolButton()
         button.setText("Export")
+        button.setIcon(named_icon("action-export"))
         button.setToolTip("Export the model (Python, ONNX)")
         button.setMenu(menu)
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)

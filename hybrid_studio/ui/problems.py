@@ -7,8 +7,6 @@ selects and centres that block. A fix button pushes ``fix.edit(graph)`` as one u
 
 from __future__ import annotations
 
-import html
-
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QStyledItemDelegate, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -24,6 +22,7 @@ def _cap(text: str) -> str:
 
 def wrapped_tip(text: str) -> str:
     """``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, cut at the screen's edge)."""
+    import html  # (here: not needed before the first problem)
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
