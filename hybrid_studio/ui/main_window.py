@@ -504,6 +504,7 @@ class MainWindow(QMainWindow):
         self.train_dock.raise_()
 
     def _run_state_changed(self, state: str):
+        self.train_action.setEnabled(state in ("idle", "paused"))
         self.pause_action.setEnabled(state == "running")
         self.stop_action.setEnabled(state in ("running", "paused"))
         self.train_action.setText("&Resume" if state == "paused" else "&Train")
@@ -516,6 +517,7 @@ class MainWindow(QMainWindow):
             raise ValueError(f"unknown workspace {name!r} (expected one of {', '.join(WORKSPACES)})")
         if name == "train" and self.ensure_train_panel() is None:
             return
+        self._workspace_chosen = True
         if name != self.workspace:
             self.workspace = name
             self._default_layout(name)
@@ -681,7 +683,7 @@ class MainWindow(QMainWindow):
 
     def _train_panel_after_start(self):
         self.ensure_train_panel()
-        if self.stored_workspace() != self.workspace:
+        if not getattr(self, "_workspace_chosen", False) and self.stored_workspace() != self.workspace:
             self.set_workspace(self.stored_workspace(), remember=False)  # the workspace used last time
 
     def changeEvent(self, event):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QToolButton
 from hybrid_studio.graph import AddNode, Connect, Edge, Node
 from hybrid_studio.project import load_project, load_template, save_project
 from hybrid_studio.ui import main_window as main_window_module
+from hybrid_studio.ui.document import Document
 
 from canvas_helpers import click_node, open_window, small_graph, vp
 
@@ -322,6 +323,14 @@ def test_train_workspace_gives_the_plots_room_and_is_remembered(qtbot, tmp_path,
     w2 = open_window(qtbot, small_graph())
     qtbot.waitUntil(lambda: w2.workspace == "train", timeout=10_000)
     qtbot.waitUntil(lambda: w2.train_dock.height() >= 0.5 * w2.height(), timeout=3000)
+    # a choice made before the training panel exists is not overridden by the remembered one
+    w3 = main_window_module.MainWindow(Document(small_graph()))
+    qtbot.addWidget(w3, before_close_func=lambda win: win.document.mark_saved())
+    w3.set_workspace("design", remember=False)
+    w3.show()
+    qtbot.waitUntil(lambda: w3._train_panel is not None, timeout=10_000)
+    qtbot.wait(50)
+    assert w3.workspace == "design"
     # back to Design (keyboard): palette back, training low again
     w.activateWindow()
     QTest.qWaitForWindowActive(w)
@@ -369,11 +378,11 @@ def test_f5_with_problems_in_front_says_so_and_shows_training(qtbot, train_windo
     assert "Training started" in w.status_bar.currentMessage()
     QApplication.processEvents()
     assert not w.train_dock.visibleRegion().isEmpty()
-    assert w.pause_action.isEnabled() and w.stop_action.isEnabled()
+    assert w.pause_action.isEnabled() and w.stop_action.isEnabled() and not w.train_action.isEnabled()
     starter = w.train_panel.controller.starter
     assert starter.calls[0][0]["name"] == "mynet"  # runs are named after the project file
     qtbot.waitUntil(lambda: w.train_panel.controller.state == "idle", timeout=10_000)
-    assert not w.pause_action.isEnabled() and not w.errors
+    assert not w.pause_action.isEnabled() and w.train_action.isEnabled() and not w.errors
 
 
 def test_training_settings_are_saved_but_not_undo_steps(qtbot, train_window, tmp_path):
