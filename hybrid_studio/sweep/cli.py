@@ -46,6 +46,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-baseline", action="store_true",
                    help="do not try the project's own values first in a new study")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--events", action="store_true",
+                   help="print one JSON line per ended trial, then the --json object on one line (for tools)")
     p.set_defaults(run=run_sweep_command)
 
 
@@ -83,7 +85,8 @@ def build_plan(args):
                      dataset=args.dataset, study=args.study or f"{stem or graph.name}-sweep",
                      storage=args.storage or default_storage(runs_dir), runs_dir=str(runs_dir), trials=args.trials,
                      direction=direction, epochs=args.epochs, sampler=args.sampler, pruner=args.pruner,
-                     seed=args.seed, base_training=base.to_dict(), quiet=bool(args.json))
+                     seed=args.seed, base_training=base.to_dict(), quiet=bool(args.json),
+                     events=bool(getattr(args, "events", False)))
     if args.sampler == "grid":
         if not space:
             raise ValueError("--sampler grid needs at least one --param")
@@ -110,10 +113,15 @@ def run_sweep_command(args) -> int:
     except (SpaceError, ValueError) as e:
         _err(str(e))
         return EXIT_BAD_INPUT
-    if not args.json:
+    if not (args.json or plan.events):
         what = ", ".join(f"{sp.name}={sp.describe()}" for sp in plan.space) or "the project as it is"
         print(f"sweep '{plan.study}' ({plan.direction} the validation metric) over {what}: {plan.trials} trial(s), "
               f"{args.parallel} at a time; storage {plan.storage}", flush=True)
+    import signal
+
+    def on_term(signum, frame):  # a stop from outside (the app's Stop, a scheduler) ends the workers too
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         result = run_sweep(plan, parallel=args.parallel)
     except SweepError as e:
@@ -122,7 +130,11 @@ def run_sweep_command(args) -> int:
     except KeyboardInterrupt:
         _err("interrupted; re-run the same command to continue the study")
         return EXIT_INTERRUPTED
-    if args.json:
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if plan.events:
+        print(json.dumps({"event": "report", **result}, allow_nan=False, default=str), flush=True)
+    elif args.json:
         print(json.dumps(result, indent=2, allow_nan=False, default=str))
     else:
         _print_summary(result)

@@ -51,6 +51,8 @@ class SweepPlan:
     base_training: dict = field(default_factory=dict)
     threads: int = 0
     quiet: bool = False
+    #: print one JSON line per ended trial (``{"event": "trial", ...}``) instead of text: the app reads them
+    events: bool = False
 
 
 def default_storage(runs_dir) -> str:
@@ -97,8 +99,9 @@ def _storage(url: str, attempts: int = 6):
         except (optuna.exceptions.StorageInternalError, ValueError, ImportError) as e:
             raise SweepError(f"cannot open the study storage {url}: {e}") from None
         except Exception as e:  # noqa: BLE001 - SQLAlchemy's errors (bad URL, no server, no permission)
-            racing = type(e).__name__ in ("IntegrityError", "OperationalError") and (
-                "UNIQUE constraint" in str(e) or "already exists" in str(e) or "locked" in str(e))
+            text = str(e)
+            racing = any(words in text for words in ("UNIQUE constraint", "already exists", "duplicate key",
+                                                     "database is locked"))
             if racing and attempt + 1 < attempts:
                 time.sleep(0.2 * (attempt + 1))
                 continue
@@ -316,11 +319,25 @@ def _short(v) -> str:
 
 
 def _say(plan: SweepPlan, text: str) -> None:
-    if not plan.quiet:
+    if not (plan.quiet or plan.events):
         try:
             print(text, flush=True)
         except (OSError, ValueError):
             pass
+
+
+def _trial_ended(plan: SweepPlan):
+    """An Optuna callback that prints each ended trial as a JSON line (``plan.events``)."""
+    import json
+
+    def callback(study, trial):
+        if plan.events:
+            line = json.dumps({"event": "trial", **trial_row(trial)}, allow_nan=False, default=str)
+            try:
+                print(line, flush=True)
+            except (OSError, ValueError):
+                pass
+    return callback
 
 
 def optimize(plan: SweepPlan, n_trials: int) -> None:
@@ -336,7 +353,7 @@ def optimize(plan: SweepPlan, n_trials: int) -> None:
     study = open_study(plan, create=False)
     metric = metric_name(plan)
     study.optimize(lambda trial: run_trial(trial, plan, graph, metric), n_trials=n_trials, catch=(Exception,),
-                   gc_after_trial=True)
+                   gc_after_trial=True, callbacks=[_trial_ended(plan)])
 
 
 def metric_name(plan: SweepPlan) -> str:
@@ -347,6 +364,11 @@ def metric_name(plan: SweepPlan) -> str:
 
 
 def _worker(plan: SweepPlan, n_trials: int) -> None:
+    import signal
+
+    def on_term(signum, frame):  # the parent's stop: end the trial cleanly (run folder stopped, trial failed)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
     try:
         optimize(plan, n_trials)
     except SweepError as e:
@@ -388,7 +410,7 @@ def run_sweep(plan: SweepPlan, parallel: int = 1) -> dict:
         try:
             for p in procs:
                 p.join()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             for p in procs:
                 p.terminate()
             for p in procs:
@@ -423,7 +445,8 @@ def report(study, plan: SweepPlan) -> dict:
         pass
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     return {"study": plan.study, "storage": plan.storage, "direction": plan.direction, "metric": metric_name(plan),
-            "best": best, "trials": [trial_row(t) for t in trials], "completed": len(done)}
+            "best": best, "trials": [trial_row(t) for t in trials], "completed": len(done),
+            "importances": importances(study)}
 
 
 def importances(study) -> dict:
