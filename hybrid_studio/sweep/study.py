@@ -264,7 +264,8 @@ def run_trial(trial, plan: SweepPlan, graph, metric: str) -> float:
             if value is None or not math.isfinite(value):
                 return
             trial.report(value, event.epoch)
-            if trial.should_prune():
+            # the last epoch is a result, not something to stop early
+            if event.epoch < config.epochs and trial.should_prune():
                 state["pruned_at"] = event.epoch
                 control.stop.set()
 

@@ -196,6 +196,7 @@ class SweepView(QWidget):
         self.best_plot = pg.PlotWidget(title="Best so far")
         self.best_plot.setLabel("bottom", "trial")
         self.best_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.best_plot.getAxis("left").enableAutoSIPrefix(False)  # accuracy 0.76, not 760 x 0.001
         self.parallel_plot = pg.PlotWidget(title="Parallel coordinates")
         self.parallel_plot.getAxis("left").setLabel("scaled value")
         self.importance_plot = pg.PlotWidget(title="Parameter importance")

@@ -129,3 +129,11 @@ def test_two_processes_share_one_study_without_losing_or_duplicating_trials(tmp_
     assert all(t.state in ended for t in study.trials), [t.state for t in study.trials]
     runs = [t.user_attrs["run"] for t in study.trials]
     assert len(set(runs)) == 5 and all(Path(r, "status.json").is_file() for r in runs)
+
+
+def test_the_pruner_never_throws_away_a_finished_run(tmp_path, capsys):
+    # with one epoch every report is the run's result: past the pruner's start-up trials nothing may be pruned
+    code, report, err = sweep(tmp_path, capsys, "--trials", "5", "--epochs", "1", "--param",
+                              "training.lr=1e-5..1e-1:log")
+    assert code == 0, err
+    assert [t["state"] for t in report["trials"]] == ["complete"] * 5
