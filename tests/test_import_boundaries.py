@@ -60,7 +60,7 @@ FORBIDDEN = {
     "sweep": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
-NO_QT = ("graph", "blocks", "project", "compile", "train")
+NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
