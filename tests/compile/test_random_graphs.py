@@ -120,7 +120,7 @@ def param_strategy(param):
         return st.nothing()
     else:  # a kind this test does not know: keep the default
         return st.just(param.default)
-    s = st.one_of(one, st.lists(one, min_size=2, max_size=2)) if param.pair else one
+    s = st.one_of(one, st.lists(one, min_size=param.entries, max_size=param.entries)) if param.pair else one
     if k == "padding":
         s = st.one_of(s, st.sampled_from(["same", "valid"]))
     if param.nullable:
