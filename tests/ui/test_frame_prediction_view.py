@@ -108,7 +108,8 @@ def test_results_of_a_real_frame_prediction_run(qtbot, tmp_path):
     g = new_graph("next-frame")
     for node in (Node("video", "Input", {"shape": [6, 1, 20, 20], "axes": "TCHW"}),
                  Node("cl", "ConvLSTM2d", {"hidden_channels": 2, "return_sequences": False}),
-                 Node("frame", "Conv2d", {"out_channels": 1, "kernel_size": 1}), Node("out", "Output", {})):
+                 Node("frame", "Conv2d", {"out_channels": 1, "kernel_size": 1}),
+                 Node("out", "Output", {"task": "regression"})):
         AddNode(node).apply(g)
     for a, b in (("video", "cl"), ("cl", "frame"), ("frame", "out")):
         Connect(Edge(a, b)).apply(g)
