@@ -137,11 +137,6 @@ _BUILTINS = {
                                   "1,200 clips of 12 frames of 1x32x32: a shape moving up, down, left or right "
                                   "(4 classes). No single frame tells the direction: a CNN->RNN task."),
                       builtin.moving_shapes),
-    "moving-shapes-next": (DatasetInfo("moving-shapes-next", "Moving shapes, next frame (video prediction)",
-                                       "1,000 clips of 6 noisy frames of 1x20x20, a shape moving in one of 8 "
-                                       "directions; the target is the clean 7th frame (regression, 1x20x20). "
-                                       "Beat copying the last frame."),
-                           builtin.moving_shapes_next),
     "waveforms": (DatasetInfo("waveforms", "Waveforms (sequences)",
                               "1,200 noisy sequences (T=128, F=1): sine, square, triangle or sawtooth; 4 classes."),
                   builtin.waveforms),
@@ -149,6 +144,11 @@ _BUILTINS = {
                                  "1,500 samples of two inputs, image 1x28x28 and series 8x8, whose 10 classes "
                                  "need both: 5 stroke patterns in the image x slow/fast oscillation in the series."),
                      builtin.image_series),
+    "moving-shapes-next": (DatasetInfo("moving-shapes-next", "Moving shapes, next frame (video prediction)",
+                                       "1,000 clips of 6 noisy frames of 1x20x20, a shape moving in one of 8 "
+                                       "directions; the target is the clean 7th frame (regression, 1x20x20). "
+                                       "Beat copying the last frame."),
+                           builtin.moving_shapes_next),
     "basic-motions": (DatasetInfo("basic-motions", "BasicMotions (real sensor data)",
                                   "UEA BasicMotions: 80 recordings of 6-axis motion sensors (T=100, F=6), 4 "
                                   "activities; official 40/40 split. Ships with sktime (optional extra)."),
