@@ -364,8 +364,12 @@ def metric_name(plan: SweepPlan) -> str:
     return direction_for(loads_project(json.dumps(plan.project), plan.project_name))[1]
 
 
-def _worker(plan: SweepPlan, n_trials: int) -> None:
+def _worker(plan: SweepPlan, n_trials: int, index: int = 0) -> None:
+    import dataclasses
     import signal
+
+    if plan.seed is not None:  # one seed for every worker would make them pick the same values side by side
+        plan = dataclasses.replace(plan, seed=plan.seed + 7919 * index)
 
     def on_term(signum, frame):  # the parent's stop: end the trial cleanly (run folder stopped, trial failed)
         raise KeyboardInterrupt
@@ -403,7 +407,7 @@ def run_sweep(plan: SweepPlan, parallel: int = 1) -> dict:
         cpus = os.cpu_count() or 1
         plan.threads = plan.threads or max(1, cpus // len(parts))
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(plan, n), name=f"hybrid-studio-sweep-{i}")
+        procs = [ctx.Process(target=_worker, args=(plan, n, i), name=f"hybrid-studio-sweep-{i}")
                  for i, n in enumerate(parts)]
         with main_hidden():
             for p in procs:

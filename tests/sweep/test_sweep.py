@@ -109,6 +109,9 @@ def test_parallel_runs_trials_in_worker_processes(tmp_path, capsys):
     assert sorted(t["number"] for t in report["trials"]) == [0, 1, 2]
     assert all(t["state"] == "complete" for t in report["trials"])
     assert len({t["run"] for t in report["trials"]}) == 3
+    # each worker has its own seed (--seed 1 given): side by side they do not pick the same values
+    picked = [t["params"]["rnn.hidden_size"] for t in report["trials"] if not t.get("baseline")]
+    assert len(set(picked)) == len(picked)
 
 
 def test_two_processes_share_one_study_without_losing_or_duplicating_trials(tmp_path):
