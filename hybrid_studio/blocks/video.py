@@ -28,6 +28,10 @@ def _video_fixes(spec: TensorSpec, port: str = "in") -> list:
     """Fixes that turn what arrived into a video: an image becomes a clip of one frame."""
     if spec.axes == "CHW" and None not in spec.shape:
         return [FixSpec.insert_before(port, "Reshape", {"shape": [1, *spec.shape], "axes": "TCHW"})]
+    f = spec.size("F") if spec.axes == "TF" else None
+    side = int(round(f ** 0.5)) if f else 0
+    if f and side * side == f:  # a sequence of square-numbered feature vectors reads as one-channel frames
+        return [FixSpec.insert_before(port, "Reshape", {"shape": [-1, 1, side, side], "axes": "TCHW"})]
     return []
 
 
