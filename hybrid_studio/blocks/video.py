@@ -28,6 +28,10 @@ def _video_fixes(spec: TensorSpec, port: str = "in") -> list:
     """Fixes that turn what arrived into a video: an image becomes a clip of one frame."""
     if spec.axes == "CHW" and None not in spec.shape:
         return [FixSpec.insert_before(port, "Reshape", {"shape": [1, *spec.shape], "axes": "TCHW"})]
+    f = spec.size("F") if spec.axes == "TF" else None
+    side = int(round(f ** 0.5)) if f else 0
+    if f and side * side == f:  # a sequence of square-numbered feature vectors reads as one-channel frames
+        return [FixSpec.insert_before(port, "Reshape", {"shape": [-1, 1, side, side], "axes": "TCHW"})]
     return []
 
 
@@ -60,7 +64,7 @@ class Conv3d(Block):
             "output frame sees kernel_size[0] neighbouring input frames. Sizes follow PyTorch's formula; padding "
             "\"same\" keeps T, H and W (stride 1). Parameters: kt*kh*kw*C*C' (+ C' bias).")
     params = (
-        Param("out_channels", "int", 16, "Number of output channels (filters).", min=1),
+        Param("out_channels", "int", 32, "Number of output channels (filters).", min=1),
         Param("kernel_size", "int_or_pair", 3, "Kernel size; an int or [t, h, w].", min=1, pair=True, entries=3),
         Param("stride", "int_or_pair", 1, "Stride; an int or [t, h, w].", min=1, pair=True, entries=3),
         Param("padding", "padding", 0, 'Zero padding on each side, an int or [t, h, w], or "same" (keeps the sizes; '

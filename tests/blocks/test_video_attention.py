@@ -100,6 +100,22 @@ def test_convlstm_fed_an_image_offers_a_one_frame_clip():
 def test_convlstm_on_a_sequence_says_what_it_needs():
     d = diag((5, 6), "TF", "ConvLSTM2d")
     assert "video (N, T, C, H, W)" in d.message and "each time step must be an image" in d.message
+    assert d.fixes == []  # 6 features make no square frame
+    g, ck = chain((None, 16), "TF", "ConvLSTM2d", {"hidden_channels": 2})  # 16 features: 4x4 frames
+    apply_first_fix(g, ck)
+    assert ck.valid and ck.result("b").output.shape == (None, 2, 4, 4)
+
+
+def test_module_spec_builds_helper_classes():
+    from hybrid_studio.blocks.attention import ATTENTION_POOL_SOURCE
+    from hybrid_studio.blocks.base import ModuleSpec
+
+    spec = ModuleSpec("AttentionPool", (6,), {"attention_size": 5}, helper=ATTENTION_POOL_SOURCE)
+    assert spec.source() == "AttentionPool(6, attention_size=5)"
+    m = spec.build()
+    assert sum(t.numel() for t in m.parameters()) == 5 * 6 + 5 + 5
+    assert m(torch.randn(2, 4, 6)).shape == (2, 6)
+    assert ModuleSpec("Linear", (3, 2)).source() == "nn.Linear(3, 2)"
 
 
 # ---- Conv3d ------------------------------------------------------------------------------------------------------

@@ -121,3 +121,25 @@ def test_results_of_a_real_frame_prediction_run(qtbot, tmp_path):
     qtbot.waitUntil(lambda: view.predictions is not None, timeout=60_000)
     assert view.frames_shown == 8 and "copy-last-frame baseline's MSE is" in view.status.text()
     assert view.predictions.y_pred.shape == (200, 1, 20, 20)
+
+
+def test_the_convlstm_template_fits_moving_shapes_next_in_the_panel(qtbot, tmp_path, monkeypatch):
+    """Picking the dataset in the app: the template fits (no problem shown), the seed template does not and is told
+    why, and Train sends moving-shapes-next to the run."""
+    from hybrid_studio.project import load_template
+
+    starter = BaselineStarter(0.02, epochs=1, steps_per_epoch=5)
+    w = make_window(qtbot, tmp_path, monkeypatch, starter, graph=load_template("convlstm-next-frame"))
+    picker = w.panel.picker
+    picker.select("moving-shapes-next")
+    qtbot.waitUntil(lambda: picker.dataset is not None and picker.dataset.name == "moving-shapes-next",
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: picker.match(w.document.graph) == [], timeout=3000)
+    assert not picker.has_errors() and picker.preview.cells[0][1] == ["image"]  # clips drawn as frame strips
+    qtbot.mouseClick(w.panel.train_button, Qt.MouseButton.LeftButton)
+    assert starter.calls[0][1] == "moving-shapes-next"
+    qtbot.waitUntil(lambda: w.panel.controller.state == "idle", timeout=10_000)
+    assert [line.value() for _, line in baseline_lines(w.panel.plots)] == [0.02, 0.02]
+    # a classifier on the same data: the picker names the mismatch
+    seed = load_template("seed-cnn-lstm")
+    assert any("regression" in d.message for d in picker.match(seed))

@@ -1,5 +1,6 @@
 """Results of a run: a confusion matrix (classification) and a few validation samples with true and predicted
-labels. Predictions come from the run's best checkpoint, computed on a pool thread with the model compiled from the
+labels; for frame prediction, the true and predicted frames side by side and the MSE against the dataset's
+baseline (copying the last frame). Predictions come from the run's best checkpoint, computed on a pool thread with the model compiled from the
 graph the run trained (``project.json``), so the UI never waits for torch.
 """
 
