@@ -1,6 +1,7 @@
 """The block catalog. Importing this package registers every block type in ``CATALOG``."""
 
 from . import conv, dense, embedding, fusion, inputs, norm, pooling, recurrent, shape  # noqa: F401  (registration)
+from . import attention, video  # noqa: F401,I001  (registered after the others: the palette lists them last)
 from .base import CATALOG, CATEGORIES, Block, Catalog, ModuleSpec, register
 from .params import Param
 

@@ -64,18 +64,30 @@ def lit(v) -> str:
 
 @dataclass
 class ModuleSpec:
-    """An ``nn.<cls>(*args, **kwargs)`` call, as data: built by the compiler, written out by the exporter."""
+    """An ``nn.<cls>(*args, **kwargs)`` call, as data: built by the compiler, written out by the exporter.
+
+    ``helper``: for a block whose module PyTorch does not have (ConvLSTM2d, AttentionPool), the source of the
+    ``class <cls>(nn.Module)`` it needs. The generated file then defines that class once, above ``Model``, and calls
+    ``<cls>(...)`` instead of ``nn.<cls>(...)``: the exported model.py stays standalone (it imports only torch).
+    """
 
     cls: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    helper: str = ""
 
     def source(self) -> str:
         parts = [lit(a) for a in self.args] + [f"{k}={lit(v)}" for k, v in self.kwargs.items()]
-        return f"nn.{self.cls}({', '.join(parts)})"
+        return f"{'' if self.helper else 'nn.'}{self.cls}({', '.join(parts)})"
 
     def build(self):
+        import torch
         import torch.nn as nn
+        import torch.nn.functional as F
+        if self.helper:
+            namespace = {"torch": torch, "nn": nn, "F": F, "__name__": "hybrid_studio_generated"}
+            exec(self.helper, namespace)  # noqa: S102 - a block's own class source, no project data in it
+            return namespace[self.cls](*self.args, **self.kwargs)
         return getattr(nn, self.cls)(*self.args, **self.kwargs)
 
 
@@ -105,6 +117,8 @@ class Block:
     params: ClassVar[tuple] = ()
     #: True only for blocks that take int64 tokens (Embedding).
     accepts_int: ClassVar[bool] = False
+    #: How the block exports to ONNX, for the block reference (docs/blocks.md); empty when nothing needs saying.
+    onnx: ClassVar[str] = ""
 
     # ---- params ------------------------------------------------------------------------------------------------
     @classmethod
@@ -165,6 +179,11 @@ class Block:
     def forward(self, p: dict, ins: list[TensorSpec], out: TensorSpec, m: str, xs: list[str], y: str) -> list[str]:
         """Lines of Python computing ``y`` from the input variables ``xs``; ``m`` is ``self.<id>``."""
         return [f"{y} = {xs[0]}"]
+
+    def onnx_problem(self, p: dict, ins: list[TensorSpec]) -> str | None:
+        """Why this block, with these inputs, cannot be exported to ONNX (the exporter refuses the graph with it);
+        None when it can."""
+        return None
 
     # ---- presentation ------------------------------------------------------------------------------------------
     def summary(self, p: dict) -> str:

@@ -29,7 +29,7 @@ class Param:
     """One block parameter.
 
     kinds: ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``; None allowed if listed), ``int_or_pair``
-    (an int, or ``[h, w]`` when ``pair`` is true), ``padding`` (like int_or_pair, or ``"same"``/``"valid"``),
+    (an int, or ``[h, w]`` when ``pair`` is true; ``[t, h, w]`` when ``entries`` is 3), ``padding`` (like int_or_pair, or ``"same"``/``"valid"``),
     ``shape`` (a list of sizes; ``null`` and -1 as the block allows), ``axes`` (axis letters).
     """
 
@@ -42,6 +42,12 @@ class Param:
     choices: tuple = ()
     pair: bool = False
     nullable: bool = False   # for int/float: None allowed (e.g. stride defaults to kernel_size)
+    entries: int = 2         # for pair params: the length of the list form (3 for Conv3d's [t, h, w])
+
+    @property
+    def list_form(self) -> str:
+        """How the list form of a pair param reads: ``[h, w]`` or ``[t, h, w]``."""
+        return "[t, h, w]" if self.entries == 3 else "[h, w]"
 
     def type_error(self, v) -> str | None:
         k = self.kind
@@ -60,9 +66,9 @@ class Param:
                 return None
             if k == "padding" and isinstance(v, str):
                 return None
-            if self.pair and isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v):
+            if self.pair and isinstance(v, list) and len(v) == self.entries and all(_is_int(x) for x in v):
                 return None
-            what = "an integer" + (" or [h, w]" if self.pair else "")
+            what = "an integer" + (f" or {self.list_form}" if self.pair else "")
             return what + (' or "same" / "valid"' if k == "padding" else "")
         if k == "shape":
             if isinstance(v, list) and all(x is None or _is_int(x) for x in v):

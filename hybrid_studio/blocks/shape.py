@@ -170,3 +170,40 @@ class ToSequence(Block):
 
     def summary(self, p):
         return p["axis"]
+
+
+@register
+class Permute(Block):
+    type_name = "Permute"
+    category = "Shape"
+    id_prefix = "permute"
+    help = ("Reorders the per-sample axes; the batch N stays first. `axes` is the new order of the input's axis "
+            "letters, e.g. HWC turns an image (N, C, H, W) channels-last, (N, H, W, C); TF on (N, F, T) swaps them "
+            "back. Nothing is copied or learnt: the axis names travel with their sizes.")
+    onnx = "one ONNX Transpose."
+    params = (
+        Param("axes", "axes", "HWC", "The input's axis letters in their new order, e.g. HWC for (C, H, W)."),
+    )
+
+    def infer(self, p, ins):
+        spec, axes = ins[0], p["axes"]
+        if sorted(axes) != sorted(spec.axes):
+            # keep the letters the input has, in the order given, then the ones left out, in the input's order
+            kept = [a for a in axes if a in spec.axes]
+            fixed = "".join(kept + [a for a in spec.axes if a not in kept])
+            missing = [a for a in spec.axes if a not in axes]
+            extra = [a for a in axes if a not in spec.axes]
+            why = "; ".join(x for x in (f"it leaves out {''.join(missing)}" if missing else "",
+                                        f"the input has no {''.join(extra)}" if extra else "") if x)
+            self.fail(f"Permute axes '{axes}' must reorder the input's axes {spec.axes} (one letter each), but "
+                      f"{why}; received {arrived(spec)}", FixSpec.set_param("axes", fixed), code="permute-axes")
+        return TensorSpec(axes, tuple(spec.size(a) for a in axes), spec.dtype)
+
+    def forward(self, p, ins, out, m, xs, y):
+        order = [ins[0].dim(a) for a in p["axes"]]
+        if order == sorted(order):
+            return [f"{y} = {xs[0]}"]
+        return [f"{y} = {xs[0]}.permute(0, {', '.join(map(str, order))})"]
+
+    def summary(self, p):
+        return p["axes"]

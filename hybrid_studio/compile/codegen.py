@@ -52,6 +52,8 @@ def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedMode
     outputs = [n.id for n in graph.nodes if n.type == "Output"]
     init: list[tuple[str, str | None]] = []
     body: list[tuple[str, str | None]] = []
+    #: Helper class name -> its source, for modules PyTorch does not have (see ModuleSpec.helper).
+    helpers: dict[str, str] = {}
     total = 0
     for nid in order:
         node = graph.node(nid)
@@ -63,6 +65,8 @@ def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedMode
         xs = [graph.edge_into(nid, port).source for port in ports]
         spec = block.module(p, ins, res.output)
         total += res.params or 0
+        if spec is not None and spec.helper:
+            helpers.setdefault(spec.cls, spec.helper)
         if spec is not None:
             note = f"  # {res.params:,} parameters" if res.params else ""
             init.append((f"self.{nid} = {spec.source()}{note}", nid))
@@ -88,6 +92,10 @@ def generate(graph: Graph, checker: ShapeChecker | None = None) -> GeneratedMode
         "import torch.nn.functional as F",
         "",
         "",
+    ]
+    for helper in helpers.values():
+        out_lines += helper.strip("\n").splitlines() + ["", ""]
+    out_lines += [
         "class Model(nn.Module):",
         "    def __init__(self):",
         "        super().__init__()",

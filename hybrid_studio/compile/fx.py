@@ -16,6 +16,8 @@ from hybrid_studio.graph import Graph, ShapeChecker
 from .codegen import CompileError, GeneratedModel, generate
 
 _serial = count()
+#: The ``__name__`` the generated source runs under: classes defined in it (Model, helper classes) carry it.
+GENERATED_MODULE = "hybrid_studio_generated"
 
 
 class BlockRuntimeError(RuntimeError):
@@ -34,7 +36,7 @@ def load_model_class(gen: GeneratedModel):
     code = compile(gen.source, filename, "exec")
     # Register the source so tracebacks show the generated lines (and the block comments above them).
     linecache.cache[filename] = (len(gen.source), None, gen.source.splitlines(True), filename)
-    namespace: dict = {"__name__": "hybrid_studio_generated"}
+    namespace: dict = {"__name__": GENERATED_MODULE}
     exec(code, namespace)  # noqa: S102 - source generated from validated ids and literal params only
     cls = namespace["Model"]
     cls._hs_filename = filename
@@ -72,6 +74,11 @@ def _make_tracer_class():
             super().__init__()
             self._filename = filename
             self._owner = line_owner
+
+        def is_leaf_module(self, m, module_qualified_name):
+            # The helper classes of the generated source (ConvLSTM2d's loop over time, say) are single steps of
+            # the graph: their Python control flow depends on run-time sizes that fx cannot trace.
+            return type(m).__module__ == GENERATED_MODULE or super().is_leaf_module(m, module_qualified_name)
 
         def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
             node = super().create_node(kind, target, args, kwargs, name, type_expr)

@@ -44,6 +44,7 @@ def export_onnx(graph: Graph, path, model=None, opset: int = OPSET) -> dict:
 
     checker = checker_for(graph)
     gen = generate(graph, checker)
+    _check_exportable(graph, checker)
     fresh = load_model_class(gen)()
     if model is not None:
         fresh.load_state_dict(model.state_dict())
@@ -95,6 +96,20 @@ def export_onnx(graph: Graph, path, model=None, opset: int = OPSET) -> dict:
     finally:
         workdir.cleanup()
     return dynamic_axes
+
+
+def _check_exportable(graph: Graph, checker) -> None:
+    """Refuse a graph with a block that says it cannot be exported as it is (e.g. a ConvLSTM2d over a variable T,
+    whose loop over time the exporter would unroll at the example's length)."""
+    from hybrid_studio.blocks import CATALOG
+
+    for node in graph.nodes:
+        block = CATALOG.get(node.type)
+        p = block.resolve(node.params)[0]
+        res = checker.result(node.id)
+        problem = block.onnx_problem(p, [res.inputs[port] for port in block.inputs(p)])
+        if problem:
+            raise CompileError(f"cannot export to ONNX: block '{node.id}' ({node.type}) {problem}")
 
 
 def example_size(graph: Graph, input_ids) -> int:

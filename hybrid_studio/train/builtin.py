@@ -25,6 +25,10 @@ class Raw:
     input_names: list = field(default_factory=list)
     #: An explicit validation set (x list, y) that replaces the random split, e.g. a dataset's official test set.
     val: tuple | None = None
+    #: The axes of a regression target shaped like a tensor (``CHW`` for a predicted frame); empty: a vector.
+    target_axes: str = ""
+    #: A trivial predictor the model must beat, by name (``copy-last-frame``); see ``datasets.baseline_loss``.
+    baseline: str = ""
 
 
 # ---- digits -----------------------------------------------------------------------------------------------------
@@ -96,6 +100,39 @@ def moving_shapes(seed: int, n: int = 1200, frames: int = 12, size: int = 32, sp
                                      axis=(0, 1))
     clips += rng.normal(0, 0.08, clips.shape).astype(np.float32)
     return Raw([clips], y.astype(np.int64), ["TCHW"], class_names=list(DIRECTIONS), input_names=["video"])
+
+
+def moving_shapes_next(seed: int, n: int = 1000, frames: int = 6, size: int = 20) -> Raw:
+    """Next-frame prediction: clips of ``frames`` frames of one shape moving in a straight line (one of 8
+    directions, 1 or 2 pixels a frame), and as the target the clean frame that follows (``CHW``), a regression.
+
+    Whole paths stay inside the frame (nothing wraps), and the inputs carry a little noise while the target does
+    not, so copying the last frame (the ``copy-last-frame`` baseline) is wrong by the motion and the noise; a model
+    must learn where the shape goes.
+    """
+    if size - 5 < 2 * frames:
+        raise ValueError(f"a {size}x{size} frame is too small for {frames} frames of motion")
+    rng = np.random.default_rng([int(seed), 8])
+    clips = np.zeros((n, frames + 1, 1, size, size), np.float32)
+    kinds = rng.integers(0, 4, n)
+    sizes = rng.integers(3, 6, n)
+    bright = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    steps = np.array([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)])
+    direction = steps[rng.integers(0, len(steps), n)] * rng.integers(1, 3, (n, 1))
+    for i in range(n):
+        s = int(sizes[i])
+        travel = np.abs(direction[i]) * frames
+        # a start from which the shape stays inside the frame for every step of the clip and the target
+        lo = np.where(direction[i] < 0, travel, 0)
+        hi = size - s - np.where(direction[i] > 0, travel, 0)
+        r0, c0 = (int(rng.integers(a, b + 1)) for a, b in zip(lo, hi))  # size - s >= 2 * frames: never empty
+        mask = _shape_mask(int(kinds[i]), s) * bright[i]
+        for t in range(frames + 1):
+            r, c = r0 + direction[i][0] * t, c0 + direction[i][1] * t
+            clips[i, t, 0, r:r + s, c:c + s] = mask
+    x = clips[:, :frames] + rng.normal(0, 0.05, (n, frames, 1, size, size)).astype(np.float32)
+    return Raw([x], clips[:, frames].copy(), ["TCHW"], task="regression", input_names=["video"],
+               target_axes="CHW", baseline="copy-last-frame")
 
 
 # ---- waveforms ----------------------------------------------------------------------------------------------------

@@ -67,6 +67,10 @@ class Dataset:
     description: str = ""
     #: Where the data came from: "built-in" or a path.
     source: str = "built-in"
+    #: The axes of a tensor-shaped regression target (``CHW`` for a predicted frame); empty for a vector.
+    target_axes: str = ""
+    #: A trivial predictor to beat, by name (``copy-last-frame``), or empty; ``baseline_loss`` scores it.
+    baseline: str = ""
 
     @property
     def x_train(self):
@@ -100,12 +104,23 @@ class Dataset:
             out.append(([x[i] for x in s.x], label))
         return out
 
+    def baseline_loss(self, split: str = "val") -> float | None:
+        """The loss (MSE) of the dataset's ``baseline`` predictor on a split, the figure a model must beat; None
+        when the dataset has no baseline or the split is empty. ``copy-last-frame`` predicts the last input frame."""
+        s = self.val if split == "val" else self.train
+        if self.baseline != "copy-last-frame" or not len(s):
+            return None
+        last = np.asarray(s.x[0][:, -1], np.float64)
+        return float(np.mean((last - np.asarray(s.y, np.float64).reshape(last.shape)) ** 2))
+
     def describe(self) -> str:
         """One line: inputs, task, sizes."""
         ins = ", ".join(f"{i.name or 'input'} {i.axes} {'x'.join(str(s) for s in i.shape)}"
                         + ("" if i.dtype == "float32" else f" {i.dtype}") for i in self.inputs)
         what = (f"{self.num_classes} classes" if self.task == "classification"
                 else f"regression, {self.num_targets} target(s)")
+        if self.target_axes:
+            what = f"regression to {self.target_axes} {'x'.join(str(s) for s in self.train.y.shape[1:])}"
         return f"{self.name}: {ins}; {what}; {len(self.train)} train / {len(self.val)} validation samples"
 
 
@@ -129,6 +144,11 @@ _BUILTINS = {
                                  "1,500 samples of two inputs, image 1x28x28 and series 8x8, whose 10 classes "
                                  "need both: 5 stroke patterns in the image x slow/fast oscillation in the series."),
                      builtin.image_series),
+    "moving-shapes-next": (DatasetInfo("moving-shapes-next", "Moving shapes, next frame (video prediction)",
+                                       "1,000 clips of 6 noisy frames of 1x20x20, a shape moving in one of 8 "
+                                       "directions; the target is the clean 7th frame (regression, 1x20x20). "
+                                       "Beat copying the last frame."),
+                           builtin.moving_shapes_next),
     "basic-motions": (DatasetInfo("basic-motions", "BasicMotions (real sensor data)",
                                   "UEA BasicMotions: 80 recordings of 6-axis motion sensors (T=100, F=6), 4 "
                                   "activities; official 40/40 split. Ships with sktime (optional extra)."),
@@ -201,7 +221,8 @@ def _assemble(name, raw: builtin.Raw, seed, val_split, source="built-in", title=
     inputs = [InputInfo(tuple(int(s) for s in x.shape[1:]), axes, "int64" if x.dtype == np.int64 else "float32",
                         names[i] if i < len(names) else "")
               for i, (x, axes) in enumerate(zip(raw.x, raw.axes))]
-    ds = Dataset(name, inputs, raw.task, train, val, title=title or name, description=description, source=source)
+    ds = Dataset(name, inputs, raw.task, train, val, title=title or name, description=description, source=source,
+                 target_axes=raw.target_axes, baseline=raw.baseline)
     if raw.task == "classification":
         k = int(max(raw.y.max(), raw.val[1].max() if raw.val is not None else 0)) + 1
         ds.num_classes = max(k, len(raw.class_names))

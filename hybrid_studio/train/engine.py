@@ -218,7 +218,8 @@ class _Trainer(SetupMixin, CheckpointMixin):
 
         c = self.config
         self.emit(Started(self.run_id or "", str(self.folder.path) if self.folder else "", str(self.device),
-                          c.epochs, self.steps_per_epoch, self.epoch, len(self.y_train), len(self.y_val)))
+                          c.epochs, self.steps_per_epoch, self.epoch, len(self.y_train), len(self.y_val),
+                          self.dataset.baseline_loss(), self.dataset.baseline))
         sampler = DistributedSampler(range(len(self.y_train)), num_replicas=self.world, rank=self.rank,
                                      shuffle=True, seed=c.seed, drop_last=False)
         if self.step == 0 and self.epoch == 0 and self.batch_start == 0:
@@ -441,6 +442,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
             "val_loss": m.get("val_loss"), "val_accuracy": m.get("val_accuracy"), "val_mae": m.get("val_mae"),
             "early_stopped": bool(getattr(self, "early_stopped", False)), "duration_s": round(self.duration(), 3),
             "world_size": self.world, "weights_checksum": self.weights_checksum(),
+            "baseline": self.dataset.baseline, "baseline_val_loss": self.dataset.baseline_loss(),
         }
         if self.folder is not None:
             self.folder.write_metrics()

@@ -23,6 +23,9 @@ class Started:
     #: Number of training and validation samples.
     train_samples: int = 0
     val_samples: int = 0
+    #: The validation loss of the dataset's trivial baseline (e.g. copy-last-frame), which the model should beat.
+    baseline_loss: float | None = None
+    baseline: str = ""
 
 
 @dataclass

@@ -124,6 +124,8 @@ def _match_output(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
     if dataset.task == "classification":
         want, what = dataset.num_classes, f"{dataset.num_classes} classes"
         allowed = ("TF",) if dataset.per_step_labels else ("F", "TF")
+    elif dataset.target_axes:
+        return diags + _match_tensor_target(node, spec, dataset)
     else:
         want, what = dataset.num_targets, f"{dataset.num_targets} target value(s)"
         allowed = ("F",)
@@ -157,6 +159,19 @@ def _match_output(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
         diags.append(Diagnostic(node.id, ERROR, f"{node.id} gives {size} values per {per} "
                                 f"{spec.describe_axes()} but the dataset '{dataset.name}' has {what}", fixes, CODE))
     return diags
+
+
+def _match_tensor_target(node, spec, dataset: Dataset) -> list[Diagnostic]:
+    """A regression to a tensor (a predicted frame ``CHW``): the Output must give exactly the target's axes and
+    sizes (unknown sizes accept any)."""
+    want = tuple(int(s) for s in dataset.train.y.shape[1:])
+    target = f"({', '.join(f'{a}={s}' for a, s in zip(dataset.target_axes, want))})"
+    if spec.axes != dataset.target_axes or any(s is not None and s != w for s, w in zip(spec.shape, want)):
+        hint = ("; end the model with a Conv2d of out_channels=" + str(want[0]) + ' and padding "same"'
+                if dataset.target_axes == "CHW" else "")
+        return [Diagnostic(node.id, ERROR, f"{node.id} receives {spec.describe_axes()} but the dataset "
+                           f"'{dataset.name}' predicts {target} per sample{hint}", [], CODE)]
+    return []
 
 
 def adapt_graph_edit(graph, dataset: Dataset):

@@ -28,6 +28,17 @@ class Predictions:
     inputs: list = field(default_factory=list)  # InputInfo per input
     samples: list = field(default_factory=list)  # per-input arrays of the shown samples
     run_dir: str = ""
+    #: Axes of a tensor-shaped regression target (``CHW``: a predicted frame), else empty.
+    target_axes: str = ""
+    #: The validation loss of the dataset's trivial baseline (copy-last-frame), when it has one.
+    baseline: str = ""
+    baseline_loss: float | None = None
+
+    def mse(self) -> float:
+        """The mean squared error of the predictions (regression)."""
+        if not len(self.y_true):
+            return float("nan")
+        return float(np.mean((np.asarray(self.y_true, np.float64) - np.asarray(self.y_pred, np.float64)) ** 2))
 
     def confusion(self) -> np.ndarray:
         """Counts [true, predicted] over every predicted label (per time step for sequence outputs)."""
@@ -73,4 +84,5 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     y_true = np.asarray(ds.y_val[:limit])
     y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
     return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, [ds.inputs[k] for k in order],
-                       [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir))
+                       [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir),
+                       ds.target_axes, ds.baseline, ds.baseline_loss())

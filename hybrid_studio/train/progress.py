@@ -118,6 +118,10 @@ class ProgressPrinter:
             final.append(f"final validation MAE {_num(s['val_mae'])}")
         if s.get("val_loss") is not None:
             final.append(f"loss {_num(s['val_loss'])}")
+        if s.get("baseline_val_loss") is not None and s.get("val_loss") is not None:
+            ratio = s["baseline_val_loss"] / max(s["val_loss"], 1e-12)
+            final.append(f"{s.get('baseline')} baseline loss {_num(s['baseline_val_loss'])} ({ratio:.1f}x the "
+                         f"model's)")
         if final:
             self._write(", ".join(final))
         if s.get("run_dir"):

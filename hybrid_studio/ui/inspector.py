@@ -185,8 +185,27 @@ class Inspector(QWidget):
             ed.reverted.connect(lambda text: self.document.notice.emit(text))
             label = QLabel(param.name.replace("_", " "))
             label.setToolTip(param.help)
+            label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            label.customContextMenuRequested.connect(
+                lambda pos, name=param.name, w=label: self.show_param_menu(name, w.mapToGlobal(pos)))
             self.form.addRow(label, ed)
             self.editors[param.name] = ed
+
+    def show_param_menu(self, name: str, global_pos):
+        """The right-click menu of a param: the actions features hang on the window's ``param_actions``
+        ((text, callback(node_id, param)) pairs, e.g. the sweep's "Sweep this..."). Popped up, not exec'd, so the
+        event loop (and a test) goes on; ``param_menu`` is the menu shown."""
+        from PySide6.QtWidgets import QMenu
+
+        actions = getattr(self.window(), "param_actions", None) or []
+        if not actions or self.node_id is None:
+            return None
+        menu = self.param_menu = QMenu(self)
+        node_id = self.node_id
+        for text, callback in actions:
+            menu.addAction(text, lambda cb=callback: cb(node_id, name))
+        menu.popup(global_pos)
+        return menu
 
     def _refresh_values(self):
         node = self.document.graph.node(self.node_id)

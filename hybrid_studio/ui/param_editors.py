@@ -353,6 +353,14 @@ class PairEditor(ParamEditor):
             self.row.addWidget(self.mode)
             self.mode.activated.connect(self._mode_changed)
         low = int(param.min) if param.min is not None else 0
+        self.t = None
+        if param.pair and param.entries == 3:  # Conv3d's [t, h, w]: the time extent first
+            self.t = QSpinBox()
+            self.t.setRange(low, 9999)
+            self.t.setMinimumWidth(44)
+            self.row.addWidget(self.t, 1)
+            self.row.addWidget(QLabel("×"))
+            self.t.valueChanged.connect(lambda _v: self._spun(self.t))
         self.h = QSpinBox()
         self.h.setRange(low, 9999)
         self.h.setMinimumWidth(44)  # narrow docks: keep the pair on one line
@@ -370,16 +378,20 @@ class PairEditor(ParamEditor):
             self.link.setChecked(True)
             self.link.setText("=")
             self.link.setFixedWidth(24)
-            self.link.setToolTip("Same value for height and width")
+            self.link.setToolTip("Same value for " + ("time, height and width" if self.t else "height and width"))
             self.row.addWidget(self.link)
             self.link.toggled.connect(self._link_toggled)
             self.w.valueChanged.connect(lambda _v: self._spun(self.w))
         self.h.valueChanged.connect(lambda _v: self._spun(self.h))
-        self.route_undo_keys(*[w for w in (self.h, self.w) if w is not None])
+        self.route_undo_keys(*self._sizes())
         self._sync_enabled()
 
+    def _sizes(self) -> list:
+        """The size spin boxes, in the order of the list form ([t,] h, w)."""
+        return [w for w in (self.t, self.h, self.w) if w is not None]
+
     def fields(self):
-        return [w for w in (self.mode, self.h, self.w) if w is not None]
+        return [w for w in (self.mode, self.t, self.h, self.w) if w is not None]
 
     # ---- value -------------------------------------------------------------------------------------------------
     def current_mode(self) -> str:
@@ -393,10 +405,10 @@ class PairEditor(ParamEditor):
             return m
         if self.w is None or self.link.isChecked():
             return self.h.value()
-        return [self.h.value(), self.w.value()]
+        return [w.value() for w in self._sizes()]
 
     def set_value(self, value):
-        widgets = [w for w in (self.mode, self.h, self.w, self.link) if w is not None]
+        widgets = [w for w in (self.mode, self.t, self.h, self.w, self.link) if w is not None]
         for w in widgets:
             w.blockSignals(True)
         if value is None:
@@ -405,14 +417,15 @@ class PairEditor(ParamEditor):
             self._set_mode(value)
         elif _is_int(value):
             self._set_mode("size")
-            self.h.setValue(value)
+            for w in self._sizes():
+                w.setValue(value)
             if self.w is not None:
-                self.w.setValue(value)
                 self.link.setChecked(True)
-        elif isinstance(value, list) and len(value) == 2 and all(_is_int(x) for x in value) and self.w is not None:
+        elif isinstance(value, list) and len(value) == len(self._sizes()) and all(_is_int(x) for x in value) \
+                and self.w is not None:
             self._set_mode("size")
-            self.h.setValue(value[0])
-            self.w.setValue(value[1])
+            for w, x in zip(self._sizes(), value):
+                w.setValue(x)
             self.link.setChecked(False)
         for w in widgets:
             w.blockSignals(False)
@@ -425,17 +438,19 @@ class PairEditor(ParamEditor):
     # ---- user changes ------------------------------------------------------------------------------------------
     def _spun(self, which):
         if self.w is not None and self.link.isChecked():
-            other = self.w if which is self.h else self.h
-            other.blockSignals(True)
-            other.setValue(which.value())
-            other.blockSignals(False)
+            for other in self._sizes():
+                if other is not which:
+                    other.blockSignals(True)
+                    other.setValue(which.value())
+                    other.blockSignals(False)
         self._emit(self.value(), True)
 
     def _link_toggled(self, on):
         if on:
-            self.w.blockSignals(True)
-            self.w.setValue(self.h.value())
-            self.w.blockSignals(False)
+            for other in self._sizes():
+                other.blockSignals(True)
+                other.setValue(self.h.value())
+                other.blockSignals(False)
         self._emit(self.value(), False)
 
     def _mode_changed(self, _i):
@@ -444,7 +459,7 @@ class PairEditor(ParamEditor):
 
     def _sync_enabled(self):
         size = self.current_mode() == "size"
-        for w in (self.h, self.w, self.link):
+        for w in (self.t, self.h, self.w, self.link):
             if w is not None:
                 w.setEnabled(size)
 

@@ -60,7 +60,7 @@ def param_values(param):
     elif k in ("int_or_pair", "padding"):
         lo = int(param.min) if param.min is not None else 0
         one = st.integers(lo, lo + 2)
-        s = st.one_of(one, st.lists(one, min_size=2, max_size=2)) if param.pair else one
+        s = st.one_of(one, st.lists(one, min_size=param.entries, max_size=param.entries)) if param.pair else one
         if k == "padding":
             s = st.one_of(s, st.sampled_from(["same", "valid"]))
     elif k == "shape":

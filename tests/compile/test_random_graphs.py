@@ -84,7 +84,9 @@ def input_params(draw, kind: str) -> tuple[dict, dict]:
 def param_strategy(param):
     """Values for one param, small enough to keep the models tiny."""
     n, k = param.name, param.kind
-    if n in ("out_channels", "out_features", "hidden_size", "embedding_dim"):
+    if k == "choice":  # before the names: ConvLSTM2d's padding is a choice of "same" / "valid"
+        return st.sampled_from(param.choices)
+    if n in ("out_channels", "out_features", "hidden_size", "hidden_channels", "embedding_dim"):
         return st.integers(1, 6)
     if n == "num_embeddings":
         return st.integers(VOCAB, VOCAB + 10)
@@ -120,7 +122,7 @@ def param_strategy(param):
         return st.nothing()
     else:  # a kind this test does not know: keep the default
         return st.just(param.default)
-    s = st.one_of(one, st.lists(one, min_size=2, max_size=2)) if param.pair else one
+    s = st.one_of(one, st.lists(one, min_size=param.entries, max_size=param.entries)) if param.pair else one
     if k == "padding":
         s = st.one_of(s, st.sampled_from(["same", "valid"]))
     if param.nullable:
@@ -148,7 +150,8 @@ def block_params(draw, type_name: str, spec, concrete_spec) -> dict:
         if p.name == "inputs":
             continue
         # omitted params take their defaults, which must work as well as written ones
-        if p.name in ("out_channels", "out_features", "hidden_size", "embedding_dim", "num_embeddings") \
+        if p.name in ("out_channels", "out_features", "hidden_size", "hidden_channels", "embedding_dim",
+                      "num_embeddings") \
                 or draw(st.booleans()):
             params[p.name] = draw(param_strategy(p))
     return params
@@ -230,6 +233,8 @@ def fusable(type_name: str, params: dict, a, b) -> bool:
     in the checker, so only the join axis of a Concat may be unknown)."""
     if a.dtype != "float32" or b.dtype != "float32" or a.axes != b.axes or a.rank == 0:
         return False
+    if type_name == "MultiheadAttention":  # query and keys may differ in length (T, S) and features (F, F2)
+        return a.axes == "TF" and None not in (a.shape[1], b.shape[1])
     if type_name == "Concat":
         if params.get("axis") == "time":
             if "T" not in a.axes:
@@ -258,11 +263,14 @@ def graphs(draw) -> Drawn:
             type_name = draw(st.sampled_from(FUSION))
             params = {p.name: draw(param_strategy(p)) for p in CATALOG.get(type_name).params
                       if p.name != "inputs" and draw(st.booleans())}
+            if type_name == "MultiheadAttention":  # it attends over sequences: start from one when there is one
+                sources = [s for s in sources if gr.spec(s).axes == "TF"] or sources
             first = draw(st.sampled_from(sources))
             partners = [s for s in sources if fusable(type_name, params, gr.spec(first), gr.spec(s))]
             if not partners:
                 continue
-            n_in = draw(st.sampled_from([2, 2, 3]))
+            most = CATALOG.get(type_name).param("inputs").max  # MultiheadAttention takes at most 2
+            n_in = draw(st.sampled_from([n for n in (2, 2, 3) if most is None or n <= most]))
             if n_in != 2:
                 params["inputs"] = n_in
             srcs = [first] + [draw(st.sampled_from(partners)) for _ in range(n_in - 1)]

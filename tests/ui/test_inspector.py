@@ -322,3 +322,26 @@ def test_a_port_that_goes_and_comes_back_in_one_typing_round_keeps_its_wire():
     assert dumps_project(doc.graph) == before
     doc.undo_stack.redo()
     assert dumps_project(doc.graph) == after
+
+
+def test_conv3d_kernel_editor_takes_time_height_and_width(qtbot):
+    """Conv3d's pair params have three entries, [t, h, w]: linked they stay one int, unlinked each is its own."""
+    doc = Document()
+    doc.push(Batch([AddNode(Node("video", "Input", {"shape": [5, 1, 12, 12], "axes": "TCHW"})),
+                    AddNode(Node("c3", "Conv3d", {"kernel_size": [1, 3, 3]})),
+                    Connect(Edge("video", "c3"))], "build"))
+    w = Inspector(doc)
+    qtbot.addWidget(w)
+    w.show()
+    w.show_node("c3")
+    ed = w.editor("kernel_size")
+    assert [ed.t.value(), ed.h.value(), ed.w.value()] == [1, 3, 3] and not ed.link.isChecked()
+    retype(qtbot, ed.t, "2")
+    assert doc.graph.node("c3").params["kernel_size"] == [2, 3, 3]
+    assert doc.checker.result("c3").output.shape == (4, 16, 10, 10)
+    qtbot.mouseClick(ed.link, Qt.LeftButton)  # link: the height's size for all three (3, the default: left out)
+    assert "kernel_size" not in doc.graph.node("c3").params and ed.t.value() == 3
+    retype(qtbot, ed.w, "5")
+    assert doc.graph.node("c3").params["kernel_size"] == 5 and ed.t.value() == ed.h.value() == 5
+    doc.undo_stack.undo()
+    assert "kernel_size" not in doc.graph.node("c3").params and ed.t.value() == ed.w.value() == 3

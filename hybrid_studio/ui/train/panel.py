@@ -476,6 +476,7 @@ class TrainPanel(QWidget):
             elif k == "Started":
                 self.progress.on_started(e)
                 self.plots.set_run_length(e.epochs * e.steps_per_epoch, e.epochs)
+                self.plots.set_baseline(getattr(e, "baseline_loss", None), getattr(e, "baseline", "") or "baseline")
                 self.status.setText(f"Run {e.run_id} on {e.device}")
                 self.log.appendPlainText(f"started {e.run_id} on {e.device}: {e.epochs} epochs x "
                                          f"{e.steps_per_epoch} steps")

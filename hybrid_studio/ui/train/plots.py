@@ -29,6 +29,7 @@ _VAL_PEN = pg.mkPen(_VAL_COLOUR, width=2)
 #: per-epoch points are filled with their curve's colour (pyqtgraph's default symbol colour is one grey for all)
 _TRAIN_SYMBOL = dict(symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(_TRAIN_COLOUR), symbolPen=_TRAIN_COLOUR)
 _VAL_SYMBOL = dict(symbol="s", symbolSize=6, symbolBrush=pg.mkBrush(_VAL_COLOUR), symbolPen=_VAL_COLOUR)
+_BASELINE_PEN = pg.mkPen((40, 160, 60), width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine)
 
 
 class Buffer:
@@ -176,6 +177,9 @@ class TrainPlots(QWidget):
         for plot in self._plot_series:
             plot.vb.sigRangeChangedManually.connect(functools.partial(self._hand_over, plot))
         self.overlay_items: list = []
+        #: A trivial predictor's validation loss drawn on the loss plots (``set_baseline``), and its lines.
+        self.baseline: float | None = None
+        self.baseline_lines: list = []
         self._hover = [pg.SignalProxy(plot.scene().sigMouseMoved, rateLimit=30,
                                       slot=functools.partial(self._on_hover, plot)) for plot in self._plot_series]
         self.export_png_button.clicked.connect(self._ask_png)
@@ -212,8 +216,26 @@ class TrainPlots(QWidget):
             plot.enableAutoRange(True)
             self._managed[plot] = False
         self.set_regression(regression)
+        self.set_baseline(None)
         self._dirty = set(self.series)
         self.refresh(limit=None)
+
+    def set_baseline(self, value: float | None, label: str = "baseline") -> None:
+        """Draw the validation loss of the dataset's trivial predictor (e.g. the MSE of copying the last frame) as a
+        dashed line across both loss plots, so the user sees whether the model beats it; None removes it."""
+        for plot, line in self.baseline_lines:
+            plot.removeItem(line)
+        self.baseline_lines = []
+        self.baseline = value if value is not None and math.isfinite(value) else None
+        if self.baseline is None:
+            return
+        for plot in (self.loss_plot, self.epoch_plot):
+            line = pg.InfiniteLine(pos=self.baseline, angle=0, pen=_BASELINE_PEN, movable=False,
+                                   label=f"{label} {self.baseline:.4g}",
+                                   labelOpts={"position": 0.85, "color": (40, 160, 60), "anchors": [(1, 1), (1, 1)]})
+            line.setZValue(-2)
+            plot.addItem(line)
+            self.baseline_lines.append((plot, line))
 
     def set_run_length(self, total_steps: int, total_epochs: int) -> None:
         """The run will take ``total_steps`` in ``total_epochs``. The plots' ranges then ratchet instead of
@@ -253,6 +275,8 @@ class TrainPlots(QWidget):
                 x_max = float(total)
                 plot.setXRange(*epoch_range(total), padding=0.05)
         ys = np.concatenate([b.y for b in bufs])
+        if self.baseline is not None and plot in (self.loss_plot, self.epoch_plot):
+            ys = np.append(ys, self.baseline)  # the baseline stays in view
         ys = ys[np.isfinite(ys)]
         if len(ys):
             lo, hi = float(ys.min()), float(ys.max())

@@ -1,11 +1,13 @@
 """Results of a run: a confusion matrix (classification) and a few validation samples with true and predicted
-labels. Predictions come from the run's best checkpoint, computed on a pool thread with the model compiled from the
+labels; for frame prediction, the true and predicted frames side by side and the MSE against the dataset's
+baseline (copying the last frame). Predictions come from the run's best checkpoint, computed on a pool thread with the model compiled from the
 graph the run trained (``project.json``), so the UI never waits for torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,6 +18,13 @@ from hybrid_studio.train.predict import Predictions, predict_run
 
 from .background import run_in_background, settle_heap
 from .samples import SampleGrid
+
+
+SAMPLES_TITLE = "Validation samples (true / predicted):"
+
+
+def _axes(info) -> str:
+    return str(getattr(info, "axes", "") or "")
 
 
 def _label(names, y) -> str:
@@ -42,9 +51,11 @@ class ResultsView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.status)
         layout.addWidget(self.matrix, 1)
-        layout.addWidget(QLabel("Validation samples (true / predicted):"))
+        self.samples_title = QLabel(SAMPLES_TITLE)
+        layout.addWidget(self.samples_title)
         layout.addWidget(self.samples)
         self.predictions: Predictions | None = None
+        self.frames_shown = 0  # frame-prediction samples drawn (true and predicted side by side)
         self.loading: str | None = None
 
     def load_run(self, run_dir, dataset=None) -> None:
@@ -66,8 +77,11 @@ class ResultsView(QWidget):
         self.status.setText(f"No results: {message}")
 
     def show_predictions(self, p: Predictions) -> None:
-        """Draw the confusion matrix (classification) and the sample cells."""
+        """Draw the confusion matrix (classification) and the sample cells; for frame prediction the predicted and
+        true frames side by side, and the MSE against the dataset's baseline."""
         self.predictions = p
+        self.samples_title.setText(SAMPLES_TITLE)
+        self.frames_shown = 0
         if p.task == "classification":
             m = p.confusion()
             acc = np.trace(m) / max(1, m.sum())
@@ -76,13 +90,37 @@ class ResultsView(QWidget):
             self._draw_matrix(m, p.class_names)
         else:
             mae = float(np.mean(np.abs(p.y_true - p.y_pred))) if len(p.y_true) else float("nan")
-            self.status.setText(f"{Path(p.run_dir).name}: validation MAE {mae:.4g}")
+            text = f"{Path(p.run_dir).name}: validation MAE {mae:.4g}, MSE {p.mse():.4g}"
+            if p.baseline_loss is not None:
+                ratio = p.baseline_loss / max(p.mse(), 1e-12)
+                text += (f"; the {p.baseline} baseline's MSE is {p.baseline_loss:.4g}: the model is "
+                         + (f"{ratio:.1f}x better" if ratio >= 1 else f"worse ({1 / ratio:.1f}x its MSE)"))
+            self.status.setText(text)
             self.matrix.setRowCount(0)
             self.matrix.setColumnCount(0)
+            if p.target_axes.endswith("HW"):
+                self._show_frames(p)
+                return
         n = len(p.samples)
         titles = [f"{_label(p.class_names, p.y_true[i])} / {_label(p.class_names, p.y_pred[i])}" for i in range(n)]
         wrong = [p.task == "classification" and not np.array_equal(p.y_true[i], p.y_pred[i]) for i in range(n)]
         self.samples.show_samples(p.inputs, p.samples, titles, wrong)
+
+    def _show_frames(self, p: Predictions) -> None:
+        """Frame prediction: per sample, the last input frame, the true next frame and the predicted one side by
+        side (one strip, drawn like a clip), titled with the sample's MSE."""
+        strips, titles = [], []
+        clip_input = bool(p.inputs) and _axes(p.inputs[0]).startswith("T") and _axes(p.inputs[0]).endswith("HW")
+        for i, arrays in enumerate(p.samples):
+            frames = [np.asarray(p.y_true[i]), np.asarray(p.y_pred[i])]
+            if clip_input and np.shape(arrays[0])[1:] == frames[0].shape:
+                frames.insert(0, np.asarray(arrays[0])[-1])
+            strips.append([np.stack(frames)])
+            titles.append(f"MSE {float(np.mean((frames[-2] - frames[-1]) ** 2)):.3g}")
+        self.frames_shown = len(strips)
+        self.samples_title.setText("Validation frames: " + ("last input | " if clip_input else "")
+                                   + "true next | predicted")
+        self.samples.show_samples([SimpleNamespace(axes="T" + p.target_axes)], strips, titles, per_row=4)
 
     def _draw_matrix(self, m: np.ndarray, names) -> None:
         n = len(m)

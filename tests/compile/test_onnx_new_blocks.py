@@ -1,0 +1,69 @@
+"""ONNX export of the v2 blocks (ConvLSTM2d, Conv3d, AttentionPool, MultiheadAttention, Permute): onnxruntime gives
+torch's numbers at other batch sizes, and at other lengths where a length is variable (docs/blocks.md says which
+block exports how)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+pytest.importorskip("torch")
+
+from hybrid_studio.compile import CompileError  # noqa: E402
+from hybrid_studio.compile.onnx_export import export_onnx  # noqa: E402
+from hybrid_studio.project import loads_project  # noqa: E402
+
+from test_onnx_export import check_against_torch  # noqa: E402  (pytest puts this folder on sys.path)
+
+
+def project(inputs: list, chain: list, extra_edges=()) -> str:
+    """Inputs (id, shape, axes), then a chain of (id, type, params) fed by the first input, ending in an Output."""
+    nodes = [{"id": i, "type": "Input", "params": {"shape": s, "axes": a}} for i, s, a in inputs]
+    nodes += [{"id": i, "type": t, "params": p} for i, t, p in chain]
+    nodes.append({"id": "out", "type": "Output", "params": {"task": "regression"}})
+    ids = [inputs[0][0]] + [c[0] for c in chain] + ["out"]
+    edges = [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]
+    edges = [e for e in edges if not any(x["target"] == e["target"] for x in extra_edges)] + list(extra_edges)
+    return json.dumps({"format": "hybrid-studio", "version": 1, "name": "onnx-new", "nodes": nodes, "edges": edges})
+
+
+CASES = {
+    "convlstm": project([("video", [4, 2, 6, 6], "TCHW")],
+                        [("cl", "ConvLSTM2d", {"hidden_channels": 3}),
+                         ("cl2", "ConvLSTM2d", {"hidden_channels": 2, "kernel_size": [3, 2], "padding": "valid",
+                                                "return_sequences": False})]),
+    "conv3d": project([("video", [None, 2, 6, 6], "TCHW")],
+                      [("c3", "Conv3d", {"out_channels": 3, "kernel_size": [2, 3, 3], "padding": [1, 1, 1],
+                                         "activation": "relu"})]),
+    "attention": project([("series", [None, 6], "TF")],
+                         [("sa", "MultiheadAttention", {"inputs": 1, "num_heads": 2}),
+                          ("pool", "AttentionPool", {"attention_size": 5})]),
+    "cross": project([("q", [5, 6], "TF"), ("kv", [None, 4], "TF")],
+                     [("mha", "MultiheadAttention", {"num_heads": 3})],
+                     [{"source": "q", "target": "mha", "target_port": "in0"},
+                      {"source": "kv", "target": "mha", "target_port": "in1"},
+                      {"source": "mha", "target": "out"}]),
+    "permute": project([("image", [3, 4, 5], "CHW")],
+                       [("p", "Permute", {"axes": "HWC"}), ("fc", "Linear", {"out_features": 2})]),
+}
+#: (batch, length for variable sizes) pairs each case runs at.
+SIZES = {"convlstm": [(1, 0), (3, 0)], "conv3d": [(1, 3), (2, 7)], "attention": [(1, 4), (3, 9)],
+         "cross": [(1, 3), (2, 8)], "permute": [(1, 0), (4, 0)]}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_new_blocks_export_and_match_torch(name, tmp_path):
+    check_against_torch(loads_project(CASES[name]), tmp_path / f"{name}.onnx", SIZES[name])
+
+
+def test_convlstm_over_a_variable_length_is_refused_and_nothing_is_written(tmp_path):
+    """Its loop would be unrolled at the example's length: a model that fails at any other T must not be written."""
+    graph = loads_project(project([("video", [None, 2, 6, 6], "TCHW")],
+                                  [("cl", "ConvLSTM2d", {"hidden_channels": 3, "return_sequences": False})]))
+    target = tmp_path / "cl.onnx"
+    with pytest.raises(CompileError, match=r"block 'cl' \(ConvLSTM2d\).*fixed T"):
+        export_onnx(graph, target)
+    assert not target.exists()
