@@ -1,8 +1,9 @@
 """Regenerate the README's screenshots: ``python docs/screenshots.py`` (offscreen; takes about a minute).
 
 - docs/screenshot-crnn.png: the CRNN template with a block selected (inspector filled in).
-- docs/screenshot-training.png: the seed template training on digits, captured mid-run.
+- docs/screenshot-training.png: the seed template training on digits in the Train workspace, captured mid-run.
 - docs/screenshot-sweep.png: a finished 8-trial sweep of the seed template on digits (``--only sweep`` runs just it).
+The first two show the toolbar.
 """
 
 import os
@@ -52,8 +53,7 @@ def training():
     window.show()
     panel = window.ensure_train_panel()
     pump()
-    window.train_dock.raise_()
-    window.resizeDocks([window.train_dock], [560], Qt.Orientation.Vertical)
+    window.set_workspace("train", remember=False)  # the Train workspace: the plots get most of the height
     panel.load_choices(sync=True)
     deadline = time.time() + 60
     while panel.picker.dataset is None and time.time() < deadline:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from hybrid_studio.blocks import checker_for, new_graph
-from hybrid_studio.graph import Edit, Graph, GraphError, SetParams
+from hybrid_studio.graph import Edit, Graph, GraphError, SetMeta, SetParams
 
 _MERGE_ID = 1001
 
@@ -75,6 +75,7 @@ class Document(QObject):
         self.checker = checker_for(self.graph)
         self.undo_stack = QUndoStack(self)
         self.path = Path(path) if path else None
+        self._meta_modified = False  # changed outside the undo history (training settings): unsaved all the same
         self.undo_stack.cleanChanged.connect(self.state_changed)
         self.checker.flush()
 
@@ -99,6 +100,19 @@ class Document(QObject):
             self.notice.emit(text[:1].upper() + text[1:])
         return True
 
+    def set_meta(self, key: str, value) -> bool:
+        """Change project metadata (the ``training`` settings) outside the undo history: settings are not part of
+        the design, so Ctrl+Z keeps undoing graph edits, but the project is still modified and saves them.
+        False when nothing changed."""
+        if getattr(self.graph, key, None) == value:
+            return False
+        SetMeta(key, value).apply(self.graph)
+        was = self.modified
+        self._meta_modified = True
+        if not was:
+            self.state_changed.emit()
+        return True
+
     def seal_merging(self) -> None:
         """End the current merged step: the next ``push(..., merge=True)`` starts a new undo step (e.g. typing moved
         to another field)."""
@@ -115,14 +129,28 @@ class Document(QObject):
     # ---- state -------------------------------------------------------------------------------------------------
     @property
     def modified(self) -> bool:
-        return not self.undo_stack.isClean()
+        return self._meta_modified or not self.undo_stack.isClean()
 
     def mark_saved(self, path: Path | None = None):
         if path is not None:
             self.path = Path(path)
+        self._meta_modified = False
         self.undo_stack.setClean()
         self.state_changed.emit()
 
     @property
     def display_name(self) -> str:
         return self.path.name if self.path else f"{self.graph.name} (unsaved)"
+
+    @property
+    def project_name(self) -> str:
+        """The name runs are called after: the file's name once saved (``mynet`` for ``mynet.hsproj.json``), else the
+        graph's name."""
+        if self.path is not None:
+            name = self.path.name
+            for suffix in (".hsproj.json", ".json"):
+                if name.lower().endswith(suffix):
+                    name = name[: -len(suffix)]
+                    break
+            return name or self.graph.name
+        return self.graph.name

@@ -1,15 +1,19 @@
 """The main window: palette (left), canvas (centre), inspector and undo history (right), problems (bottom),
-status bar, and the Edit and View menus. The File menu, the inspector, the problems panel and the training dock
-come from their own modules and are wired here; the window still opens if one of them is missing.
+status bar, the toolbar, and the Edit, View, Train and Help menus. The File menu, the inspector, the problems panel
+and the training dock come from their own modules and are wired here; the window still opens if one of them is
+missing. Two workspaces (Design and Train) swap the dock layout the way IDE perspectives do; the last one used is
+remembered.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QUndoView
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QSizePolicy, QToolBar,
+                               QToolButton, QUndoView, QWidget)
 
 from . import theme
+from .icons import named_icon
 from .canvas import GraphScene, GraphView
 from .canvas.node_item import human_count
 from .document import Document
@@ -37,6 +41,12 @@ FEATURE_MODULES = (
 
 #: default height of the bottom docks (problems, training): low, so the canvas gets the room
 BOTTOM_DOCK_H = 130
+#: the Train workspace gives the training dock this share of the window's height (the canvas keeps the rest)
+TRAIN_DOCK_SHARE = 0.68
+#: the workspaces, in the order of their switch buttons
+WORKSPACES = ("design", "train")
+#: where the last workspace is remembered (the app's settings: ``files.settings()``)
+WORKSPACE_KEY = "window/workspace"
 
 
 class _FirstPaint(QObject):
@@ -79,8 +89,10 @@ class MainWindow(QMainWindow):
         self.file_menu: QMenu = self.menuBar().addMenu("&File")
         self.edit_menu: QMenu = self.menuBar().addMenu("&Edit")
         self.view_menu: QMenu = self.menuBar().addMenu("&View")
+        self.train_menu: QMenu = self.menuBar().addMenu("&Train")
         self._build_edit_menu()
         self._build_view_menu()
+        self._build_train_menu()
 
         self.set_document(document or Document())
 
@@ -99,6 +111,7 @@ class MainWindow(QMainWindow):
         if ProblemsPanel is not None:
             self.problems = ProblemsPanel(self.document, self)
             self.problems.node_activated.connect(self.view.center_on_node)
+            self.problems.placer = self.view.place_new_blocks  # a fix's new blocks go to free space, on screen
             self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea,
                                             "problems")
         self.resizeDocks([self.palette_dock], [220], Qt.Orientation.Horizontal)
@@ -116,6 +129,11 @@ class MainWindow(QMainWindow):
         self._wire_document()
         self._selection_changed()
         self._install_features()
+        # built after the feature modules: it picks up the actions they hung on the window (import, export...)
+        self._build_export_fallback()
+        self._build_help_menu()
+        self._build_toolbar()
+        self.workspace = "design"
 
     def _install_features(self):
         import importlib
@@ -182,6 +200,10 @@ class MainWindow(QMainWindow):
         self.compact_bottom_docks()
         QTimer.singleShot(0, self, self.compact_bottom_docks)  # again once laid out: the panel's size hint is tall
         self.view_menu.addAction(self.train_dock.toggleViewAction())
+        controller = getattr(panel, "controller", None)
+        if controller is not None:
+            controller.state_changed.connect(self._run_state_changed)
+            self._run_state_changed(controller.state)
         return panel
 
     def compact_bottom_docks(self, height: int = BOTTOM_DOCK_H):
@@ -243,16 +265,308 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self.select_all_action = self._action(m, "Select &All", v.select_all, [QKeySequence.StandardKey.SelectAll],
                                               True)
-        self._action(m, "Add Block…", lambda: v.open_quick_add(v.viewport().rect().center()), ["Tab"], True)
+        self.rename_action = self._action(m, "Re&name Block…", v.rename_selected, ["F2"], True)
+        self.add_block_action = self._action(m, "Add Block…", v.open_quick_add_at_cursor, ["Tab"], True)
 
     def _build_view_menu(self):
         m, v = self.view_menu, self.view
         self.zoom_in_action = self._action(m, "Zoom &In", v.zoom_in, ["Ctrl+=", "Ctrl++"])
         self.zoom_out_action = self._action(m, "Zoom &Out", v.zoom_out, ["Ctrl+-"])
         self.fit_action = self._action(m, "&Fit to Window", v.fit, ["Ctrl+0"])
+        self.fit_action.setIconText("Fit")
         m.addSeparator()
         self.layout_action = self._action(m, "&Auto-layout", v.auto_layout, ["Ctrl+L"])
         m.addSeparator()
+
+    def _build_train_menu(self):
+        m = self.train_menu
+        # (the app's own SVG icons: QStyle's standard icons would cost ~25 ms of start-up creating QStyle's enums)
+        self.train_action = self._action(m, "&Train", self.train, ["F5"])
+        self.train_action.setIcon(named_icon("action-train"))
+        self.train_action.setStatusTip("Train the model on the chosen dataset (resumes a paused run)")
+        self.pause_action = self._action(m, "&Pause", self.pause_run, ["F6"])
+        self.pause_action.setIcon(named_icon("action-pause"))
+        self.stop_action = self._action(m, "&Stop", self.stop_run, ["Shift+F5"])
+        self.stop_action.setIcon(named_icon("action-stop"))
+        for a in (self.train_action, self.pause_action, self.stop_action):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # wherever the focus is in the window
+        self.pause_action.setEnabled(False)
+        self.stop_action.setEnabled(False)
+        m.addSeparator()
+        group = self.workspace_group = QActionGroup(self)
+        self.workspace_actions = {}
+        for i, (name, text, tip) in enumerate((
+                ("design", "&Design", "Design workspace: blocks, canvas, inspector and problems"),
+                ("train", "Trai&ning", "Training workspace: the canvas above, training settings and curves below"))):
+            a = QAction(text, self, checkable=True)
+            a.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+            a.setChecked(name == "design")
+            a.triggered.connect(lambda _c=False, n=name: self.set_workspace(n))
+            group.addAction(a)
+            self.addAction(a)
+            self.workspace_actions[name] = a
+        ws = self.view_menu.addMenu("&Workspace")
+        for a in group.actions():
+            ws.addAction(a)
+        m.addAction(self.workspace_actions["train"])
+
+    def _build_help_menu(self):
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = self.help_menu.addAction("&Keyboard Shortcuts", self.show_shortcuts)
+        self.about_action = self.help_menu.addAction("&About Hybrid Studio", self.show_about)
+
+    def _build_export_fallback(self):
+        """File > Export to Python when no feature module provided one (the interop module adds Import and the
+        exports; the app must offer export either way)."""
+        if getattr(self, "export_python_action", None) is not None:
+            return
+        a = QAction("&Export to Python…", self)
+        a.setShortcut(QKeySequence("Ctrl+E"))
+        a.setStatusTip("Write the model as a standalone PyTorch file")
+        a.triggered.connect(lambda _c=False: self.export_python())
+        self.addAction(a)
+        quit_action = getattr(self.file_actions, "quit_action", None)
+        if quit_action is not None:
+            self.file_menu.insertAction(quit_action, a)
+            self.file_menu.insertSeparator(quit_action)
+        else:
+            self.file_menu.addAction(a)
+        self.export_python_action = a
+
+    def export_python(self, path=None) -> bool:
+        """Write the graph as one Python file (asks where); False when nothing was written (and why, in the status
+        bar or a message box)."""
+        if not self.document.checker.valid:
+            self.show_message("Cannot export: the graph has problems (see Problems)")
+            return False
+        if path is None:
+            path = self._ask_export_path()
+            if not path:
+                return False
+        from hybrid_studio.compile.export import export_python
+        try:
+            export_python(self.document.graph, path)
+        except Exception as e:  # noqa: BLE001 - say what went wrong, keep the app usable
+            self.show_message(f"Export failed: {e}")
+            return False
+        from pathlib import Path
+        self.show_message(f"Exported {Path(path).name}")
+        return True
+
+    def _ask_export_path(self) -> str | None:
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QFileDialog
+        doc = self.document
+        base = getattr(doc, "project_name", None) or doc.graph.name
+        folder = doc.path.parent if doc.path else Path.home()
+        path, _ = QFileDialog.getSaveFileName(self, "Export to Python", str(folder / f"{base}.py"),
+                                              "Python files (*.py)")
+        return path or None
+
+    def _build_toolbar(self):
+        """The main actions, in the order of the work: file, import / export, undo, train, view, analysis; the
+        workspace switch on the right. Actions that a feature module did not provide are left out."""
+        tb = self.toolbar = QToolBar("Main toolbar", self)
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        fa = self.file_actions
+        icons = ((getattr(fa, "new_action", None), "new"), (getattr(fa, "open_action", None), "open"),
+                 (getattr(fa, "save_action", None), "save"), (self.undo_action, "undo"), (self.redo_action, "redo"),
+                 (getattr(self, "export_python_action", None), "export"), (self.fit_action, "fit"),
+                 (self.layout_action, "layout"))
+        for a, name in icons:
+            if a is not None and a.icon().isNull():
+                a.setIcon(named_icon(f"action-{name}"))
+        # the toolbar says Undo / Redo; what they undo is in their tooltip and the Edit menu (a long step name made
+        # the toolbar jump in width after every edit)
+        for a, word in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
+            a.setIconText(word)
+            a.changed.connect(lambda a=a: a.toolTip() != a.text().replace("&", "") and a.setToolTip(
+                a.text().replace("&", "")))
+        exports = [a for a in (getattr(self, "export_python_action", None), getattr(self, "export_onnx_action", None))
+                   if a is not None]
+        groups = (
+            [getattr(fa, "new_action", None), getattr(fa, "open_action", None), getattr(fa, "save_action", None)],
+            [getattr(self, "import_action", None)],
+            [self.undo_action, self.redo_action],
+            [self.train_action, self.pause_action, self.stop_action],
+            [self.fit_action, self.layout_action],
+            [getattr(self, name, None) for name in ("explain_action", "profile_action", "sweep_action")],
+        )
+        self.toolbar_actions: list[QAction] = []
+        for i, group in enumerate(groups):
+            group = [a for a in group if a is not None]
+            if i == 2 and exports:
+                group = ["export"] + group  # after Import, before Undo
+            if not group:
+                continue
+            if self.toolbar_actions:
+                tb.addSeparator()
+            for a in group:
+                if a == "export":
+                    self._add_export_button(tb, exports)
+                    continue
+                tb.addAction(a)
+                self.toolbar_actions.append(a)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        tb.addWidget(QLabel("Workspace: "))
+        for a in self.workspace_group.actions():
+            tb.addAction(a)
+
+    def _add_export_button(self, tb, exports):
+        if len(exports) == 1:
+            tb.addAction(exports[0])
+            self.toolbar_actions.append(exports[0])
+            self.export_button = tb.widgetForAction(exports[0])
+            return
+        menu = QMenu(self)
+        for a in exports:
+            menu.addAction(a)
+        button = self.export_button = QToolButton()
+        button.setText("Export")
+        button.setIcon(named_icon("action-export"))
+        button.setToolTip("Export the model (Python, ONNX)")
+        button.setMenu(menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addWidget(button)
+        self.toolbar_actions.extend(exports)
+
+    def show_shortcuts(self):
+        from PySide6.QtWidgets import QMessageBox
+        lines = []
+        for menu in (self.file_menu, self.edit_menu, self.view_menu, self.train_menu):
+            for a in menu.actions():
+                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+                if keys and a.text():
+                    lines.append(f"{a.text().replace('&', '')}: {keys}")
+        lines += ["Add a block at the mouse: Tab", "Rename the selected block: F2",
+                  "Pan: middle-drag or Space+drag", "Zoom: mouse wheel"]
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines),
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()
+        return box
+
+    def show_about(self):
+        from PySide6.QtWidgets import QMessageBox
+        from hybrid_studio import __version__
+        box = QMessageBox(QMessageBox.Icon.Information, "About Hybrid Studio",
+                          f"Hybrid Studio {__version__}\nDesign, check, export and train hybrid CNN+RNN networks.",
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()
+        return box
+
+    # ---- training (the Train menu and toolbar) -----------------------------------------------------------------
+    def train(self) -> bool:
+        """F5: start a run (or resume a paused one), bring the training view forward and say in the status bar
+        what happened, whichever panel is in front."""
+        panel = self.ensure_train_panel()
+        if panel is None:
+            self.show_message("Training is not available (the training modules are not installed)")
+            return False
+        self.show_training()
+        before = panel.controller.state
+        panel.train_or_resume()
+        after = panel.controller.state
+        said = panel.status.text().strip()
+        if before == "paused" and after == "running":
+            self.show_message("Training resumed")
+        elif before == "idle" and after != "idle":
+            self.show_message(f"Training started: {said}" if said else "Training started")
+        else:
+            self.show_message(said or "Training did not start")
+        return after != "idle" and before == "idle" or (before == "paused" and after == "running")
+
+    def pause_run(self):
+        panel = self._train_panel
+        if panel is not None:
+            panel.controller.pause()
+            self.show_message("Training paused (F5 resumes)")
+
+    def stop_run(self):
+        panel = self._train_panel
+        if panel is not None and panel.running:
+            panel.controller.stop()
+            self.show_message("Stopping the run (it keeps a checkpoint)")
+
+    def show_training(self):
+        """Bring the training dock to the front (its tab, if it shares the bottom area with Problems)."""
+        if self.ensure_train_panel() is None or self.train_dock is None:
+            return
+        self.train_dock.show()
+        self.train_dock.raise_()
+
+    def _run_state_changed(self, state: str):
+        self.train_action.setEnabled(state in ("idle", "paused"))
+        self.pause_action.setEnabled(state == "running")
+        self.stop_action.setEnabled(state in ("running", "paused"))
+        self.train_action.setText("&Resume" if state == "paused" else "&Train")
+
+    # ---- workspaces ----------------------------------------------------------------------------------------------
+    def set_workspace(self, name: str, remember: bool = True):
+        """Switch to the ``design`` or ``train`` workspace, each with its own dock layout; the choice is remembered
+        for the next start."""
+        if name not in WORKSPACES:
+            raise ValueError(f"unknown workspace {name!r} (expected one of {', '.join(WORKSPACES)})")
+        if name == "train" and self.ensure_train_panel() is None:
+            return
+        self._workspace_chosen = True
+        if name != self.workspace:
+            self.workspace = name
+            self._default_layout(name)
+            QTimer.singleShot(50, self, self.view.fit)  # the canvas changed size: show the whole graph again
+        self.workspace_actions[name].setChecked(True)
+        if remember:
+            self._remember_workspace(name)
+
+    def _default_layout(self, name: str):
+        docks = {"palette": self.palette_dock, "inspector": self.inspector_dock, "history": self.history_dock}
+        if name == "design":
+            for d in docks.values():
+                d.show()
+            if self.problems_dock is not None:
+                self.problems_dock.show()
+                self.problems_dock.raise_()
+            if self.train_dock is not None:
+                self.train_dock.show()
+                if self.problems_dock is not None:
+                    self.tabifyDockWidget(self.problems_dock, self.train_dock)
+                    self.problems_dock.raise_()
+            self.compact_bottom_docks()
+            QTimer.singleShot(0, self, lambda: self.workspace == "design" and self.compact_bottom_docks())
+            return
+        # train: the canvas on top (smaller), the training dock below with most of the height; Problems stays a
+        # tab beside it; palette and history make room
+        self.palette_dock.hide()
+        self.history_dock.hide()
+        self.inspector_dock.show()
+        self.train_dock.show()
+        self.train_dock.raise_()
+        height = int(self.height() * TRAIN_DOCK_SHARE)
+        docks = [d for d in (self.problems_dock, self.train_dock) if d is not None]
+        self.resizeDocks(docks, [height] * len(docks), Qt.Orientation.Vertical)
+        QTimer.singleShot(0, self, lambda: self.workspace == "train" and self.resizeDocks(
+            docks, [int(self.height() * TRAIN_DOCK_SHARE)] * len(docks), Qt.Orientation.Vertical))
+
+    def _remember_workspace(self, name: str):
+        from .files import settings
+        store = settings()
+        store.setValue(WORKSPACE_KEY, name)
+        store.sync()
+
+    @staticmethod
+    def stored_workspace() -> str:
+        """The workspace used last (``design`` when none was stored)."""
+        from .files import settings
+        name = settings().value(WORKSPACE_KEY, "design")
+        return name if name in WORKSPACES else "design"
 
     def _add_dock_toggles(self):
         for dock in (self.palette_dock, self.inspector_dock, self.history_dock, self.problems_dock):
@@ -287,6 +601,8 @@ class MainWindow(QMainWindow):
             for w in (self._inspector, self.problems):
                 if w is not None and hasattr(w, "set_document"):
                     w.set_document(document)
+            if self._train_panel is not None and hasattr(self._train_panel, "document_changed"):
+                self._train_panel.document_changed()  # at once, not at its next look (its messages were the old one's)
             self._selection_changed()
         if self.isVisible():
             self.view.fit()
@@ -363,7 +679,12 @@ class MainWindow(QMainWindow):
     def _after_first_paint(self):
         self._first_paint = None
         QTimer.singleShot(0, self, self.ensure_inspector)
-        QTimer.singleShot(150, self, self.ensure_train_panel)
+        QTimer.singleShot(150, self, self._train_panel_after_start)
+
+    def _train_panel_after_start(self):
+        self.ensure_train_panel()
+        if not getattr(self, "_workspace_chosen", False) and self.stored_workspace() != self.workspace:
+            self.set_workspace(self.stored_workspace(), remember=False)  # the workspace used last time
 
     def changeEvent(self, event):
         if event.type() == event.Type.PaletteChange:

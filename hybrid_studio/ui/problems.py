@@ -7,9 +7,9 @@ selects and centres that block. A fix button pushes ``fix.edit(graph)`` as one u
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QStyledItemDelegate, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .icons import named_icon, severity_icon
 
@@ -18,6 +18,30 @@ NODE_ROLE = Qt.UserRole + 1
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def wrapped_tip(text: str) -> str:
+    """``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, cut at the screen's edge)."""
+    import html  # (here: not needed before the first problem)
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their wrapped message: QTreeView sizes rows without the column's width, so a long message
+    would stay on one line, cut off at the column's edge."""
+
+    def __init__(self, tree: QTreeWidget, column: int):
+        super().__init__(tree)
+        self.tree, self.column = tree, column
+
+    def sizeHint(self, option, index):
+        hint = super().sizeHint(option, index)
+        if index.column() != self.column:
+            return hint
+        width = max(40, self.tree.columnWidth(self.column) - 10)
+        text = str(index.data() or "")
+        bound = option.fontMetrics.boundingRect(QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(hint.width(), max(hint.height(), bound.height() + 8))
 
 
 class ProblemsPanel(QWidget):
@@ -33,6 +57,8 @@ class ProblemsPanel(QWidget):
         self.document = None
         self._signature = None
         self.diagnostics: list = []
+        #: called with a fix's edit before it is pushed (the main window places the blocks it adds in free space)
+        self.placer = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -57,6 +83,10 @@ class ProblemsPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeToContents)
         header.setStretchLastSection(False)
+        # long messages wrap onto more lines (the row grows) instead of ending in "..."
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.setItemDelegateForColumn(2, WrappingDelegate(self.tree, 2))
+        header.sectionResized.connect(lambda *_: self.tree.scheduleDelayedItemsLayout())
         self.tree.itemClicked.connect(self._activated)
         self.tree.itemActivated.connect(self._activated)
         lay.addWidget(self.tree, 1)
@@ -89,7 +119,8 @@ class ProblemsPanel(QWidget):
             item = QTreeWidgetItem(["", d.node or "(graph)", d.message, ""])
             item.setIcon(0, severity_icon(d.severity))
             item.setToolTip(0, d.severity)
-            item.setToolTip(2, d.message)
+            item.setToolTip(2, wrapped_tip(d.message))
+            item.setToolTip(1, wrapped_tip(f"{d.node or '(graph)'}: {d.message}"))
             item.setData(0, NODE_ROLE, d.node)
             self.tree.addTopLevelItem(item)
             if d.fixes:
@@ -145,6 +176,8 @@ class ProblemsPanel(QWidget):
         except Exception as e:  # noqa: BLE001 - a stale fix must not take the app down
             self.document.refused.emit(f"could not apply '{fix.label}': {e}")
             return False
+        if self.placer is not None:
+            self.placer(edit)
         return self.document.push(edit)
 
     def _activated(self, item, _column=0):

@@ -26,7 +26,7 @@ def open_window(qtbot, graph):
     from hybrid_studio.ui.main_window import MainWindow
     w = MainWindow(Document(graph))
     # closing asks to save a modified document (a modal box would wait forever offscreen): mark it saved first
-    qtbot.addWidget(w, before_close_func=lambda win: win.document.undo_stack.setClean())
+    qtbot.addWidget(w, before_close_func=lambda win: win.document.mark_saved())
     w.resize(1400, 900)
     w.show()
     qtbot.waitExposed(w)

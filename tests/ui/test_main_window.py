@@ -56,6 +56,10 @@ def test_status_bar_validity_totals_and_selected_shape(qtbot):
     w.document.push(SetParams("conv1", {"kernel_size": 5}))
     assert w.shape_label.text() == "conv1 \u2192 N x 32 x 24 x 24"
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
+    # conv1 sat on a wire: its neighbours are joined again (image -> out), so the graph stays valid
+    assert Edge("image", "out") in w.document.graph.edges and "Valid" in w.valid_label.text()
+    click_node(w.view, "image")
+    QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
     assert "problem" in w.valid_label.text()
 
 

@@ -48,7 +48,7 @@ def test_drag_payload_names_the_block(qtbot):
     assert p.tree.mimeData([p.tree.topLevelItem(0)]) is None
 
 
-def test_double_click_adds_at_view_centre(qtbot):
+def test_double_click_adds_near_the_view_centre_in_free_space(qtbot):
     w = open_window(qtbot, small_graph())
     tree = w.palette.tree
     item = w.palette.items["Dropout"]
@@ -59,8 +59,12 @@ def test_double_click_adds_at_view_centre(qtbot):
     QTest.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
     added = w.document.graph.nodes_of_type("Dropout")
     assert len(added) == 1
+    # the centre is on conv1: the new block goes to the nearest free space instead, on screen
+    rect = w.scene.nodes[added[0].id].sceneBoundingRect()
+    assert not any(rect.intersects(w.scene.nodes[n].sceneBoundingRect()) for n in ("image", "conv1", "out"))
+    assert w.view.visible_scene_rect().contains(rect)
     centre = w.view.mapToScene(w.view.viewport().rect().center())
-    assert w.scene.nodes[added[0].id].sceneBoundingRect().contains(centre)
+    assert abs(rect.center().x() - centre.x()) < 300 and abs(rect.center().y() - centre.y()) < 300
 
 
 def test_enter_on_an_entry_adds_it(qtbot):

@@ -18,8 +18,13 @@ CLIPBOARD_MIME = "application/x-hybrid-studio-graph"
 BLOCK_MIME = "application/x-hybrid-studio-block"
 
 
-def delete_edit(graph: Graph, node_ids, edges=()) -> Batch | None:
-    """One undo step removing blocks (with their wires) and wires."""
+def delete_edit(graph: Graph, node_ids, edges=(), checker=None) -> Batch | None:
+    """One undo step removing blocks (with their wires) and wires.
+
+    With ``checker``, deleting one block that sat on a wire (one wire in, wires out) also joins its neighbours
+    (the block before feeds the blocks after) when their shapes allow it, in the same step, as a node editor's
+    "delete and reconnect" does: taking a Dropout out of a chain leaves the chain whole.
+    """
     node_ids = [n for n in node_ids if n in graph]
     gone = set(node_ids)
     edits = [Disconnect(e) for e in edges if e.source not in gone and e.target not in gone and e in graph.edges]
@@ -27,7 +32,65 @@ def delete_edit(graph: Graph, node_ids, edges=()) -> Batch | None:
     if not edits:
         return None
     label = f"Delete {node_ids[0]}" if len(edits) == 1 and node_ids else f"Delete {len(edits)} items"
+    if checker is not None and len(node_ids) == 1 and len(edits) == 1:
+        joins = reconnect_edges(graph, checker, node_ids[0])
+        if joins:
+            targets = ", ".join(e.target for e in joins)
+            return Batch(edits + [Connect(e) for e in joins],
+                         f"Delete {node_ids[0]} (reconnect {joins[0].source} \u2192 {targets})")
     return Batch(edits, label)
+
+
+def reconnect_edges(graph: Graph, checker, node_id: str) -> list[Edge]:
+    """The wires that would join ``node_id``'s neighbours once it is gone: its one input's source to each block it
+    fed. Empty unless the block had exactly one wire in, some wires out, and every join is allowed and takes the
+    source's tensor."""
+    ins, outs = graph.in_edges(node_id), graph.out_edges(node_id)
+    if len(ins) != 1 or not outs:
+        return []
+    src = ins[0]
+    joins = []
+    for out in outs:
+        edge = Edge(src.source, out.target, src.source_port, out.target_port)
+        if graph.why_not_connect(edge, replacing=out) is not None or not shape_accepts(graph, checker, edge):
+            return []
+        joins.append(edge)
+    return joins
+
+
+def shape_accepts(graph: Graph, checker, edge: Edge) -> bool:
+    """Whether ``edge``'s target block can take the tensor its source gives, by the target's own shape rule (the
+    checker's ``rules.evaluate``). True when it cannot tell yet (the source's shape or another input is unknown);
+    False only for a definite error (a 4-D image into an LSTM), not for a warning."""
+    from hybrid_studio.graph.diagnostics import ShapeError
+
+    result = checker.results.get(edge.source)
+    spec = result.output if result is not None else None
+    if spec is None or edge.target not in graph:
+        return True
+    node = graph.node(edge.target)
+    rules = checker.rules
+    try:
+        ports = rules.input_ports(node.type, node.params) or []
+    except Exception:  # noqa: BLE001 - bad params: the checker reports them, wiring should not guess
+        return True
+    specs = []
+    for port in ports:
+        if port == edge.target_port:
+            specs.append(spec)
+            continue
+        fed = graph.edge_into(node.id, port)
+        other = checker.results.get(fed.source) if fed is not None and fed.source != node.id else None
+        if other is None or other.output is None:
+            return True  # depends on an input not known yet
+        specs.append(other.output)
+    try:
+        rules.evaluate(node, specs)
+    except ShapeError as e:
+        return e.severity != "error" or e.code == "param"  # a bad param is the block's problem, not the wire's
+    except Exception:  # noqa: BLE001 - a rule's bug is reported by the checker, not here
+        return True
+    return True
 
 
 def copy_payload(graph: Graph, node_ids) -> dict:

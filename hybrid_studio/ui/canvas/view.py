@@ -8,8 +8,11 @@ from PySide6.QtGui import QCursor, QGuiApplication, QPainter
 from PySide6.QtWidgets import QGraphicsView, QMenu
 
 from hybrid_studio.graph.layout import auto_layout_edit
-from . import edit_ops
-from .node_item import HEADER_H, NODE_W, NodeItem
+from hybrid_studio.graph import RenameNode
+
+from . import edit_ops, placement
+from .edge_item import EdgeItem, EdgeLabel
+from .node_item import HEADER_H, NODE_W, NodeItem, PortItem
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
 
@@ -37,6 +40,8 @@ class GraphView(QGraphicsView):
         self._clipboard_fallback = ""
         self._quick_add = None  # built on first use (Tab or the context menu), not before the first paint
         self._quick_add_at = QPointF()
+        self._quick_add_edge = None  # the wire a block chosen in the quick-add box goes onto (wire context menu)
+        self.context_menu: QMenu | None = None  # the context menu being shown (tests pick its actions)
         if scene is not None:
             self.setScene(scene)
 
@@ -135,7 +140,7 @@ class GraphView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             return
         if key == Qt.Key.Key_Tab:
-            self.open_quick_add(self.mapFromGlobal(QCursor.pos()))
+            self.open_quick_add_at_cursor()
             return
         if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_selection()
@@ -157,13 +162,36 @@ class GraphView(QGraphicsView):
         super().keyReleaseEvent(event)
 
     # ---- adding blocks -----------------------------------------------------------------------------------------
-    def add_block(self, type_name: str, scene_point: QPointF | None = None, on_edge=None) -> str | None:
-        """Add a block centred on ``scene_point`` (default: the view's centre); returns its id."""
+    def visible_scene_rect(self) -> QRectF:
+        """The part of the scene on screen."""
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    def place_new_blocks(self, edit, default_point=None):
+        """Put the blocks ``edit`` adds in free space near where it meant them, on screen (before it is pushed: the
+        placement is part of its undo step). Returns ``edit``."""
+        placement.place_new_blocks(edit, self.scene(), self.visible_scene_rect(), default_point)
+        return edit
+
+    def push_placed(self, edit, margin: float = placement.MARGIN) -> bool:
+        """Push ``edit`` with its new blocks placed (``place_new_blocks``) and scrolled into view."""
+        added = placement.place_new_blocks(edit, self.scene(), self.visible_scene_rect(), margin=margin)
+        if not self.document.push(edit):
+            return False
+        for nid in added:
+            item = self.scene().nodes.get(nid)
+            if item is not None:
+                self.ensureVisible(item.sceneBoundingRect(), 20, 20)
+        return True
+
+    def add_block(self, type_name: str, scene_point: QPointF | None = None, on_edge=None,
+                  exact: bool = False) -> str | None:
+        """Add a block centred on ``scene_point`` (default: the view's centre), moved to the nearest free space so
+        it covers no other block (``exact``, a drop: moved only if it would overlap one); returns its id."""
         if scene_point is None:
             scene_point = self.mapToScene(self.viewport().rect().center())
         pos = (round(scene_point.x() - NODE_W / 2, 1), round(scene_point.y() - HEADER_H, 1))
         edit, new_id = edit_ops.drop_edit(self.graph, type_name, pos, on_edge)
-        if self.document.push(edit):
+        if self.push_placed(edit, 0.0 if exact else placement.MARGIN):
             self.scene().select_ids([new_id])
             return new_id
         return None
@@ -177,14 +205,24 @@ class GraphView(QGraphicsView):
             self._quick_add.chosen.connect(self._quick_add_chosen)
         return self._quick_add
 
-    def open_quick_add(self, view_point: QPoint):
+    def open_quick_add(self, view_point: QPoint, on_edge=None):
+        """Open the quick-add box at ``view_point`` (viewport coordinates); the chosen block goes there (onto
+        ``on_edge`` when given)."""
         if not self.viewport().rect().contains(view_point):
             view_point = self.viewport().rect().center()
         self._quick_add_at = self.mapToScene(view_point)
+        self._quick_add_edge = on_edge
         self.quick_add.popup_at(self.viewport().mapToGlobal(view_point))
 
+    def open_quick_add_at_cursor(self):
+        """Tab: the quick-add box opens where the mouse is (the view's centre when the mouse is elsewhere)."""
+        self.open_quick_add(self.viewport().mapFromGlobal(QCursor.pos()))
+
     def _quick_add_chosen(self, type_name: str):
-        self.add_block(type_name, self._quick_add_at)
+        edge, self._quick_add_edge = self._quick_add_edge, None
+        if edge is not None and not edit_ops.insertable(type_name):
+            edge = None
+        self.add_block(type_name, self._quick_add_at, edge)
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasFormat(edit_ops.BLOCK_MIME):
@@ -221,29 +259,90 @@ class GraphView(QGraphicsView):
         type_name = bytes(data.data(edit_ops.BLOCK_MIME)).decode("utf-8")
         point = self.mapToScene(event.position().toPoint())
         on_edge = self._wire_under(data, event.position().toPoint())
-        self.add_block(type_name, point, on_edge)
+        self.add_block(type_name, point, on_edge, exact=True)
         event.acceptProposedAction()
         self.setFocus()
 
-    def contextMenuEvent(self, event):
+    def item_at_view(self, view_point: QPoint):
+        """The block (NodeItem) or wire (EdgeItem) under ``view_point``; None on empty canvas."""
+        for it in self.items(view_point):
+            if isinstance(it, PortItem):
+                return it.node
+            if isinstance(it, NodeItem):
+                return it
+            if isinstance(it, EdgeLabel):
+                return it.edge_item
+            if isinstance(it, EdgeItem):
+                return it
+        return None
+
+    def build_context_menu(self, view_point: QPoint) -> QMenu:
+        """The right-click menu for what is under ``view_point``: a block (rename, duplicate, copy, delete), a wire
+        (insert a block, delete) or empty canvas (add a block here, paste, layout). Blocks have no "disabled" state
+        in a project, so there is no Disable entry."""
         menu = QMenu(self)
-        point = event.pos()
-        menu.addAction("Add block…", lambda: self.open_quick_add(point))
-        if self.scene().selected_node_ids() or self.scene().selected_edges():
-            menu.addAction("Duplicate", self.duplicate)
-            menu.addAction("Delete", self.delete_selection)
-        menu.addAction("Paste", self.paste)
-        menu.addSeparator()
-        menu.addAction("Auto-layout", self.auto_layout)
-        menu.addAction("Fit to window", self.fit)
-        menu.exec(event.globalPos())
+        scene = self.scene()
+        target = self.item_at_view(view_point)
+        if isinstance(target, NodeItem):
+            if not target.isSelected():
+                scene.select_ids([target.node_id])
+            ids = scene.selected_node_ids()
+            if len(ids) == 1:
+                menu.addAction("Rename…", self.rename_selected).setShortcut("F2")
+            menu.addAction("Duplicate", self.duplicate).setShortcut("Ctrl+D")
+            menu.addAction("Copy", self.copy).setShortcut("Ctrl+C")
+            menu.addSeparator()
+            what = f"Delete {ids[0]}" if len(ids) == 1 else f"Delete {len(ids)} blocks"
+            menu.addAction(what, self.delete_selection).setShortcut("Delete")
+        elif isinstance(target, EdgeItem):
+            scene.clearSelection()
+            target.setSelected(True)
+            edge = target.edge
+            menu.addAction("Insert block here…", lambda: self.open_quick_add(view_point, on_edge=edge))
+            menu.addAction("Delete wire", self.delete_selection).setShortcut("Delete")
+        else:
+            menu.addAction("Add block here…", lambda: self.open_quick_add(view_point)).setShortcut("Tab")
+            paste = menu.addAction("Paste here", lambda: self.paste(anchor_view_point=view_point))
+            paste.setEnabled(bool(edit_ops.loads_payload(self._clipboard_text())))
+            menu.addSeparator()
+            menu.addAction("Select all", self.select_all)
+            menu.addAction("Auto-layout", self.auto_layout)
+            menu.addAction("Fit to window", self.fit)
+        return menu
+
+    def contextMenuEvent(self, event):
+        menu = self.context_menu = self.build_context_menu(event.pos())
+        try:
+            menu.exec(event.globalPos())
+        finally:
+            self.context_menu = None
+            menu.deleteLater()
 
     # ---- Edit-menu commands --------------------------------------------------------------------------------------
     def delete_selection(self):
+        """Delete the selection (one undo step); a single block that sat on a wire leaves its neighbours joined
+        when their shapes allow it."""
         s = self.scene()
-        edit = edit_ops.delete_edit(self.graph, s.selected_node_ids(), s.selected_edges())
-        if edit is not None:
-            self.document.push(edit)
+        edit = edit_ops.delete_edit(self.graph, s.selected_node_ids(), s.selected_edges(), self.document.checker)
+        if edit is not None and self.document.push(edit) and "(reconnect" in edit.text:
+            self.message.emit(edit.text.replace("(reconnect", "and reconnected").rstrip(")") + " (Ctrl+Z undoes both)")
+
+    def rename_selected(self) -> bool:
+        """F2 / context menu: give the selected block another id (one undo step)."""
+        ids = self.scene().selected_node_ids()
+        if len(ids) != 1:
+            return False
+        old = ids[0]
+        new = self._ask_text("Rename block", f"New name for {old}:", old)
+        if not new or new.strip() == old:
+            return False
+        return self.document.push(RenameNode(old, new.strip()))
+
+    def _ask_text(self, title: str, label: str, text: str) -> str | None:
+        """Ask for one line of text (tests replace this)."""
+        from PySide6.QtWidgets import QInputDialog
+        value, ok = QInputDialog.getText(self, title, label, text=text)
+        return value if ok else None
 
     def copy(self) -> bool:
         ids = self.scene().selected_node_ids()
@@ -266,11 +365,15 @@ class GraphView(QGraphicsView):
             return text
         return self._clipboard_fallback
 
-    def paste(self, payload: dict | None = None):
+    def paste(self, payload: dict | None = None, anchor_view_point: QPoint | None = None):
         payload = payload or edit_ops.loads_payload(self._clipboard_text())
         if not payload:
             return []
-        edit, ids = edit_ops.paste_edit(self.graph, payload)
+        anchor = None
+        if anchor_view_point is not None:
+            p = self.mapToScene(anchor_view_point)
+            anchor = (round(p.x(), 1), round(p.y(), 1))
+        edit, ids = edit_ops.paste_edit(self.graph, payload, anchor=anchor)
         if edit is not None and self.document.push(edit):
             self.scene().select_ids(ids)
             return ids

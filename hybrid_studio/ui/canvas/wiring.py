@@ -38,7 +38,8 @@ class WireDrag:
         self.scene = scene
         self.draft: DraftWire | None = None
         self.detached: Edge | None = None   # the wire picked up from its input while re-routing it
-        self.highlighted: list[PortItem] = []
+        self.highlighted: list[PortItem] = []   # ports that can take the wire's tensor: lit while dragging
+        self.connectable: list[PortItem] = []   # ports the wire may go to at all (shape mismatches included)
 
     @property
     def active(self) -> bool:
@@ -72,15 +73,20 @@ class WireDrag:
             item = scene.edges[detached]
             item.setVisible(False)
             item.label.setVisible(False)
+        checker = scene.document.checker
         for item in scene.nodes.values():
             if item is port.node:
                 continue
             for other in (item.inputs if port.is_output else item.outputs).values():
                 edge = candidate_edge(port, other)
                 if edge is not None and (edge == detached or edit_ops.wire_refusal(scene.graph, edge) is None):
-                    other.highlight = True
-                    other.update()
-                    self.highlighted.append(other)
+                    self.connectable.append(other)
+                    # lit only when the block's shape rule takes the tensor (an image into an LSTM is not lit);
+                    # dropping on an unlit port still connects, and the problem then offers its fix
+                    if edit_ops.shape_accepts(scene.graph, checker, edge):
+                        other.highlight = True
+                        other.update()
+                        self.highlighted.append(other)
 
     def follow(self, point: QPointF):
         """Move the loose end of the wire to ``point``."""
@@ -97,6 +103,7 @@ class WireDrag:
             p.highlight = False
             p.update()
         self.highlighted = []
+        self.connectable = []
         detached, self.detached = self.detached, None
         item = scene.edges.get(detached) if detached is not None else None
         if item is not None:
@@ -107,7 +114,8 @@ class WireDrag:
         """The mouse was released at ``point``: connect, re-route or remove the wire, or say why not."""
         scene = self.scene
         start, detached = self.draft.port, self.detached
-        candidates = list(self.highlighted)
+        lit = set(self.highlighted)
+        candidates = list(self.connectable)
         self.cancel()
         end = scene.port_at(point)
         if end is None:
@@ -118,9 +126,9 @@ class WireDrag:
                 return
             if detached is not None and node.node_id == detached.target:
                 return   # put back on the block it came from
-            # released on a block's body: its first compatible port, a free one if there is one
+            # released on a block's body: its first port that takes the tensor, a free one if there is one
             ports = [p for p in candidates if p.node is node]
-            ports.sort(key=lambda p: scene.port_connected(p))
+            ports.sort(key=lambda p: (p not in lit, scene.port_connected(p)))
             if not ports:
                 scene.message.emit(f"Nothing on '{node.node_id}' can take this wire")
                 return

@@ -66,6 +66,7 @@ class TrainPanel(QWidget):
         self._defaults: dict = {}  # TrainConfig's defaults, once the engine is loaded
         self.last_error: tuple | None = None  # (title, text, details) of the last error shown
         self.run_dataset = ""
+        self._showing_run: dict | None = None  # a resumed run's own settings, shown in the form while it runs
         self._store_timer = QTimer(self, singleShot=True, interval=300, timeout=self._store_settings)
         self._match_timer = QTimer(self, singleShot=True, interval=150, timeout=self._match)
         self._runs_timer = QTimer(self, singleShot=True, interval=2000, timeout=self._refresh_running_row)
@@ -86,6 +87,7 @@ class TrainPanel(QWidget):
         self.runs.restore_requested.connect(self.restore_run)
         self.runs.resume_requested.connect(self.resume_run)
         self.runs.results_requested.connect(self.show_results)
+        self.runs.compare_requested.connect(lambda: self.tabs.setCurrentWidget(self.plots))
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -106,10 +108,13 @@ class TrainPanel(QWidget):
         self.pause_button.clicked.connect(self.controller.pause)
         self.resume_button.clicked.connect(self.controller.resume)
         self.stop_button.clicked.connect(self.controller.stop)
-        # window-wide shortcuts: they work wherever the focus is (canvas, inspector...)
+        # window-wide shortcuts: they work wherever the focus is (canvas, inspector...). The main window has Train /
+        # Pause / Stop actions with these keys (its toolbar and Train menu): a second binding would make them
+        # ambiguous, so then the panel binds none.
         self.shortcuts = {}
-        for key, slot in (("F5", self.train_or_resume), ("F6", self.controller.pause),
-                          ("Shift+F5", self.controller.stop)):
+        own_keys = () if getattr(self.window_, "train_action", None) is not None else (
+            ("F5", self.train_or_resume), ("F6", self.controller.pause), ("Shift+F5", self.controller.stop))
+        for key, slot in own_keys:
             sc = QShortcut(QKeySequence(key), self.window_ if isinstance(self.window_, QWidget) else self)
             sc.activated.connect(slot)
             self.shortcuts[key] = sc
@@ -175,9 +180,23 @@ class TrainPanel(QWidget):
             return
         new.checked.connect(self._on_checked)
         new.state_changed.connect(self._on_doc_state)
+        if old is not None and old is not new and not self.running:
+            self.clear_messages()  # what was said about the previous project (its blocks, its run) is not about this one
         self._apply_document_settings()
         if self.ready:
             self.runs.refresh(runs_dir_for(new))
+            self._match()
+
+    def clear_messages(self) -> None:
+        """Forget the previous project's status line, log, curves and results (another project was opened)."""
+        self.status.setText("")
+        self.log.clear()
+        self._reported = None
+        self.plots.reset()
+        self.plots.set_overlays({})
+        if hasattr(self.results, "clear"):
+            self.results.clear()
+        self.progress.end("Idle")
 
     def _on_checked(self, _ids):
         self._apply_document_settings()
@@ -191,7 +210,7 @@ class TrainPanel(QWidget):
 
     def _apply_document_settings(self):
         """Show the document's ``training`` section (after load, undo or redo) without pushing anything."""
-        if not self._defaults or self._store_timer.isActive():
+        if not self._defaults or self._store_timer.isActive() or self._showing_run is not None:
             return  # not loaded yet, or the user's own edit is about to be stored
         training = {**self._defaults, **dict(getattr(self.document.graph, "training", None) or {})}
         self._syncing = True
@@ -208,13 +227,17 @@ class TrainPanel(QWidget):
         return values
 
     def _store_settings(self):
-        """Keep the settings in the project's ``training`` section (one undo step per change)."""
-        if self._syncing or self.document is None:
+        """Keep the settings in the project's ``training`` section. Not an undo step: Ctrl+Z undoes the design, not
+        the epochs typed a minute ago; the project is marked modified and saves them all the same."""
+        if self._syncing or self.document is None or self._showing_run is not None:
             return
         values = self._settings_dict()
         if values != (self.document.graph.training or {}):
-            from hybrid_studio.graph import SetMeta
-            self.document.push(SetMeta("training", values))
+            if hasattr(self.document, "set_meta"):
+                self.document.set_meta("training", values)
+            else:  # pragma: no cover - a document without set_meta
+                from hybrid_studio.graph import SetMeta
+                self.document.push(SetMeta("training", values))
         self.picker.set_seed(int(values.get("seed", 0)))
 
     # ---- choices (lazy) --------------------------------------------------------------------------------------
@@ -318,8 +341,10 @@ class TrainPanel(QWidget):
                                     "\"Adapt graph\" can fix it).")
                 return False
         regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
-        return self._start(graph_to_dict(self.document.graph), values["dataset"], config,
-                           runs_dir_for(self.document), None, regression)
+        graph_dict = graph_to_dict(self.document.graph)
+        # runs are named after the project file (mynet-..., not untitled-...) once it is saved
+        graph_dict["name"] = getattr(self.document, "project_name", None) or graph_dict.get("name", "run")
+        return self._start(graph_dict, values["dataset"], config, runs_dir_for(self.document), None, regression)
 
     def _start(self, graph_dict, dataset, config, runs_dir, resume, regression) -> bool:
         self.plots.reset(regression)
@@ -368,7 +393,34 @@ class TrainPanel(QWidget):
             return False
         dataset = stored.get("dataset") or config.dataset or self.picker.name
         regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
-        return self._start(graph_dict, dataset, config, run_dir.parent, run_dir, regression)
+        self._show_run_settings(dict(config.to_dict(), dataset=dataset), run_dir.name)
+        ok = self._start(graph_dict, dataset, config, run_dir.parent, run_dir, regression)
+        if not ok:
+            self._show_project_settings()
+        return ok
+
+    def _show_run_settings(self, values: dict, run_name: str) -> None:
+        """While a resumed run trains, the form shows that run's settings (greyed: they are the run's, not the
+        project's); the project's come back when it ends."""
+        self._store_timer.stop()
+        self._showing_run = values
+        self._syncing = True
+        try:
+            self.settings.set_values(values)
+        finally:
+            self._syncing = False
+        self.settings.setEnabled(False)
+        self.settings.setToolTip(f"The settings of {run_name}, which is resuming")
+        shown = ", ".join(f"{k} {values[k]}" for k in ("epochs", "batch_size", "lr", "optimizer") if k in values)
+        self.log.appendPlainText(f"resuming {run_name} with its own settings: {shown}")
+
+    def _show_project_settings(self) -> None:
+        if self._showing_run is None:
+            return
+        self._showing_run = None
+        self.settings.setEnabled(True)
+        self.settings.setToolTip("")
+        self._apply_document_settings()
 
     def restore_run(self, run_dir) -> None:
         """Put the graph a run trained on the canvas, as one undoable edit of the open project."""
@@ -458,6 +510,7 @@ class TrainPanel(QWidget):
 
     def _on_ended(self, status: str, event):
         run_dir = self.controller.run_dir
+        self._show_project_settings()
         self.plots.refresh()  # draw whatever the last ticks left waiting
         self.progress.end({"finished": "Finished", "stopped": "Stopped"}.get(status, "Failed"))
         if status == "failed":

@@ -23,8 +23,12 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 SMOOTHING = 0.6  # weight of the running average (TensorBoard-style, debiased); the engine reports a few steps/s
 _RAW_PEN = pg.mkPen((80, 140, 255, 120), width=1)
 _SMOOTH_PEN = pg.mkPen((30, 90, 230), width=2)
-_TRAIN_PEN = pg.mkPen((30, 90, 230), width=2)
-_VAL_PEN = pg.mkPen((230, 110, 20), width=2)
+_TRAIN_COLOUR, _VAL_COLOUR = (30, 90, 230), (230, 110, 20)
+_TRAIN_PEN = pg.mkPen(_TRAIN_COLOUR, width=2)
+_VAL_PEN = pg.mkPen(_VAL_COLOUR, width=2)
+#: per-epoch points are filled with their curve's colour (pyqtgraph's default symbol colour is one grey for all)
+_TRAIN_SYMBOL = dict(symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(_TRAIN_COLOUR), symbolPen=_TRAIN_COLOUR)
+_VAL_SYMBOL = dict(symbol="s", symbolSize=6, symbolBrush=pg.mkBrush(_VAL_COLOUR), symbolPen=_VAL_COLOUR)
 _BASELINE_PEN = pg.mkPen((40, 160, 60), width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine)
 
 
@@ -106,6 +110,11 @@ def rows_to_events(rows) -> tuple[list, list]:
     return steps, list(epochs.values())
 
 
+def epoch_range(epochs: int) -> tuple[float, float]:
+    """The x range of the per-epoch plots for a run of ``epochs`` epochs: 1..E (one epoch: centred on 1)."""
+    return (0.5, 1.5) if epochs <= 1 else (1.0, float(epochs))
+
+
 class TrainPlots(QWidget):
     """The four live plots with a readout line and export buttons."""
 
@@ -139,10 +148,10 @@ class TrainPlots(QWidget):
             "loss": self.loss_plot.plot(name="raw", pen=_RAW_PEN),
             "loss_smooth": self.loss_plot.plot(name="smoothed", pen=_SMOOTH_PEN),
             "lr": self.lr_plot.plot(name="lr", pen=_SMOOTH_PEN),
-            "train_loss": self.epoch_plot.plot(name="train", pen=_TRAIN_PEN, symbol="o", symbolSize=5),
-            "val_loss": self.epoch_plot.plot(name="validation", pen=_VAL_PEN, symbol="o", symbolSize=5),
-            "train_metric": self.metric_plot.plot(name="train", pen=_TRAIN_PEN, symbol="o", symbolSize=5),
-            "val_metric": self.metric_plot.plot(name="validation", pen=_VAL_PEN, symbol="o", symbolSize=5),
+            "train_loss": self.epoch_plot.plot(name="train", pen=_TRAIN_PEN, **_TRAIN_SYMBOL),
+            "val_loss": self.epoch_plot.plot(name="validation", pen=_VAL_PEN, **_VAL_SYMBOL),
+            "train_metric": self.metric_plot.plot(name="train", pen=_TRAIN_PEN, **_TRAIN_SYMBOL),
+            "val_metric": self.metric_plot.plot(name="validation", pen=_VAL_PEN, **_VAL_SYMBOL),
         }
         for curve in (self.curves["loss"], self.curves["loss_smooth"], self.curves["lr"]):
             curve.setDownsampling(auto=True, method="peak")
@@ -185,7 +194,11 @@ class TrainPlots(QWidget):
         for axis in ("left", "bottom"):
             plot.getAxis(axis).enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads badly
         plot.showGrid(x=True, y=True, alpha=0.2)
-        plot.addLegend(offset=(-10, 10))
+        # the legend sits in its own column right of the plot: over the curves it hid the points that matter, and
+        # the plots have more room across than down
+        legend = pg.LegendItem(labelTextSize="8pt", frame=False)
+        plot.layout.addItem(legend, 2, 3)
+        plot.legend = legend  # plot(name=...) adds its entry there
         if per_step:
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
@@ -230,11 +243,19 @@ class TrainPlots(QWidget):
         falls outside. Axes are then redrawn a handful of times per run rather than on every tick (axis text is the
         costly part of a repaint). Zooming or panning a plot by hand hands its range back to the user."""
         self._totals = {self.loss_plot: max(1, int(total_steps)), self.lr_plot: max(1, int(total_steps)),
-                        self.epoch_plot: max(2, int(total_epochs)), self.metric_plot: max(2, int(total_epochs))}
+                        self.epoch_plot: max(1, int(total_epochs)), self.metric_plot: max(1, int(total_epochs))}
         self._ranges = {}
         for plot in self._plot_series:
             plot.enableAutoRange(False)
             self._managed[plot] = True
+        for plot in (self.epoch_plot, self.metric_plot):
+            # the epoch axis shows this run's epochs from the start (1..E, whole epochs when they are few)
+            plot.setXRange(*epoch_range(self._totals[plot]), padding=0.05)
+            axis = plot.getAxis("bottom")
+            if total_epochs <= 20:
+                axis.setTickSpacing(major=1, minor=1)
+            else:
+                axis.setTickSpacing()
 
     def _ratchet(self, plot) -> None:
         total = self._totals.get(plot)
@@ -247,8 +268,12 @@ class TrainPlots(QWidget):
         last = bufs[0].x[-1]
         if last >= x_max:
             per_step = plot in self._step_plots
-            x_max = float(min(total, max(2 * last, 50, total / 64))) if per_step else float(total)
-            plot.setXRange(0 if per_step else 1, x_max, padding=0.02)
+            if per_step:
+                x_max = float(min(total, max(2 * last, 50, total / 64)))
+                plot.setXRange(0, x_max, padding=0.02)
+            else:
+                x_max = float(total)
+                plot.setXRange(*epoch_range(total), padding=0.05)
         ys = np.concatenate([b.y for b in bufs])
         if self.baseline is not None and plot in (self.loss_plot, self.epoch_plot):
             ys = np.append(ys, self.baseline)  # the baseline stays in view

@@ -1,5 +1,6 @@
 """The runs list: status, best metric, duration and device of every run in the project's runs folder; select
-several to overlay their curves; restore the architecture a run trained; resume a stopped run; show its results.
+several and Compare to overlay their curves; restore the architecture a run trained; resume a stopped run; show its
+results. The same commands are on the list's right-click menu.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .progress import fmt_time
 
@@ -46,6 +47,8 @@ class RunsView(QWidget):
     restore_requested = Signal(str)
     resume_requested = Signal(str)
     results_requested = Signal(str)
+    #: Compare was asked for: the overlays of the selected runs are drawn; show the curves
+    compare_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -62,14 +65,24 @@ class RunsView(QWidget):
         self.restore_button = QPushButton("Restore this architecture")
         self.resume_button = QPushButton("Resume")
         self.results_button = QPushButton("Results")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setObjectName("compareRunsButton")
+        self.compare_button.setToolTip("Draw the selected runs' curves together (select several with Ctrl+click)")
+        self.hint = QLabel("Select runs (Ctrl+click for several) and press Compare to overlay their curves.")
+        self.hint.setWordWrap(True)
         buttons = QHBoxLayout()
-        for b in (self.refresh_button, self.restore_button, self.resume_button, self.results_button):
+        for b in (self.compare_button, self.results_button, self.resume_button, self.restore_button,
+                  self.refresh_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.hint)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None
 
         self.runs_dir: Path | None = None
         self.runs: list = []  # RunInfo, in table order
@@ -79,6 +92,7 @@ class RunsView(QWidget):
         self.restore_button.clicked.connect(lambda: self._emit_one(self.restore_requested))
         self.resume_button.clicked.connect(lambda: self._emit_one(self.resume_requested))
         self.results_button.clicked.connect(lambda: self._emit_one(self.results_requested))
+        self.compare_button.clicked.connect(self.compare)
         self._on_selection()
 
     def refresh(self, runs_dir=None) -> list:
@@ -127,9 +141,44 @@ class RunsView(QWidget):
         self.busy = busy
         self._update_buttons()
 
+    def compare(self) -> bool:
+        """Overlay the selected runs' curves and ask for the curves to be shown; False without a selection."""
+        if not self.selected():
+            return False
+        self._on_selection()
+        self.compare_requested.emit()
+        return True
+
+    def build_context_menu(self) -> QMenu:
+        """The right-click menu of the list: the buttons' commands for the selected runs."""
+        menu = QMenu(self)
+        n = len(self.selected())
+        compare = menu.addAction(f"Compare {n} runs" if n > 1 else "Show curves", self.compare)
+        compare.setEnabled(n > 0)
+        for text, button in (("Results", self.results_button), ("Resume", self.resume_button),
+                             ("Restore this architecture", self.restore_button)):
+            a = menu.addAction(text, button.click)
+            a.setEnabled(button.isEnabled())
+        menu.addSeparator()
+        menu.addAction("Refresh", lambda: self.refresh())
+        return menu
+
+    def _context_menu(self, pos):
+        row = self.table.rowAt(pos.y())
+        if row >= 0 and row not in {i.row() for i in self.table.selectedIndexes()}:
+            self.table.selectRow(row)
+        menu = self.context_menu = self.build_context_menu()
+        try:
+            menu.exec(self.table.viewport().mapToGlobal(pos))
+        finally:
+            self.context_menu = None
+            menu.deleteLater()
+
     def _update_buttons(self):
         sel = self.selected()
         one = len(sel) == 1
+        self.compare_button.setEnabled(bool(sel))
+        self.compare_button.setText(f"Compare {len(sel)}" if len(sel) > 1 else "Compare")
         self.restore_button.setEnabled(one)
         # results and resuming need the run's last checkpoint (a run that failed in its first epoch has none)
         saved = one and (Path(sel[0].path) / "checkpoints" / "last.pt").is_file()
