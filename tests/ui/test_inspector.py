@@ -338,7 +338,7 @@ def test_conv3d_kernel_editor_takes_time_height_and_width(qtbot):
     assert [ed.t.value(), ed.h.value(), ed.w.value()] == [1, 3, 3] and not ed.link.isChecked()
     retype(qtbot, ed.t, "2")
     assert doc.graph.node("c3").params["kernel_size"] == [2, 3, 3]
-    assert doc.checker.result("c3").output.shape == (4, 16, 10, 10)
+    assert doc.checker.result("c3").output.shape == (4, 32, 10, 10)
     qtbot.mouseClick(ed.link, Qt.LeftButton)  # link: the height's size for all three (3, the default: left out)
     assert "kernel_size" not in doc.graph.node("c3").params and ed.t.value() == 3
     retype(qtbot, ed.w, "5")
