@@ -36,7 +36,8 @@ def convert(src: KerasSource) -> ImportResult:
         _sequential(b, src, inner)
     else:
         _functional(b, src, inner)
-    return ImportResult(b.graph, b.weights, b.entries, src.path, has_weights=src.has_weights)
+    return ImportResult(b.graph, b.weights if src.has_weights else {}, b.entries, src.path,
+                        has_weights=src.has_weights)
 
 
 # ---- inputs and outputs ------------------------------------------------------------------------------------------------
@@ -124,7 +125,9 @@ def _layer(src: KerasSource, raw: dict, declared=None) -> Layer:
     L = Layer(str(name), str(cls), cfg, declared=declared)
     L.registered = raw.get("registered_name")
     L.module = raw.get("module")
-    if cls in CONVERTERS:  # read weights only for layers we convert (a custom layer's are of no use)
+    if not src.has_weights:
+        L.weights = None
+    elif cls in CONVERTERS:  # read weights only for layers we convert (a custom layer's are of no use)
         L.weights = src.weights(raw)
     return L
 
@@ -166,6 +169,9 @@ def _sequential(b: Builder, src: KerasSource, inner: dict) -> None:
         if i + 1 < len(layers):  # Keras 3 writes each layer's input shape: the previous layer's output shape
             nxt = (layers[i + 1].get("build_config") or {}).get("input_shape")
             L.declared = tuple(nxt[1:]) if isinstance(nxt, list) and nxt and not isinstance(nxt[0], list) else None
+        own = (raw.get("build_config") or {}).get("input_shape")
+        if isinstance(own, list) and len(own) == t.rank + 1 and None in t.shape:
+            t = KT(t.node, t.studio, t.keras, tuple(own[1:]), t.dtype)  # the sizes Keras declares for it
         t = _entry_convert(b, L, [t], L.cls)
         softmax = _ends_in_softmax(L)
     b.begin()
