@@ -101,9 +101,26 @@ def _entry_convert(b: Builder, layer: Layer, ins: list, entry_op: str) -> KT:
             b.graph.delete_node(nid)
         b.begin()
         reason = f"{e} (layer '{layer.name}' in {Path(b.source_file).name})"
-        out = b.placeholder(layer.name, layer.cls, reason, [t for t in ins if t.node], layer.declared)
+        out = b.placeholder(layer.name, layer.cls, reason, [t for t in ins if t.node],
+                            layer.declared or _guess_shape(layer, ins))
         b.entries.append(ReportEntry(layer.name, entry_op, b.created(), reason=reason))
         return out
+
+
+def _guess_shape(layer: Layer, ins: list):
+    """The output shape of a layer that was not converted, when the file does not declare it (legacy .h5): from
+    ``units`` for recurrent and dense layers, else the input's (most unknown layers keep the shape). The weight
+    checks downstream catch a wrong guess."""
+    if not ins:
+        return None
+    shape = ins[0].shape
+    units = layer.cfg.get("units")
+    if isinstance(units, int):
+        if layer.cls in ("Dense",):
+            return tuple(shape[:-1]) + (units,)
+        if len(shape) == 2:  # recurrent layers read (steps, features)
+            return (shape[0], units) if layer.cfg.get("return_sequences") else (units,)
+    return tuple(shape)
 
 
 def _unknown_reason(layer: Layer) -> str:
