@@ -13,7 +13,7 @@ import keyword
 import re
 from dataclasses import dataclass
 
-from hybrid_studio.blocks import CATALOG, checker_for, new_graph
+from hybrid_studio.blocks import CATALOG, new_graph
 from hybrid_studio.graph import Edge, Node
 from hybrid_studio.graph.model import RESERVED_IDS
 
@@ -63,7 +63,7 @@ class Builder:
     def __init__(self, name: str, source_file: str):
         self.graph = new_graph(clean_id(name) if name else "imported")
         self.graph.name = str(name or "imported")
-        self.checker = checker_for(self.graph)
+        self._specs: dict = {}  # block id -> its output TensorSpec (None when it has none)
         self.weights: dict = {}
         self.entries: list[ReportEntry] = []
         self.source_file = source_file
@@ -93,9 +93,7 @@ class Builder:
 
     def out(self, nid: str, studio: str, keras: str, fallback=None, dtype="float32") -> KT:
         """The KT of block ``nid``'s output, sized by the studio's shape check (or ``fallback`` when it cannot)."""
-        self.checker.flush()
-        res = self.checker.result(nid)
-        spec = res.output if res is not None else None
+        spec = self.spec(nid)
         if spec is not None and len(spec.shape) == len(studio):
             by_letter = dict(zip(studio, spec.shape))
             shape = tuple(by_letter[a] for a in keras)
@@ -103,6 +101,30 @@ class Builder:
         else:
             shape = tuple(fallback) if fallback is not None and len(fallback) == len(keras) else (None,) * len(keras)
         return KT(nid, studio, keras, shape, dtype)
+
+    def spec(self, nid: str):
+        """The output spec of block ``nid``, by its own shape rule on its inputs' specs (each block once, so a
+        1,000-layer import stays linear; the full checker runs once the graph is built)."""
+        if nid in self._specs:
+            return self._specs[nid]
+        node = self.graph.node(nid)
+        spec = None
+        if node.type in CATALOG:
+            ins = []
+            for port in CATALOG.input_ports(node.type, node.params) or []:
+                edge = self.graph.edge_into(nid, port)
+                ins.append(None if edge is None else self.spec(edge.source))
+            if all(x is not None for x in ins):
+                try:
+                    spec = CATALOG.evaluate(node, ins)[0]
+                except Exception:  # noqa: BLE001 - a refused shape: the checker reports it on the graph
+                    spec = None
+        self._specs[nid] = spec
+        return spec
+
+    def forget(self, nid: str) -> None:
+        """Drop a block's cached spec (its params changed, or it was removed)."""
+        self._specs.pop(nid, None)
 
     def begin(self) -> None:
         self._created = []

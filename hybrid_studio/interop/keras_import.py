@@ -99,6 +99,7 @@ def _entry_convert(b: Builder, layer: Layer, ins: list, entry_op: str) -> KT:
             for edge in b.graph.in_edges(nid) + b.graph.out_edges(nid):
                 b.graph.delete_edge(edge)
             b.graph.delete_node(nid)
+            b.forget(nid)
         b.begin()
         reason = f"{e} (layer '{layer.name}' in {Path(b.source_file).name})"
         out = b.placeholder(layer.name, layer.cls, reason, [t for t in ins if t.node],

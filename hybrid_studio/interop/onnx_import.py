@@ -273,6 +273,7 @@ class OnnxImporter:
                 for edge in self.b.graph.in_edges(nid) + self.b.graph.out_edges(nid):
                     self.b.graph.delete_edge(edge)
                 self.b.graph.delete_node(nid)
+                self.b.forget(nid)
             self.b.begin()
             reason = f"{e} (node '{name}' in {Path(self.path).name})"
             src = [v for v in ins if isinstance(v, OT)]
@@ -1046,8 +1047,10 @@ def _batch_free(g):
 
 def import_onnx(path) -> ImportResult:
     """Import an ``.onnx`` file; raises ImportFailure naming the file when it cannot be read."""
-    import onnx
-
+    try:
+        import onnx
+    except ImportError:
+        raise ImportFailure(path, "importing ONNX needs the onnx package: pip install 'hybrid-studio[onnx]'") from None
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf raises several kinds for a corrupt file
