@@ -7,12 +7,11 @@ layer then becomes a placeholder. Kernels are transposed from Keras's (..., in, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .builder import CANON, KT, STD, Builder
+from .builder import KT, STD, Builder
 from .result import Unsupported
 
 ACTIVATIONS = {None: None, "linear": None, "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
@@ -672,4 +671,3 @@ HINTS = {
     "GlobalMaxPooling1D": "the studio has no global max pooling; use GlobalAvgPool or MaxPool with the full size",
     "GlobalMaxPooling2D": "the studio has no global max pooling; use GlobalAvgPool or MaxPool with the full size",
 }
-_ = (math, CANON)

@@ -983,7 +983,6 @@ def _array(tensor):
 
 
 def _constant(node):
-    from onnx import numpy_helper
     a = {x.name: x for x in node.attribute}
     if "value" in a:
         return _array(a["value"].t)
@@ -993,7 +992,6 @@ def _constant(node):
     for k in ("value_floats", "value_ints"):
         if k in a:
             return np.array(list(a[k].floats) if k == "value_floats" else list(a[k].ints))
-    _ = numpy_helper
     return SHAPE
 
 
@@ -1036,13 +1034,9 @@ def _inferred_shapes(model) -> dict:
             continue
         dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
         if dims:
-            dims[0] = None if dims[0] is None or v.name not in _batch_free(g) else dims[0]
+            dims[0] = None  # the batch: whatever the example had, the studio keeps it open
         out[v.name] = dims
     return out
-
-
-def _batch_free(g):
-    return ()
 
 
 def import_onnx(path) -> ImportResult:
