@@ -253,7 +253,9 @@ class OnnxImporter:
                 outs = [outs]
             for o_name, o in zip(node.output, outs):
                 self.values[o_name] = o
-            created = self.b.created()
+            # a recurrent block made while converting a consumer is reported under its own LSTM/GRU node
+            rnn_blocks = {nid for r in self._rnns for nid in r.made.values()}
+            created = [c for c in self.b.created() if c not in rnn_blocks or node.op_type in ("LSTM", "GRU")]
             if created or not self._is_plumbing(node):
                 entry = ReportEntry(name, node.op_type, created)
                 if not created and isinstance(outs[0], OT) and outs[0].node and outs[0].rnn is None:
