@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to train (default auto)")
     p.add_argument("--out", default=None, metavar="RUNS_DIR", help="folder for run folders")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--init-weights", default=None, metavar="FILE",
+                   help="start from these weights (a state_dict, e.g. the PROJECT.weights.pt of an import)")
     p.add_argument("--nproc-per-node", type=_positive_int, default=None, metavar="K",
                    help="processes (GPUs) for distributed data-parallel training")
     p.set_defaults(run=_run_train)

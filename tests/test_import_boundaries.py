@@ -58,9 +58,10 @@ FORBIDDEN = {
     "compile": {"train", "ui", "cli"},
     "train": {"ui", "cli"},
     "sweep": {"ui", "cli"},
+    "interop": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
-NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep")
+NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep", "interop")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

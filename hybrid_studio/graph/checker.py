@@ -159,8 +159,14 @@ class ShapeChecker:
         rules = self.rules
         result = NodeResult()
         if not rules.is_known(node.type):
-            result.diagnostics.append(Diagnostic(node.id, ERROR, f"unknown block type '{node.type}'",
-                                                 [bind_fix(self.graph, node.id, FixSpec.remove())], "unknown-type"))
+            reason = node.params.get("reason") if node.type == "Placeholder" else None
+            if isinstance(reason, str):  # a layer an import could not convert (hybrid_studio.interop)
+                message, code = (f"placeholder for {node.params.get('op', '?')} layer "
+                                 f"'{node.params.get('source', node.id)}', not imported: {reason}"), "placeholder"
+            else:
+                message, code = f"unknown block type '{node.type}'", "unknown-type"
+            result.diagnostics.append(Diagnostic(node.id, ERROR, message,
+                                                 [bind_fix(self.graph, node.id, FixSpec.remove())], code))
             return result
         ports = rules.input_ports(node.type, node.params) or []
         specs = []

@@ -28,6 +28,12 @@ def run_train_command(args) -> int:
     flags = {"epochs": getattr(args, "epochs", None), "batch_size": getattr(args, "batch_size", None),
              "lr": getattr(args, "lr", None), "device": getattr(args, "device", None),
              "dataset": getattr(args, "dataset", None)}
+    init = getattr(args, "init_weights", None)
+    if init:
+        if not Path(init).is_file():
+            _err(f"--init-weights {init}: no such file")
+            return EXIT_BAD_INPUT
+        flags["init_weights"] = str(Path(init).resolve())
     try:
         if resume:
             if not (Path(resume) / "config.json").is_file():
@@ -49,6 +55,9 @@ def run_train_command(args) -> int:
     except (ConfigError, ValueError) as e:
         _err(f"command line: {e}")
         return EXIT_BAD_INPUT
+    if config.init_weights and not Path(config.init_weights).is_absolute():
+        # stored in the project (by an import): relative to the project's folder
+        config = config.replace(init_weights=str(Path(args.project).resolve().parent / config.init_weights))
     if not config.dataset:
         _err("no dataset: give --dataset with a built-in name (e.g. digits) or a .npz/.csv/.ts file or image folder")
         return EXIT_BAD_INPUT

@@ -28,7 +28,8 @@ class TrainConfig:
 
     ``early_stopping`` is a patience in epochs (0 turns it off); ``grad_clip`` is a max gradient norm (0 is off);
     ``step_size``/``gamma`` drive the ``step`` scheduler; ``momentum`` is SGD's; ``num_threads`` 0 keeps torch's
-    default; ``dataset`` remembers the last dataset used (a built-in name or a path).
+    default; ``dataset`` remembers the last dataset used (a built-in name or a path); ``init_weights`` names
+    weights to start from ("" starts from a fresh initialisation).
     """
 
     optimizer: str = "adam"
@@ -49,6 +50,8 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 0
     dataset: str = ""
+    #: a state_dict (e.g. an import's PROJECT.weights.pt) the model starts from; relative to the project's folder
+    init_weights: str = ""
 
     def validate(self) -> "TrainConfig":
         """Raise ConfigError for a value that is not allowed; return self."""

@@ -103,6 +103,9 @@ class SetupMixin:
             model = compile_graph(graph)
         except CompileError as e:
             raise InputProblem(str(e)) from None
+        if config.init_weights and self.resume is None:  # a resumed run has its own checkpoint
+            from .init_weights import load_init_weights
+            load_init_weights(model, config.init_weights)
         gen = model.hs_generated
         self.input_ids, self.output_ids, self.tasks = gen.input_ids, gen.output_ids, gen.tasks
         model.to(device)

@@ -334,6 +334,9 @@ class TrainPanel(QWidget):
         except ConfigError as e:
             self.status.setText(f"Cannot train: {e}")
             return False
+        if config.init_weights and not Path(config.init_weights).is_absolute() and self.document.path:
+            # an import's weights, named relative to the project
+            config = config.replace(init_weights=str(Path(self.document.path).parent / config.init_weights))
         if self.picker.dataset is not None:
             self._match()
             if self.picker.has_errors():

@@ -37,7 +37,17 @@ FIELDS = [
     ("amp", "Mixed precision (CUDA)", "choice", AMP_MODES),
     ("compile", "torch.compile", "bool", None),
     ("num_threads", "CPU threads (0 = default)", "int", (0, 1024)),
+    ("init_weights", "Start from imported weights", "weights", None),
 ]
+
+
+class WeightsCheck(QCheckBox):
+    """On: training starts from ``path`` (an import's weights, remembered in the project as ``imported_weights``)."""
+
+    path = ""
+
+    def value(self) -> str:
+        return self.path if self.isChecked() else ""
 
 
 class SettingsForm(QWidget):
@@ -64,6 +74,12 @@ class SettingsForm(QWidget):
         self._enable_dependent()
 
     def _make(self, kind, options):
+        if kind == "weights":
+            w = WeightsCheck()
+            w.setEnabled(False)
+            w.setToolTip("Only for imported models: their weights are saved beside the project")
+            w.toggled.connect(self.changed)
+            return w
         if kind in ("choice", "device"):
             w = QComboBox()
             if kind == "device":
@@ -109,6 +125,12 @@ class SettingsForm(QWidget):
                 i = w.count() - 1
             if i >= 0:
                 w.setCurrentIndex(i)
+        elif isinstance(w, WeightsCheck):
+            if value:
+                w.path = value
+                w.setEnabled(True)
+                w.setToolTip(f"Start training from {value}")
+            w.setChecked(bool(value))
         elif isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QDoubleSpinBox):
@@ -139,6 +161,11 @@ class SettingsForm(QWidget):
                                     f"train")
                     continue
                 self._set(name, value)
+            imported = self._extra.get("imported_weights")
+            if isinstance(imported, str) and imported and not self.widgets["init_weights"].path:
+                self._set("init_weights", "")
+                self.widgets["init_weights"].path = imported
+                self.widgets["init_weights"].setEnabled(True)
         finally:
             self.blockSignals(False)
         self._enable_dependent()
@@ -165,6 +192,8 @@ class SettingsForm(QWidget):
         w = self.widgets[name]
         if isinstance(w, QComboBox):
             return w.currentData()
+        if isinstance(w, WeightsCheck):
+            return w.value()
         if isinstance(w, QCheckBox):
             return w.isChecked()
         return w.value()
@@ -175,6 +204,8 @@ class SettingsForm(QWidget):
         for name, w in self.widgets.items():
             if isinstance(w, QComboBox):
                 out[name] = w.currentData()
+            elif isinstance(w, WeightsCheck):
+                out[name] = w.value()
             elif isinstance(w, QCheckBox):
                 out[name] = w.isChecked()
             else:

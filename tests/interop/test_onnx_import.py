@@ -1,0 +1,189 @@
+"""ONNX import: the studio's own exports come back as the same blocks and weights (every template), and models
+exported from hand-written PyTorch modules give onnxruntime's outputs (within 1e-4)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn as nn
+from interop_helpers import studio_model
+
+from hybrid_studio.compile import compile_graph
+from hybrid_studio.interop import ImportFailure, import_model
+from hybrid_studio.project import load_project, templates_dir
+
+TEMPLATES = sorted(p.name.split(".")[0] for p in templates_dir().glob("*.hsproj.json"))
+
+
+def _ort(path, feeds):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _compare(result, path, xs):
+    model = studio_model(result)
+    names = [i.name for i in onnx.load(str(path)).graph.input
+             if i.name not in {t.name for t in onnx.load(str(path)).graph.initializer}]
+    expected = _ort(path, dict(zip(names, xs)))
+    with torch.no_grad():
+        got = model(*[torch.from_numpy(x) for x in xs])
+    got = got if isinstance(got, tuple) else (got,)
+    for e, g in zip(expected, got):
+        assert tuple(g.shape) == e.shape
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
+
+
+def _round_trip(name, tmp_path):
+    from hybrid_studio.compile.onnx_export import export_onnx
+
+    graph = load_project(templates_dir() / f"{name}.hsproj.json")
+    torch.manual_seed(0)
+    model = compile_graph(graph).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so that a swapped mean/variance shows
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    path = tmp_path / f"{name}.onnx"
+    export_onnx(graph, path, model=model)
+    result = import_model(path)
+    assert not result.unsupported, result.report_text()
+    got, want = result.graph.nodes, graph.nodes
+    # the same blocks with the same params (inputs may come in another order in the file; the task is not in ONNX)
+    def same(v):  # [2, 2] and 2 mean the same kernel
+        return v[0] if isinstance(v, list) and v and all(x == v[0] for x in v) else v
+
+    def key(n):
+        return n.type, {k: same(v) for k, v in n.params.items() if k != "task"}
+    assert sorted(map(repr, map(key, got))) == sorted(map(repr, map(key, want)))
+    # the same weights, under the ids of the modules they belong to
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    assert set(result.weights) == set(state)
+    for k, v in state.items():
+        np.testing.assert_array_equal(result.weights[k], v, err_msg=k)
+    rng = np.random.default_rng(0)
+    xs = []
+    for nid in [n.id for n in graph.nodes if n.type == "Input"]:
+        shape = [s if s is not None else 10 for s in graph.node(nid).params["shape"]]
+        xs.append(rng.standard_normal([2, *shape]).astype("float32"))
+    order = [n.id for n in result.graph.nodes if n.type == "Input"]
+    xs = [xs[[n.id for n in graph.nodes if n.type == "Input"].index(i)] for i in order]
+    _compare(result, path, xs)
+
+
+def test_round_trip_of_the_seed_template(tmp_path):
+    _round_trip("seed-cnn-lstm", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [t for t in TEMPLATES if t != "seed-cnn-lstm"])
+def test_round_trip_of_every_template(name, tmp_path):
+    _round_trip(name, tmp_path)
+
+
+class Hybrid(nn.Module):
+    """Conv + BatchNorm + ReLU, columns as a sequence, a bidirectional GRU whose two final states are joined."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.pool = nn.MaxPool2d(2)
+        self.gru = nn.GRU(8, 5, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x):
+        y = self.pool(torch.relu(self.bn(self.conv(x))))          # N, 4, 2, 6
+        y = y.permute(0, 3, 1, 2).flatten(2)                       # N, W=6, C*H=8
+        out, h = self.gru(y)
+        return torch.softmax(self.fc(torch.cat((h[-2], h[-1]), 1)), 1)
+
+
+class Signals(nn.Module):
+    """1-D convolution and pooling over a signal, an LSTM over the pooled steps, residual Add and Mul, Concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 6, 3)
+        self.pool = nn.AvgPool1d(2)
+        self.lstm = nn.LSTM(6, 6, batch_first=True)
+        self.fc = nn.Linear(12, 2)
+
+    def forward(self, x):
+        y = torch.tanh(self.pool(self.conv(x))).transpose(1, 2)    # N, T, 6
+        out, _ = self.lstm(y)
+        z = out + y
+        z = torch.cat((z * y, out), 2)
+        return self.fc(z)
+
+
+def _export(module, example, path, names):
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(path), dynamo=False, input_names=names,
+                          dynamic_axes={n: {0: "batch"} for n in names})
+
+
+@pytest.mark.parametrize("module, shape", [(Hybrid, (2, 4, 12)), (Signals, (3, 16))])
+def test_hand_written_modules_match_onnxruntime(module, shape, tmp_path):
+    torch.manual_seed(1)
+    m = module()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(-0.5, 0.5)
+    x = torch.randn(2, *shape)
+    _export(m, (x,), tmp_path / "m.onnx", ["x"])
+    result = import_model(tmp_path / "m.onnx")
+    assert not result.unsupported, result.report_text()
+    _compare(result, tmp_path / "m.onnx", [np.random.default_rng(2).standard_normal((3, *shape)).astype("float32")])
+    types = [n.type for n in result.graph.nodes]
+    if module is Hybrid:
+        assert "ToSequence" in types and types.count("GRU") == 1
+        gru = result.graph.nodes_of_type("GRU")[0]
+        assert gru.params == {"hidden_size": 5, "bidirectional": True}
+
+
+def test_unknown_op_becomes_a_placeholder_and_the_rest_imports(tmp_path):
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc2(torch.sin(self.fc1(x)))
+
+    _export(Odd(), (torch.randn(2, 4),), tmp_path / "odd.onnx", ["x"])
+    result = import_model(tmp_path / "odd.onnx")
+    (bad,) = result.unsupported
+    assert bad.op == "Sin" and "odd.onnx" in bad.reason and "not supported" in bad.reason
+    assert [n.type for n in result.graph.nodes] == ["Input", "Linear", "Placeholder", "Linear", "Output"]
+    assert {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} <= set(result.weights)
+
+
+def test_unresolved_dynamic_shape_and_corrupt_files(tmp_path):
+    from onnx import TensorProto, helper
+
+    # a Reshape whose target is computed from a second input: nothing tells its size
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6])
+    s = helper.make_tensor_value_info("s", TensorProto.INT64, [3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="dyn")], "g", [x, s], [y])
+    onnx.save(helper.make_model(g), tmp_path / "dyn.onnx")
+    with pytest.raises(ImportFailure, match="dyn.onnx"):
+        import_model(tmp_path / "dyn.onnx")  # the integer input is not token ids of a known length
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"], name="dyn")], "g", [x], [y],
+                          initializer=[helper.make_tensor("shape", TensorProto.INT64, [3], [-1, -1, 2])])
+    onnx.save(helper.make_model(g), tmp_path / "dyn2.onnx")
+    result = import_model(tmp_path / "dyn2.onnx")
+    (bad,) = result.unsupported
+    assert "dyn" in bad.reason and "dyn2.onnx" in bad.reason and "dynamic" in bad.reason
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ImportFailure, match="junk.onnx"):
+        import_model(tmp_path / "junk.onnx")
