@@ -107,6 +107,11 @@ def activation_line(name, x: str, spec: TensorSpec) -> str:
     return ACTIVATIONS[name].format(x=x, dim=dim)
 
 
+def _fresh(v):
+    """A copy of a param value that the caller may change: lists (of lists) are copied, scalars shared."""
+    return copy.deepcopy(v) if isinstance(v, (list, dict)) else v
+
+
 class Block:
     """Base class of every block type. Subclasses set the class attributes and override what differs."""
 
@@ -123,14 +128,21 @@ class Block:
     # ---- params ------------------------------------------------------------------------------------------------
     @classmethod
     def param(cls, name: str) -> Param:
-        for p in cls.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        return cls._param_index()[name]  # KeyError for a name the block does not have
+
+    @classmethod
+    def _param_index(cls) -> dict:
+        """name -> Param, built once per class (the checker asks several times per block and edit)."""
+        index = cls.__dict__.get("_params_by_name")
+        if index is None or len(index) != len(cls.params):
+            index = {p.name: p for p in cls.params}
+            cls._params_by_name = index
+        return index
 
     @classmethod
     def defaults(cls) -> dict:
-        return {p.name: copy.deepcopy(p.default) for p in cls.params}
+        # only lists (shapes, [h, w]) are mutable among param values: copy those, share the rest
+        return {p.name: _fresh(p.default) for p in cls.params}
 
     @classmethod
     def resolve(cls, raw: dict) -> tuple[dict, list]:
@@ -147,7 +159,7 @@ class Block:
             if err:
                 problems.append((name, f"{name} {err}"))
             else:
-                p[name] = copy.deepcopy(v)
+                p[name] = _fresh(v)
         return p, problems
 
     @classmethod
