@@ -295,7 +295,35 @@ class Catalog:
                         [FixSpec.insert_before(port, "Embedding", {})], code="int-tokens")
         out = block.infer(p, ins)
         params, macs = block.count(p, ins, out)
+        problem = memory_problem(node.id, params, out)
+        if problem:
+            raise ShapeError(problem, code="too-large")
         return out, params, macs
+
+
+#: The most a block's weights may take (float32) and the most one sample's output may take: beyond these no
+#: machine trains the model, and torch would fail at Model() or on the first batch instead of the check saying so.
+MAX_PARAM_BYTES = 1 << 40      # 1 TiB
+MAX_SAMPLE_BYTES = 1 << 36     # 64 GiB per sample
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
+
+
+def memory_problem(node_id: str, params, out) -> str | None:
+    """Why a block cannot fit in any machine's memory (its weights, or one sample's output, as float32), or None."""
+    if params and params * 4 > MAX_PARAM_BYTES:
+        return (f"{node_id} has {params:.3g} parameters ({_bytes(params * 4)} as float32), more than any machine "
+                f"holds ({_bytes(MAX_PARAM_BYTES)}): make it smaller")
+    n = out.numel() if out is not None else None
+    if n and n * 4 > MAX_SAMPLE_BYTES:
+        return (f"{node_id}'s output {out.describe_axes()} takes {_bytes(n * 4)} per sample as float32, more than "
+                f"any machine holds for one sample ({_bytes(MAX_SAMPLE_BYTES)}): make it smaller")
+    return None
 
 
 
