@@ -19,6 +19,7 @@ restoring), ``losses.py`` (losses and metrics) and this module (the loop, valida
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from pathlib import Path
@@ -95,6 +96,21 @@ class _Trainer(SetupMixin, CheckpointMixin):
 
     # ---- the run -----------------------------------------------------------------------------------------------
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            self.release_lock()
+
+    def release_lock(self):
+        """Let go of the run folder's OS lock (the process may go on: a test, the sweep's next trial)."""
+        fd, self.run_lock = getattr(self, "run_lock", None), None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _run(self) -> dict:
         try:
             self.prepare()
         except InputProblem as e:
