@@ -142,3 +142,18 @@ def test_stale_temporary_files_are_cleaned_when_a_run_resumes(tmp_path, seq_npz)
     summary = train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), {**CFG, "epochs": 2},
                                resume=str(run))
     assert summary["status"] == "finished" and not any(p.exists() for p in stale)
+
+
+def test_a_diverging_run_stops_naming_the_step_and_the_learning_rate(tmp_path, seq_npz):
+    from hybrid_studio.train.errors import RunFailure
+    with pytest.raises(RunFailure) as e:
+        train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), {**CFG, "epochs": 3, "lr": 1e6},
+                         tmp_path / "runs")
+    msg = str(e.value)
+    assert "diverged" in msg and "by step" in msg and "lower the learning rate (now 1e+06)" in msg
+    (info,) = list_runs(tmp_path / "runs")
+    assert info.status == "failed" and "diverged" in info.message
+    # the check can be turned off
+    summary = train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz),
+                               {**CFG, "epochs": 1, "lr": 1e6, "divergence": 0}, tmp_path / "off")
+    assert summary["status"] == "finished"

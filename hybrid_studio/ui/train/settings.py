@@ -37,6 +37,7 @@ FIELDS = [
     ("amp", "Mixed precision (CUDA)", "choice", AMP_MODES),
     ("compile", "torch.compile", "bool", None),
     ("num_threads", "CPU threads (0 = default)", "int", (0, 1024)),
+    ("divergence", "Stop if loss grows (x, 0 = off)", "float", (0.0, 1e12, 6, 100.0)),
 ]
 
 
