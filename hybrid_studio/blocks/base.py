@@ -107,6 +107,11 @@ def activation_line(name, x: str, spec: TensorSpec) -> str:
     return ACTIVATIONS[name].format(x=x, dim=dim)
 
 
+def _fresh(v):
+    """A copy of a param value that the caller may change: lists (of lists) are copied, scalars shared."""
+    return copy.deepcopy(v) if isinstance(v, (list, dict)) else v
+
+
 class Block:
     """Base class of every block type. Subclasses set the class attributes and override what differs."""
 
@@ -123,14 +128,21 @@ class Block:
     # ---- params ------------------------------------------------------------------------------------------------
     @classmethod
     def param(cls, name: str) -> Param:
-        for p in cls.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        return cls._param_index()[name]  # KeyError for a name the block does not have
+
+    @classmethod
+    def _param_index(cls) -> dict:
+        """name -> Param, built once per class (the checker asks several times per block and edit)."""
+        index = cls.__dict__.get("_params_by_name")
+        if index is None or len(index) != len(cls.params):
+            index = {p.name: p for p in cls.params}
+            cls._params_by_name = index
+        return index
 
     @classmethod
     def defaults(cls) -> dict:
-        return {p.name: copy.deepcopy(p.default) for p in cls.params}
+        # only lists (shapes, [h, w]) are mutable among param values: copy those, share the rest
+        return {p.name: _fresh(p.default) for p in cls.params}
 
     @classmethod
     def resolve(cls, raw: dict) -> tuple[dict, list]:
@@ -147,7 +159,7 @@ class Block:
             if err:
                 problems.append((name, f"{name} {err}"))
             else:
-                p[name] = copy.deepcopy(v)
+                p[name] = _fresh(v)
         return p, problems
 
     @classmethod
@@ -283,7 +295,35 @@ class Catalog:
                         [FixSpec.insert_before(port, "Embedding", {})], code="int-tokens")
         out = block.infer(p, ins)
         params, macs = block.count(p, ins, out)
+        problem = memory_problem(node.id, params, out)
+        if problem:
+            raise ShapeError(problem, code="too-large")
         return out, params, macs
+
+
+#: The most a block's weights may take (float32) and the most one sample's output may take: beyond these no
+#: machine trains the model, and torch would fail at Model() or on the first batch instead of the check saying so.
+MAX_PARAM_BYTES = 1 << 40      # 1 TiB
+MAX_SAMPLE_BYTES = 1 << 36     # 64 GiB per sample
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
+
+
+def memory_problem(node_id: str, params, out) -> str | None:
+    """Why a block cannot fit in any machine's memory (its weights, or one sample's output, as float32), or None."""
+    if params and params * 4 > MAX_PARAM_BYTES:
+        return (f"{node_id} has {params:.3g} parameters ({_bytes(params * 4)} as float32), more than any machine "
+                f"holds ({_bytes(MAX_PARAM_BYTES)}): make it smaller")
+    n = out.numel() if out is not None else None
+    if n and n * 4 > MAX_SAMPLE_BYTES:
+        return (f"{node_id}'s output {out.describe_axes()} takes {_bytes(n * 4)} per sample as float32, more than "
+                f"any machine holds for one sample ({_bytes(MAX_SAMPLE_BYTES)}): make it smaller")
+    return None
 
 
 

@@ -9,11 +9,16 @@ Two levels of checking:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hybrid_studio.graph.tensor import AXIS_LETTERS
 
 KINDS = ("int", "float", "bool", "choice", "int_or_pair", "padding", "shape", "axes")
+#: The largest size, count or padding any param may take unless it says less: 2^24 (16,777,216) channels, features
+#: or steps is beyond what any model uses, yet small enough that torch builds every block that passes the check
+#: (10^18 channels or a padding of 10^300 passed before, and the exported Model() failed).
+MAX_SIZE = 1 << 24
 
 
 def _is_int(v) -> bool:
@@ -95,6 +100,10 @@ class Param:
                 return f"must be at least {self.min}"
             if self.max is not None and v > self.max:
                 return f"must be at most {self.max}"
+            if k == "int" and self.max is None and abs(v) > MAX_SIZE:
+                return f"must be at most {MAX_SIZE:,} (a size no machine could hold)"
+            if k == "float" and not math.isfinite(v):
+                return "must be a finite number"
         if k == "choice" and v not in self.choices:
             return "must be one of " + ", ".join(repr(c) for c in self.choices if c is not None)
         if k in ("int_or_pair", "padding"):
@@ -103,6 +112,13 @@ class Param:
             for x in (v if isinstance(v, list) else [v]):
                 if self.min is not None and x < self.min:
                     return f"must be at least {int(self.min)}"
+                if x > (self.max if self.max is not None else MAX_SIZE):
+                    return f"must be at most {int(self.max if self.max is not None else MAX_SIZE):,}"
+        if k == "shape":
+            if any(x is not None and abs(x) > MAX_SIZE for x in v):
+                return f"has a size above {MAX_SIZE:,} (a size no machine could hold)"
+            if len(v) > 8:
+                return "has more than 8 axes"
         if k == "axes":
             bad = [c for c in v if c not in AXIS_LETTERS]
             if bad:

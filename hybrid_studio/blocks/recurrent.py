@@ -24,7 +24,7 @@ class RecurrentBase(Block):
     h_n_index = "[1][0]"
     params = (
         Param("hidden_size", "int", 128, "Size of the hidden state of each direction.", min=1),
-        Param("num_layers", "int", 1, "Number of stacked recurrent layers.", min=1),
+        Param("num_layers", "int", 1, "Number of stacked recurrent layers.", min=1, max=1000),
         Param("bidirectional", "bool", False, "Also read the sequence backwards (doubles the features with concat)."),
         Param("merge_mode", "choice", "concat", "How the two directions of a bidirectional layer are combined: "
               "concat (2 x hidden_size features) or sum (hidden_size).", choices=("concat", "sum")),
@@ -83,12 +83,11 @@ class RecurrentBase(Block):
         f_in, t = ins[0].size("F"), ins[0].size("T")
         h, g = p["hidden_size"], self.gates
         dirs = 2 if p["bidirectional"] else 1
-        params = macs = 0
-        for layer in range(p["num_layers"]):
-            x = f_in if layer == 0 else h * dirs
-            per_dir = g * h * (x + h) + (2 * g * h if p["bias"] else 0)
-            params += dirs * per_dir
-            macs += dirs * g * h * (x + h)
+        bias = 2 * g * h if p["bias"] else 0
+        later = p["num_layers"] - 1  # layers after the first read the previous layer's (directions x H) features
+        # closed form, not a loop over layers: a count is O(1) whatever num_layers says
+        macs = dirs * g * h * (f_in + h) + later * dirs * g * h * (h * dirs + h)
+        params = macs + (1 + later) * dirs * bias
         return params, None if t is None else t * macs
 
     # ---- code ----------------------------------------------------------------------------------------------------

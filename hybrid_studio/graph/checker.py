@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .diagnostics import ERROR, Diagnostic, FixSpec, ShapeError, bind_fix
-from .model import Graph, Node
+from .model import Graph, Node, gc_paused
 from .tensor import TensorSpec
 
 
@@ -46,6 +46,10 @@ class NodeResult:
 INTERNAL = "internal"
 
 
+#: how many blocks an unconnected input offers to wire from
+OFFERED = 3
+
+
 class ShapeChecker:
     """Keeps a NodeResult for every node of ``graph`` up to date."""
 
@@ -58,6 +62,8 @@ class ShapeChecker:
         self._order: dict[str, int] | None = None
         self._structure_changed = True
         self._unreported: set[str] = set()  # changed by a query's re-check, not yet returned by flush()
+        self._free: list[str] | None = None  # blocks whose output goes nowhere (file order), once per structure
+        self._unconnected_ids: set[str] = set()
         #: How many blocks the last flush re-checked (for tests and benchmarks).
         self.last_checked = 0
         graph.subscribe(self._on_event)
@@ -74,6 +80,7 @@ class ShapeChecker:
             nid = kw["node"].id
             self._dirty.discard(nid)
             self.results.pop(nid, None)
+            self._unconnected_ids.discard(nid)
             self._structure()
         elif event in ("edge_added", "edge_removed"):
             edge = kw["edge"]
@@ -86,6 +93,7 @@ class ShapeChecker:
         elif event == "node_renamed":
             # its result and its neighbours' (their messages name it) are worked out again under the new id
             self.results.pop(kw["old"], None)
+            self._unconnected_ids.discard(kw["old"])
             self._dirty.discard(kw["old"])
             self._dirty.add(kw["new"])
             for _, e in kw["edges"]:
@@ -93,17 +101,20 @@ class ShapeChecker:
             self._structure()
         elif event == "reset":
             self.results.clear()
+            self._unconnected_ids.clear()
             self._dirty = set(n.id for n in self.graph.nodes)
             self._structure()
 
     def _structure(self):
         self._order = None
         self._structure_changed = True
+        self._free = None
 
     # ---- checking ----------------------------------------------------------------------------------------------
     def check_all(self) -> set[str]:
         """Re-check every node from scratch."""
         self.results.clear()
+        self._unconnected_ids.clear()
         self._dirty = set(n.id for n in self.graph.nodes)
         self._structure()
         return self.flush()
@@ -112,23 +123,25 @@ class ShapeChecker:
         """Re-check dirty nodes and whatever changed downstream; returns the ids whose result changed since the
         last ``flush`` (including re-checks that a query such as ``result()`` ran in between, e.g. in the middle
         of a multi-step edit)."""
-        changed = self._recheck() | self._unreported
+        with gc_paused(len(self._dirty)):
+            changed = self._recheck() | self._unreported
         self._unreported = set()
         return changed
 
     def _catch_up(self) -> None:
         """Re-check before answering a query; the changes are reported by the next ``flush``."""
         if self._dirty or self._order is None:
-            self._unreported |= self._recheck()
+            with gc_paused(len(self._dirty)):
+                self._unreported |= self._recheck()
 
     def _recheck(self) -> set[str]:
         if self._order is None:
             self._order = {nid: i for i, nid in enumerate(self.graph.topological_order())}
         changed: set[str] = set()
-        if self._structure_changed:
-            # the blocks offered to unconnected ports depend on the whole graph's wiring
-            self._dirty |= {nid for nid, r in self.results.items()
-                            if any(d.code == "unconnected" for d in r.diagnostics)}
+        if self._structure_changed and self._unconnected_ids:
+            # the blocks offered to unconnected ports depend on the whole graph's wiring; each such re-check is
+            # cheap (the free outputs are listed once per structure, and only the last few are looked at)
+            self._dirty |= {nid for nid in self._unconnected_ids if nid in self._order}
         heap = [(self._order[n], n) for n in self._dirty if n in self._order]
         heapq.heapify(heap)
         queued = set(self._dirty)
@@ -143,6 +156,10 @@ class ShapeChecker:
                 continue
             old = self.results.get(nid)
             self.results[nid] = result
+            if any(d.code == "unconnected" for d in result.diagnostics):
+                self._unconnected_ids.add(nid)
+            else:
+                self._unconnected_ids.discard(nid)
             changed.add(nid)
             if old is None or old.output != result.output:
                 for succ in self.graph.successors(nid):
@@ -204,20 +221,33 @@ class ShapeChecker:
     def _unconnected(self, node: Node, ports: list[str]) -> Diagnostic:
         names = ", ".join(f"'{p}'" for p in ports)
         what = "input" if len(ports) == 1 else "inputs"
-        blocked = self.graph.descendants(node.id) | {node.id}
-        candidates = [n.id for n in self.graph.nodes
-                      if n.id not in blocked and not self.rules.is_output(n.type) and not self.graph.out_edges(n.id)
-                      and self.rules.is_known(n.type) and self.graph.output_ports(n.id)]
-        fixes = [bind_fix(self.graph, node.id, FixSpec.connect_from(c, ports[0])) for c in candidates[-3:]]
+        candidates, blocked = [], None
+        for c in reversed(self._free_outputs()):  # the last free outputs of the file that would not make a cycle
+            if c == node.id:
+                continue
+            if blocked is None:
+                blocked = self.graph.descendants(node.id)
+            if c not in blocked:
+                candidates.append(c)
+                if len(candidates) == OFFERED:
+                    break
+        fixes = [bind_fix(self.graph, node.id, FixSpec.connect_from(c, ports[0])) for c in reversed(candidates)]
         fixes.append(bind_fix(self.graph, node.id, FixSpec.remove()))
         return Diagnostic(node.id, ERROR, f"{what} {names} of {node.id} {'is' if len(ports) == 1 else 'are'} not "
                           f"connected: wire a block's output to it", fixes, "unconnected")
 
+    def _free_outputs(self) -> list[str]:
+        """Known, non-Output blocks whose output is not wired yet, in file order (computed once per structure)."""
+        if self._free is None:
+            g, rules = self.graph, self.rules
+            self._free = [n.id for n in g.nodes if not g.has_out_edges(n.id) and rules.is_known(n.type)
+                          and not rules.is_output(n.type) and g.output_ports(n.id)]
+        return self._free
+
     def _check_graph(self) -> list[Diagnostic]:
         out = []
         if not any(self.rules.is_output(n.type) for n in self.graph.nodes):
-            sinks = [n.id for n in self.graph.nodes
-                     if not self.graph.out_edges(n.id) and self.rules.is_known(n.type) and self.graph.output_ports(n.id)]
+            sinks = self._free_outputs()
             fixes = [bind_fix(self.graph, s, FixSpec.add_after("Output")) for s in sinks[-3:]]
             out.append(Diagnostic(None, ERROR, "the graph has no Output block: add one after the block whose result "
                                   "the model returns", fixes, "no-output"))

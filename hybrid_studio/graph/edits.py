@@ -15,8 +15,13 @@ from .model import Edge, Graph, Node
 
 def orphaned_edges(graph: Graph, node_id: str) -> list[Edge]:
     """Wires on ports that node ``node_id`` no longer has (e.g. after its params changed), last first."""
-    orphans = [e for e in graph.edges if node_id in (e.source, e.target) and graph.port_problem(e)]
-    return orphans[::-1]
+    # only the node's own wires can lose a port (not a scan of every wire: this runs on each param edit)
+    mine = set(graph.in_edges(node_id)) | set(graph.out_edges(node_id))
+    if not mine:
+        return []
+    orphans = [e for e in mine if graph.port_problem(e)]
+    orphans.sort(key=graph.edge_index, reverse=True)
+    return orphans
 
 
 class Edit:

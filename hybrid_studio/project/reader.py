@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 from typing import Callable
 
 from hybrid_studio.blocks import CATALOG, new_graph
 from hybrid_studio.graph import Edge, Graph, GraphError, Node, id_problem, valid_id
+from hybrid_studio.graph.model import gc_paused
 
 from .errors import ProjectError
 
@@ -28,6 +31,28 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 #: Top-level keys in the order the writer puts them; anything else is kept in ``graph.extra``.
 KNOWN_KEYS = ("format", "version", "name", "nodes", "edges", "training")
+#: The largest project file read, in MiB (100,000 blocks take ~15 MiB); HYBRID_STUDIO_MAX_PROJECT_MB raises it.
+MAX_PROJECT_MB = 64
+#: JSON escapes that can spell a NUL or a UTF-16 surrogate: text without any needs no walk over its strings
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def max_project_bytes() -> int:
+    """The size limit for project files (``MAX_PROJECT_MB``, or the HYBRID_STUDIO_MAX_PROJECT_MB setting)."""
+    raw = os.environ.get("HYBRID_STUDIO_MAX_PROJECT_MB", "")
+    try:
+        mb = float(raw) if raw.strip() else MAX_PROJECT_MB
+    except ValueError:
+        mb = MAX_PROJECT_MB
+    return int(max(mb, 0.001) * 1024 * 1024)
+
+
+def _too_large(size: int) -> str | None:
+    limit = max_project_bytes()
+    if size <= limit:
+        return None
+    return (f"the file is {size / 1048576:.1f} MiB, more than the {limit / 1048576:g} MiB a project may be; if it "
+            f"really is one, set HYBRID_STUDIO_MAX_PROJECT_MB to a larger size")
 NODE_KEYS = ("id", "type", "params", "position")
 EDGE_KEYS = ("source", "target", "source_port", "target_port")
 
@@ -41,6 +66,13 @@ def loads_project(text, source: str = "<string>") -> Graph:
 
 def load_project(path) -> Graph:
     """Read a project file; raises ProjectError (naming the file) when it cannot be read or is not a valid project."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        size = 0
+    problem = _too_large(size)
+    if problem:  # refused before reading: a huge file would take minutes and gigabytes to parse and check
+        raise ProjectError(str(path), None, problem)
     try:
         raw = Path(path).read_bytes()
     except IsADirectoryError:
@@ -119,6 +151,9 @@ def _parse(text, source: str) -> dict:
             raise ProjectError(source, None, f"not a project file: byte {e.start} is not UTF-8 text") from None
     if not text.strip():
         raise ProjectError(source, None, "the file is empty, not a project")
+    problem = _too_large(len(text))
+    if problem:
+        raise ProjectError(source, None, problem)
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite_float,
                           parse_constant=_no_constant)
@@ -132,7 +167,8 @@ def _parse(text, source: str) -> dict:
         raise ProjectError(source, None, f"not valid project JSON: {e}") from None
     if not isinstance(data, dict):
         raise ProjectError(source, None, f"not a project file: expected a JSON object, got {_kind(data)}")
-    bad = _bad_text(data)
+    # a raw surrogate can only come in a str given to loads_project: non-ASCII text gets the walk too
+    bad = _bad_text(data) if _SUSPECT_ESCAPE.search(text) or not text.isascii() else None
     if bad is not None:
         raise ProjectError(source, bad[0], bad[1])
     fmt = data.get("format")
@@ -178,6 +214,12 @@ def migrate(data: dict, source: str = "<string>", migrations: dict | None = None
 
 # ---- building --------------------------------------------------------------------------------------------------------
 def _build(data: dict, source: str) -> Graph:
+    nodes = data.get("nodes")
+    with gc_paused(len(nodes) if isinstance(nodes, list) else 0):
+        return _build_graph(data, source)
+
+
+def _build_graph(data: dict, source: str) -> Graph:
     def fail(place, problem):
         raise ProjectError(source, place, problem)
 

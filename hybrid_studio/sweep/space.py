@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 #: TrainConfig fields a sweep may not touch: they say where and on what the run trains, not how well.
-NOT_SWEPT = ("device", "dataset", "num_threads", "compile")
+NOT_SWEPT = ("device", "dataset", "num_threads", "compile", "init_weights")
 
 
 class SpaceError(ValueError):

@@ -7,6 +7,7 @@ a trainer from one.
 from __future__ import annotations
 
 import io
+import math
 
 from .events import CheckpointSaved
 from .losses import Totals
@@ -23,10 +24,45 @@ def load_checkpoint(path) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged or foreign file
-        raise ValueError(f"cannot read {path}: {e}") from None
+        raise ValueError(f"cannot read {path}: {_safe_reason(e)}") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a Hybrid Studio checkpoint")
+    problem = _field_problem(ck)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     return ck
+
+
+#: the most epochs / steps / batches a checkpoint may claim (a crafted 1e30 or -100 is refused, not trained from)
+MAX_COUNT = 10 ** 9
+
+
+def _field_problem(ck: dict) -> str | None:
+    """What is wrong with a checkpoint's position fields (epoch, step, batch, best_epoch, partial), or None."""
+    for name in ("epoch", "step", "batch", "best_epoch", "bad_epochs"):
+        v = ck.get(name, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_COUNT:
+            return f"field '{name}' must be a whole number from 0 to {MAX_COUNT:,}, got {v!r}"
+    partial = ck.get("partial")
+    if partial is not None and (not isinstance(partial, (list, tuple)) or len(partial) != 4 or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+            for x in partial)):
+        return f"field 'partial' must be 4 numbers >= 0, got {partial!r}"
+    for name in ("duration_s",):
+        v = ck.get(name, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            return f"field '{name}' must be a number >= 0, got {v!r}"
+    return None
+
+
+def _safe_reason(e: BaseException) -> str:
+    """torch's reason for refusing a file, without its advice to retry with weights_only=False: that would run
+    whatever code the file carries, which a user must never do for a file they did not make."""
+    text = str(e)
+    if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
+        return ("it holds Python objects other than tensors and plain data; they are never loaded, because loading "
+                "them could run code from the file")
+    return (text.strip().splitlines() or [type(e).__name__])[0]
 
 
 class CheckpointMixin:

@@ -52,6 +52,8 @@ class TrainConfig:
     dataset: str = ""
     #: a state_dict (e.g. an import's PROJECT.weights.pt) the model starts from; relative to the project's folder
     init_weights: str = ""
+    #: stop a run whose loss grows to this many times the lowest it reached (diverged); 0 turns the check off
+    divergence: float = 1000.0
 
     def validate(self) -> "TrainConfig":
         """Raise ConfigError for a value that is not allowed; return self."""
@@ -81,6 +83,8 @@ class TrainConfig:
             bad("early_stopping" if self.early_stopping < 0 else "num_threads", "must not be negative")
         if not (0 <= self.val_split < 1):
             bad("val_split", "must be in [0, 1)")
+        if not (self.divergence == 0 or (self.divergence > 1 and math.isfinite(self.divergence))):
+            bad("divergence", "must be 0 (off) or a factor above 1")
         return self
 
     def to_dict(self) -> dict:

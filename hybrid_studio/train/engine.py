@@ -19,6 +19,7 @@ restoring), ``losses.py`` (losses and metrics) and this module (the loop, valida
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from pathlib import Path
@@ -95,6 +96,21 @@ class _Trainer(SetupMixin, CheckpointMixin):
 
     # ---- the run -----------------------------------------------------------------------------------------------
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            self.release_lock()
+
+    def release_lock(self):
+        """Let go of the run folder's OS lock (the process may go on: a test, the sweep's next trial)."""
+        fd, self.run_lock = getattr(self, "run_lock", None), None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _run(self) -> dict:
         try:
             self.prepare()
         except InputProblem as e:
@@ -320,6 +336,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
                     "turn on gradient clipping (grad_clip, e.g. 1.0)"
                 raise RunFailure(f"the loss became {v} at step {first_step + i} (epoch {epoch_no}): lower the "
                                  f"learning rate (now {self.config.lr:g}) or {clip}")
+        self.check_divergence(losses, first_step, epoch_no)
         weighted = sum(v * n for v, n in zip(losses, pending_n))
         samples = sum(pending_n)
         totals.loss += weighted
@@ -330,6 +347,20 @@ class _Trainer(SetupMixin, CheckpointMixin):
         pending_n.clear()
         pending_correct.clear()
         return weighted / max(samples, 1)
+
+    def check_divergence(self, losses: list, first_step: int, epoch_no: int) -> None:
+        """Stop a run whose loss grew by orders of magnitude (``divergence`` times the lowest step loss so far, and
+        above 1): it finished "successfully" with a loss of 1e7 before. NaN and inf are caught before this."""
+        factor = self.config.divergence
+        floor = getattr(self, "loss_floor", None)
+        for i, v in enumerate(losses):
+            if factor and floor is not None and floor > 0 and v > 1.0 and v > floor * factor:
+                raise RunFailure(
+                    f"the loss diverged: it grew from {floor:.3g} to {v:.3g} ({v / floor:,.0f}x) by step "
+                    f"{first_step + i} (epoch {epoch_no}): lower the learning rate (now {self.config.lr:g}) or turn on "
+                    f"gradient clipping (training setting divergence={factor:g}; 0 turns this check off)")
+            floor = v if floor is None else min(floor, v)
+        self.loss_floor = floor
 
     def reduce(self, values: list) -> list:
         """Sum ``values`` over all ranks (no-op for one process)."""

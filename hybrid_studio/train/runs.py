@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,74 @@ from pathlib import Path
 from hybrid_studio.project import atomic_write_text
 
 STATUSES = ("running", "finished", "stopped", "failed")
+#: what a reader shows for a folder that says "running" while no process holds its lock (killed, power cut)
+INTERRUPTED = "interrupted"
+LOCK_NAME = ".lock"
+
+
+class RunInUse(RuntimeError):
+    """Another process is training this run folder."""
+
+
+def acquire_lock(run_dir) -> int:
+    """Take the OS lock of ``run_dir`` (``.lock``, flock) for this process and return its file descriptor; keep it
+    open for the run. The OS drops the lock when the process ends, however it ends (SIGKILL included), so a folder
+    that says "running" without a holder is known to be interrupted. Raises RunInUse when another process holds it.
+    Interrupted writes' temporary files are removed once the lock is ours (no other writer can be mid-write)."""
+    run_dir = Path(run_dir)
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no flock; runs are then not guarded
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        except OSError:
+            holder = ""
+        os.close(fd)
+        raise RunInUse(f"{run_dir} is being trained by another process{f' (pid {holder})' if holder else ''}: "
+                       f"wait for it to end, or stop it first") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    clean_stale_temps(run_dir)
+    return fd
+
+
+def is_locked(run_dir) -> bool:
+    """Whether a process holds ``run_dir``'s lock now (i.e. trains it)."""
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        import fcntl
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock we may have taken
+    return False
+
+
+def clean_stale_temps(run_dir) -> list[Path]:
+    """Remove the temporary files of writes that a killed process left (``.<name>.*.tmp``); call with the lock."""
+    gone = []
+    for folder in (Path(run_dir), Path(run_dir) / "checkpoints"):
+        try:
+            entries = list(folder.glob(".*.tmp"))
+        except OSError:
+            continue
+        for tmp in entries:
+            try:
+                tmp.unlink()
+                gone.append(tmp)
+            except OSError:
+                pass
+    return gone
 #: the contract's columns first, in its order (epoch, step, split, loss, accuracy), then ours
 METRIC_COLUMNS = ("epoch", "step", "split", "loss", "accuracy", "mae", "lr", "samples_per_s", "elapsed_s", "scope")
 
@@ -109,11 +178,36 @@ def _fmt(v):
 
 
 def read_status(run_dir) -> dict:
-    """The run's status.json as a dict ({} when missing or unreadable)."""
+    """The run's status.json as a dict ({} when missing, unreadable or not a JSON object)."""
     try:
-        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def status_problem(run_dir) -> str | None:
+    """What is wrong with ``run_dir``'s status.json (naming the file and the field), or None."""
+    path = Path(run_dir) / "status.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        return f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})"
+    if not isinstance(data, dict):
+        return f"{path}: expected a JSON object, got {type(data).__name__}"
+    if data.get("status") not in STATUSES:
+        return f"{path}: field 'status' must be one of {', '.join(STATUSES)}, got {data.get('status')!r}"
+    for name, kind in (("epoch", int), ("epochs", int), ("step", int), ("duration_s", float),
+                       ("best_metric", float)):
+        v = data.get(name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not float(v).is_integer()) \
+                or not math.isfinite(v) or v < 0 and name != "best_metric":
+            return f"{path}: field '{name}' must be a {'whole ' if kind is int else ''}number >= 0, got {v!r}"
+    return None
 
 
 def mark_status(run_dir, status: str, message: str = "") -> None:
@@ -157,27 +251,59 @@ def load_run_graph(run_dir) -> dict:
 
 
 def load_run_config(run_dir) -> dict:
-    return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    """The run's config.json; raises ValueError naming the file when it is not a JSON object."""
+    path = Path(run_dir) / "config.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of training settings, got {type(data).__name__}")
+    return data
+
+
+def run_info(d: Path) -> RunInfo | None:
+    """One run folder as the runs list shows it (None when it has no status.json). A damaged status.json gives a
+    "failed" row whose message names the file and the field; "running" without the lock is "interrupted"."""
+    if not (d / "status.json").exists():
+        return None
+    problem = status_problem(d)
+    st = read_status(d) if problem is None else {}
+
+    def text(name):
+        v = st.get(name)
+        return v if isinstance(v, str) else ""
+    status = st.get("status", "failed")
+    message = problem or text("message")
+    if status == "running" and not is_locked(d):
+        status = INTERRUPTED
+        resumable = (d / "checkpoints" / "last.pt").is_file()
+        message = ("the process training it ended without a last word (killed or crashed); "
+                   + ("resume continues from its last checkpoint" if resumable else "it has no checkpoint to resume"))
+    try:
+        started = text("started") or datetime.fromtimestamp((d / "status.json").stat().st_mtime).isoformat(
+            timespec="seconds")
+    except OSError:
+        started = ""
+    return RunInfo(run_id=d.name, path=str(d), status="failed" if problem else status,
+                   best_metric=st.get("best_metric"), duration_s=float(st.get("duration_s") or 0.0),
+                   device=text("device"), started=started, best_metric_name=text("best_metric_name"),
+                   epoch=int(st.get("epoch") or 0), epochs=int(st.get("epochs") or 0), dataset=text("dataset"),
+                   message=message)
 
 
 def list_runs(runs_dir) -> list[RunInfo]:
-    """Runs under ``runs_dir``, newest first (folders without a status.json are skipped)."""
+    """Runs under ``runs_dir``, newest first (folders without a status.json are skipped); one damaged folder never
+    hides the others."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
     out = []
     for d in runs_dir.iterdir():
-        if not d.is_dir():
+        try:
+            if d.is_dir():
+                info = run_info(d)
+                if info is not None:
+                    out.append(info)
+        except OSError:
             continue
-        st = read_status(d)
-        if not st:
-            continue
-        out.append(RunInfo(
-            run_id=d.name, path=str(d), status=st.get("status", "failed"), best_metric=st.get("best_metric"),
-            duration_s=float(st.get("duration_s") or 0.0), device=st.get("device", ""),
-            started=st.get("started", ""), best_metric_name=st.get("best_metric_name", ""),
-            epoch=int(st.get("epoch") or 0), epochs=int(st.get("epochs") or 0), dataset=st.get("dataset", ""),
-            message=st.get("message", "")))
     out.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return out
 

@@ -14,7 +14,8 @@ from .checkpoints import load_checkpoint
 from .config import ConfigError, TrainConfig, resolve_device
 from .errors import InputProblem
 from .losses import Totals
-from .runs import RunFolder, default_runs_dir, load_run_config, load_run_graph, new_run_id, now_iso
+from .runs import (RunFolder, RunInUse, acquire_lock, default_runs_dir, load_run_config, load_run_graph, new_run_id,
+                   now_iso)
 
 #: Settings a resumed run may change; the rest come from the run's config.json so the curve continues unchanged.
 RESUME_OVERRIDABLE = ("epochs", "device", "amp", "compile", "early_stopping", "num_threads")
@@ -220,6 +221,11 @@ class SetupMixin:
         last = run_dir / "checkpoints" / "last.pt"
         if not last.is_file():
             raise InputProblem(f"cannot resume {run_dir}: it has no checkpoints/last.pt")
+        if self.rank == 0:  # before reading anything: a second resume of the folder is refused here
+            try:
+                self.run_lock = acquire_lock(run_dir)
+            except RunInUse as e:
+                raise InputProblem(f"cannot resume: {e}") from None
         try:
             saved = TrainConfig.from_dict(load_run_config(run_dir))
             graph_dict = load_run_graph(run_dir)
@@ -280,6 +286,11 @@ class SetupMixin:
         runs_dir.mkdir(parents=True, exist_ok=True)
         self.run_id = self.run_id or new_run_id(runs_dir, self.graph.name)
         self.folder = RunFolder(runs_dir / self.run_id)
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        try:  # the lock before the first "running": a reader never sees a new run as interrupted
+            self.run_lock = acquire_lock(self.folder.path)
+        except RunInUse as e:
+            raise InputProblem(str(e)) from None
         status = {"status": "running", "run_id": self.run_id, "started": now_iso(), "device": str(self.device),
                   "dataset": self.dataset.name, "task": self.dataset.task, "epochs": c.epochs, "epoch": 0,
                   "step": 0, "best_metric": None, "best_metric_name": self.best_name, "duration_s": 0.0,

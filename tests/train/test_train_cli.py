@@ -107,7 +107,7 @@ def test_two_processes_with_the_elastic_launcher(tmp_path, project, seq_npz, cap
     assert ranks[0]["weights_checksum"] == ranks[1]["weights_checksum"] == result["summary"]["weights_checksum"]
     assert result["summary"]["world_size"] == 2 and result["summary"]["step"] == 8
     assert os.listdir(tmp_path / "runs") == ["ddp"]
-    assert sorted(os.listdir(tmp_path / "runs" / "ddp")) == ["checkpoints", "config.json", "metrics.csv",
+    assert sorted(os.listdir(tmp_path / "runs" / "ddp")) == [".lock", "checkpoints", "config.json", "metrics.csv",
                                                                "project.json", "status.json"]
     ck = torch.load(tmp_path / "runs" / "ddp" / "checkpoints" / "last.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in ck["model"])  # the plain model's keys, not DDP's

@@ -38,6 +38,7 @@ FIELDS = [
     ("compile", "torch.compile", "bool", None),
     ("num_threads", "CPU threads (0 = default)", "int", (0, 1024)),
     ("init_weights", "Start from imported weights", "weights", None),
+    ("divergence", "Stop if loss grows (x, 0 = off)", "float", (0.0, 1e12, 6, 100.0)),
 ]
 
 
