@@ -87,6 +87,9 @@ def build_plan(args):
                      direction=direction, epochs=args.epochs, sampler=args.sampler, pruner=args.pruner,
                      seed=args.seed, base_training=base.to_dict(), quiet=bool(args.json),
                      events=bool(getattr(args, "events", False)))
+    if args.epochs and any(sp.name == "training.epochs" for sp in space):
+        # --epochs sets every trial's epochs: it would silently overrule the searched value
+        raise ValueError("--epochs fixes every trial's epochs; leave it out when --param training.epochs is searched")
     if args.sampler == "grid":
         if not space:
             raise ValueError("--sampler grid needs at least one --param")

@@ -232,8 +232,10 @@ class SweepView(QWidget):
             self.status.setText(f"Cannot write the sweep's project snapshot in {runs_dir}: {e.strerror or e}")
             return False
         args = [str(snapshot), "--dataset", request.dataset, "--trials", str(request.trials),
-                "--epochs", str(request.epochs), "--parallel", str(request.parallel), "--sampler", request.sampler,
+                "--parallel", str(request.parallel), "--sampler", request.sampler,
                 "--study", study, "--out", str(runs_dir), "--events"]
+        if not any(t.partition("=")[0] == "training.epochs" for t in request.params):
+            args += ["--epochs", str(request.epochs)]  # a searched training.epochs is each trial's own
         for text in request.params:
             args += ["--param", text]
         self.request, self.report, self.trials = request, None, {}

@@ -95,6 +95,8 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, capsys):
      "cannot open the study storage"),
     (("--param", "training.lr=1e-3..1e-2", "--sampler", "grid"), "float range has no grid"),
     (("--storage", "nosuchdb://x"), "cannot open the study storage"),
+    # --epochs would silently overrule the searched epochs (every trial trained the same number)
+    (("--param", "training.epochs=1,2", "--epochs", "1"), "leave it out when --param training.epochs"),
 ])
 def test_bad_input_is_named_with_exit_2(tmp_path, capsys, args, words):
     code, report, err = sweep(tmp_path, capsys, "--trials", "1", *args)

@@ -125,3 +125,27 @@ def test_best_trial_edit_leaves_out_blocks_that_are_gone():
     edit.revert(g)
     assert g.node("rnn").params.get("hidden_size") == 8 and "lr" not in g.training
     assert best_trial_edit(g, {"number": 1, "params": {"rnn.hidden_size": 8}}) is None
+
+
+def test_a_searched_training_epochs_is_not_overruled_by_epochs_per_trial(window, qtbot, tmp_path, monkeypatch):
+    from hybrid_studio.ui import sweep_view
+    started = []
+    monkeypatch.setattr(sweep_view.SweepProcess, "start", lambda self, args, cwd=None: started.append(args))
+    monkeypatch.setattr(sweep_view.SweepProcess, "running", lambda self: False)
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    names = [dialog.add_combo.itemText(i) for i in range(dialog.add_combo.count())]
+    dialog.add_combo.setCurrentIndex(names.index("training.epochs"))
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    dialog.dataset_edit.setText(str(write_data(tmp_path)))
+    click_ok(qtbot, dialog)
+    args = started[-1]
+    assert "training.epochs=2..10" in args and "--epochs" not in args  # the CLI refuses both together
+    # without a searched epochs, "Epochs per trial" is passed
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    dialog.add_param("rnn.hidden_size", "4,8")
+    dialog.epochs_spin.setValue(3)
+    click_ok(qtbot, dialog)
+    args = started[-1]
+    assert args[args.index("--epochs") + 1] == "3"
