@@ -137,7 +137,9 @@ def open_study(plan: SweepPlan, create: bool = True):
     """The plan's study (created when ``create`` and missing; an existing one continues)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs each failed trial as a warning with its traceback; the sweep names failures itself (the
+    # trial's line, its "error" in --json), so only Optuna's errors get through
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = _storage(plan.storage)
     try:
         if create:
@@ -176,7 +178,7 @@ def enqueue_baseline(study, plan: SweepPlan) -> bool:
     from hybrid_studio.project.reader import loads_project
     from hybrid_studio.train.config import TrainConfig
 
-    if study.trials:
+    if study.trials or plan.sampler == "grid":  # the grid tries every listed value (and knows no queued ones)
         return False
     graph = loads_project(json.dumps(plan.project), plan.project_name)
 
@@ -456,12 +458,16 @@ def report(study, plan: SweepPlan) -> dict:
 
 def importances(study) -> dict:
     """Optuna's parameter importances (fANOVA needs scikit-learn; falls back to the mean-decrease method), or {}."""
+    import warnings
+
     import optuna
 
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(done) < 2:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # e.g. "importances will be equal" when every trial scored the same
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
     except Exception:  # noqa: BLE001 - too few distinct values, a single param, ...
         return {}

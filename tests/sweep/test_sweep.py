@@ -142,3 +142,38 @@ def test_the_pruner_never_throws_away_a_finished_run(tmp_path, capsys):
                               "training.lr=1e-5..1e-1:log")
     assert code == 0, err
     assert [t["state"] for t in report["trials"]] == ["complete"] * 5
+
+
+def test_a_grid_tries_each_value_once_even_when_one_is_the_projects_own(tmp_path, capsys):
+    # 1e-3 is the project's lr: a queued baseline trial is unknown to Optuna's grid, which then tried 1e-3 again
+    code, report, err = sweep(tmp_path, capsys, "--trials", "3", "--sampler", "grid", "--epochs", "1",
+                              "--param", "training.lr=0.001,0.01")
+    assert code == 0, err
+    assert sorted(t["params"]["training.lr"] for t in report["trials"]) == [0.001, 0.01]  # then the grid is done
+
+
+def test_a_failing_trial_is_named_on_its_line_without_a_traceback(tmp_path):
+    # Optuna logs a failed trial with its traceback on stderr; the sweep's own line names the failure
+    project, data = write_project(tmp_path), write_data(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "hybrid_studio", "sweep", str(project), "--dataset", str(data),
+                          "--trials", "1", "--epochs", "1", "--out", str(tmp_path / "runs"),
+                          "--param", "fc.out_features=1,3", "--sampler", "grid", "--seed", "0"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 1, out.stderr  # no trial completed
+    assert "trial 0 failed:" in out.stdout and "fc" in out.stdout
+    assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_importances_of_trials_that_scored_the_same_are_given_without_a_warning():
+    import warnings
+
+    from hybrid_studio.sweep.study import importances
+    study = optuna.create_study(direction="maximize")
+    dist = {"a.x": optuna.distributions.FloatDistribution(0, 1), "a.y": optuna.distributions.IntDistribution(1, 9)}
+    for x, y in ((0.1, 2), (0.7, 5), (0.4, 8)):
+        study.add_trial(optuna.trial.create_trial(params={"a.x": x, "a.y": y}, distributions=dist, value=0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning printed on the sweep's stderr fails here
+        got = importances(study)
+    assert set(got) == {"a.x", "a.y"} and sum(got.values()) == pytest.approx(1.0)
