@@ -376,6 +376,7 @@ def _worker(plan: SweepPlan, n_trials: int, index: int = 0) -> None:
     def on_term(signum, frame):  # the parent's stop: end the trial cleanly (run folder stopped, trial failed)
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    _stop_with_parent()
     try:
         optimize(plan, n_trials)
     except SweepError as e:
@@ -383,6 +384,24 @@ def _worker(plan: SweepPlan, n_trials: int, index: int = 0) -> None:
         raise SystemExit(2)
     except KeyboardInterrupt:
         raise SystemExit(130)
+
+
+def _stop_with_parent() -> None:
+    """A worker whose parent is gone (killed, or the app that ran it closed) stops its trial as on Ctrl-C, instead
+    of training on as an orphan nobody reads."""
+    import _thread
+    import multiprocessing as mp
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        wait([parent.sentinel])
+        _thread.interrupt_main()
+    threading.Thread(target=watch, name="hybrid-studio-sweep-parent", daemon=True).start()
 
 
 def shares(total: int, k: int) -> list[int]:

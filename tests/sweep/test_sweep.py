@@ -177,3 +177,32 @@ def test_importances_of_trials_that_scored_the_same_are_given_without_a_warning(
         warnings.simplefilter("error")  # a warning printed on the sweep's stderr fails here
         got = importances(study)
     assert set(got) == {"a.x", "a.y"} and sum(got.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow  # about 30 s: two worker processes must start and train before the kill
+def test_workers_stop_their_trials_when_the_sweep_process_is_killed(tmp_path):
+    # the app's window closing kills its sweep process; its --parallel workers must not train on as orphans
+    import signal
+    import time
+    project, data = write_project(tmp_path), write_data(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid_studio", "sweep", str(project), "--dataset", str(data),
+                             "--trials", "2", "--parallel", "2", "--epochs", "2000", "--pruner", "none",
+                             "--out", str(runs), "--param", "rnn.hidden_size=4,8"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    def statuses():
+        return [json.loads(p.read_text())["status"] for p in runs.glob("*/status.json")]
+    try:
+        deadline = time.monotonic() + 120
+        while statuses().count("running") < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert statuses() == ["running", "running"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while statuses() != ["stopped", "stopped"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert statuses() == ["stopped", "stopped"]
