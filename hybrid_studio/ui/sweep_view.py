@@ -86,6 +86,10 @@ def ensure_sweep_view(window) -> "SweepView":
             window.tabifyDockWidget(others[0], dock)
         window.sweep_dock = dock
         window.view_menu.addAction(dock.toggleViewAction())
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(view.shutdown)
     window.sweep_dock.show()
     window.sweep_dock.raise_()
     return view
@@ -257,6 +261,15 @@ class SweepView(QWidget):
         window.show_message(f"Sweep '{study}' started")
         self.process.start(args, cwd=str(runs_dir))
         return True
+
+    def shutdown(self):
+        """The app is quitting: stop a running sweep and wait for it, so its trials end as stopped runs (a sweep
+        process left to the QProcess destructor is killed outright, its run folders left saying running)."""
+        if self.process is not None and self.process.running():
+            self.process.stop()
+            if not self.process.process.waitForFinished(30_000):
+                self.process.process.kill()
+                self.process.process.waitForFinished(5_000)
 
     def stop(self):
         if self.process is not None:

@@ -149,3 +149,24 @@ def test_a_searched_training_epochs_is_not_overruled_by_epochs_per_trial(window,
     click_ok(qtbot, dialog)
     args = started[-1]
     assert args[args.index("--epochs") + 1] == "3"
+
+
+@pytest.mark.slow  # about 20 s: a real sweep process must start training before the app quits
+def test_quitting_the_app_stops_a_running_sweep_with_its_run_folder_stopped(window, qtbot, tmp_path):
+    import json
+
+    from PySide6.QtWidgets import QApplication
+    data = write_data(tmp_path)
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    dialog.add_param("rnn.hidden_size", "4,12")
+    dialog.dataset_edit.setText(str(data))
+    dialog.trials_spin.setValue(1)
+    dialog.epochs_spin.setValue(5000)
+    click_ok(qtbot, dialog)
+    view = window.sweep_view
+    status = lambda: [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/status.json")]  # noqa: E731
+    qtbot.waitUntil(lambda: status() == ["running"], timeout=120_000)
+    QApplication.instance().aboutToQuit.emit()  # what quitting the app sends before the windows go
+    assert not view.process.running()
+    assert status() == ["stopped"]
