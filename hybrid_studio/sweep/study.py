@@ -276,6 +276,9 @@ def run_trial(trial, plan: SweepPlan, graph, metric: str) -> float:
     try:
         summary = train_in_process(graph_dict, plan.dataset, config, runs_dir, emit=emit, control=control,
                                    run_id=run_id)
+    except KeyboardInterrupt:  # Ctrl-C, the app's Stop, a gone parent: the trial fails, saying why
+        trial.set_user_attr("error", "interrupted: the sweep was stopped during this trial")
+        raise
     except TrainError as e:
         trial.set_user_attr("error", e.message)
         _say(plan, f"trial {trial.number} failed: {e.message} ({run_dir})")

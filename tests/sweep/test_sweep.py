@@ -206,3 +206,9 @@ def test_workers_stop_their_trials_when_the_sweep_process_is_killed(tmp_path):
     while statuses() != ["stopped", "stopped"] and time.monotonic() < deadline:
         time.sleep(0.3)
     assert statuses() == ["stopped", "stopped"]
+    study = optuna.load_study(study_name="tiny-sweep", storage=storage_of(tmp_path))
+    failed = [optuna.trial.TrialState.FAIL] * 2
+    while [t.state for t in study.trials] != failed and time.monotonic() < deadline:  # the workers tell Optuna last
+        time.sleep(0.3)
+    assert [t.state for t in study.trials] == failed
+    assert all(t.user_attrs["error"].startswith("interrupted") for t in study.trials)
