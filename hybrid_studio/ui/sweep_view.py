@@ -33,7 +33,7 @@ def install(window) -> None:
     actions = getattr(window, "param_actions", None)
     if actions is None:
         actions = window.param_actions = []
-    actions.append(("Sweep this…", lambda node_id, param: open_sweep_dialog(window, [f"{node_id}.{param}"])))
+    actions.append(("Sweep this…", lambda node_id, param: sweep_this(window, node_id, param)))
     window.sweep_view = None
 
 
@@ -53,6 +53,18 @@ def _current_dataset(window) -> str:
         return picker.name if isinstance(picker.name, str) else picker.name()
     except Exception:  # noqa: BLE001 - no training panel yet
         return ""
+
+
+def sweep_this(window, node_id: str, param: str):
+    """The inspector's "Sweep this...": the Sweep dialog with the param, or a message when it is not a number, flag
+    or choice (an Input's shape, Permute's axes), which the dialog could only refuse with an empty range."""
+    from .sweep_dialog import sweepable_names
+
+    name = f"{node_id}.{param}"
+    if name not in sweepable_names(window.document.graph):
+        window.show_message(f"{name} cannot be swept: a sweep searches numbers, true/false and choices")
+        return None
+    return open_sweep_dialog(window, [name])
 
 
 def open_sweep_dialog(window, params=()):

@@ -170,3 +170,14 @@ def test_quitting_the_app_stops_a_running_sweep_with_its_run_folder_stopped(wind
     QApplication.instance().aboutToQuit.emit()  # what quitting the app sends before the windows go
     assert not view.process.running()
     assert status() == ["stopped"]
+
+
+def test_sweep_this_on_a_param_that_cannot_be_swept_says_so(window, qtbot):
+    window.scene.select_ids(["series"])
+    insp = window.inspector
+    qtbot.waitUntil(lambda: insp.node_id == "series")
+    label = insp.form.labelForField(insp.editors["shape"])
+    label.customContextMenuRequested.emit(QPoint(2, 2))
+    next(a for a in insp.param_menu.actions() if a.text().startswith("Sweep this")).trigger()
+    assert getattr(window, "_sweep_dialog", None) is None  # no dialog with an empty, refused range
+    assert "series.shape cannot be swept" in window.statusBar().currentMessage()
