@@ -71,16 +71,14 @@ def build_plan(args):
     from hybrid_studio.train.config import TrainConfig
 
     from .space import build_space
-    from .study import SweepPlan, default_storage, direction_for
+    from .study import SweepPlan, default_storage, direction_for, project_stem
 
     graph = load_project(args.project)
     space = build_space(graph, args.param)
     base = TrainConfig.from_dict(graph.training)  # refuses a training section that train would refuse
     runs_dir = Path(args.out or "runs")
     direction, _ = direction_for(graph)
-    stem = Path(args.project).name
-    for suffix in (".json", ".hsproj"):
-        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    stem = project_stem(args.project)
     plan = SweepPlan(project=graph_to_dict(graph), project_name=stem or graph.name, space=space,
                      dataset=args.dataset, study=args.study or f"{stem or graph.name}-sweep",
                      storage=args.storage or default_storage(runs_dir), runs_dir=str(runs_dir), trials=args.trials,

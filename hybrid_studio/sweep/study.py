@@ -55,6 +55,14 @@ class SweepPlan:
     events: bool = False
 
 
+def project_stem(path) -> str:
+    """A project file's name without ``.hsproj.json`` / ``.json``: the default study is ``<stem>-sweep``."""
+    stem = Path(path).name
+    for suffix in (".json", ".hsproj"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    return stem
+
+
 def default_storage(runs_dir) -> str:
     """The SQLite file the study lives in when no ``--storage`` is given: ``RUNS_DIR/sweeps.sqlite3``."""
     return "sqlite:///" + str((Path(runs_dir) / "sweeps.sqlite3").resolve())

@@ -236,9 +236,9 @@ class SweepView(QWidget):
         window = self.window_
         self.document = window.document
         runs_dir = runs_dir_for(self.document)
-        stem = Path(self.document.path).name if getattr(self.document, "path", None) else self.document.graph.name
-        for suffix in (".json", ".hsproj"):
-            stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+        from hybrid_studio.sweep.study import direction_for, project_stem
+        path = getattr(self.document, "path", None)
+        stem = project_stem(path) if path else self.document.graph.name
         study = request.study or f"{stem}-sweep"
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,6 @@ class SweepView(QWidget):
         for text in request.params:
             args += ["--param", text]
         self.request, self.report, self.trials = request, None, {}
-        from hybrid_studio.sweep.study import direction_for
         self.direction, self.metric = direction_for(self.document.graph)
         self.study, self.runs_dir = study, runs_dir
         self.process = SweepProcess(self)
