@@ -30,7 +30,8 @@ def add_parsers(sub) -> None:
                    help="how many trials this command runs (added to the study's earlier ones)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched value (repeatable), e.g. lstm.hidden_size=32,64,128 training.lr=1e-4..1e-2:log")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E", help="epochs of every trial (leave out when --param training.epochs is searched)")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+                   help="epochs of every trial (leave out when --param training.epochs is searched)")
     p.add_argument("--parallel", type=_positive_int, default=1, metavar="K",
                    help="trials at once, each in its own process (default 1)")
     p.add_argument("--storage", default=None, metavar="URL",
