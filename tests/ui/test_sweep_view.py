@@ -165,7 +165,9 @@ def test_quitting_the_app_stops_a_running_sweep_with_its_run_folder_stopped(wind
     dialog.epochs_spin.setValue(5000)
     click_ok(qtbot, dialog)
     view = window.sweep_view
-    status = lambda: [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/status.json")]  # noqa: E731
+
+    def status():
+        return [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/status.json")]
     qtbot.waitUntil(lambda: status() == ["running"], timeout=120_000)
     QApplication.instance().aboutToQuit.emit()  # what quitting the app sends before the windows go
     assert not view.process.running()
