@@ -281,7 +281,9 @@ def _run_export(args) -> int:
                 return EXIT_USAGE
             export_onnx(graph, args.output)
     except CompileError as e:
-        _error(f"{args.project}: cannot export: the graph has problems")
+        # a graph that checks but cannot take this format (a ConvLSTM2d over a variable T for ONNX) has no
+        # diagnostics: the error's own message names the block
+        _error(f"{args.project}: {'cannot export: the graph has problems' if e.diagnostics else e}")
         for d in e.diagnostics:
             print(f"{d}", file=sys.stderr)
             for fix in d.fixes:

@@ -30,7 +30,8 @@ def add_parsers(sub) -> None:
                    help="how many trials this command runs (added to the study's earlier ones)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched value (repeatable), e.g. lstm.hidden_size=32,64,128 training.lr=1e-4..1e-2:log")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E", help="epochs per trial")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+                   help="epochs of every trial (leave out when --param training.epochs is searched)")
     p.add_argument("--parallel", type=_positive_int, default=1, metavar="K",
                    help="trials at once, each in its own process (default 1)")
     p.add_argument("--storage", default=None, metavar="URL",
@@ -71,22 +72,23 @@ def build_plan(args):
     from hybrid_studio.train.config import TrainConfig
 
     from .space import build_space
-    from .study import SweepPlan, default_storage, direction_for
+    from .study import SweepPlan, default_storage, direction_for, project_stem
 
     graph = load_project(args.project)
     space = build_space(graph, args.param)
     base = TrainConfig.from_dict(graph.training)  # refuses a training section that train would refuse
     runs_dir = Path(args.out or "runs")
     direction, _ = direction_for(graph)
-    stem = Path(args.project).name
-    for suffix in (".json", ".hsproj"):
-        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    stem = project_stem(args.project)
     plan = SweepPlan(project=graph_to_dict(graph), project_name=stem or graph.name, space=space,
                      dataset=args.dataset, study=args.study or f"{stem or graph.name}-sweep",
                      storage=args.storage or default_storage(runs_dir), runs_dir=str(runs_dir), trials=args.trials,
                      direction=direction, epochs=args.epochs, sampler=args.sampler, pruner=args.pruner,
                      seed=args.seed, base_training=base.to_dict(), quiet=bool(args.json),
                      events=bool(getattr(args, "events", False)))
+    if args.epochs and any(sp.name == "training.epochs" for sp in space):
+        # --epochs sets every trial's epochs: it would silently overrule the searched value
+        raise ValueError("--epochs fixes every trial's epochs; leave it out when --param training.epochs is searched")
     if args.sampler == "grid":
         if not space:
             raise ValueError("--sampler grid needs at least one --param")

@@ -183,6 +183,9 @@ def build_param(graph, text: str) -> SearchParam:
     from hybrid_studio.blocks import CATALOG
     if not CATALOG.is_known(node.type):
         raise SpaceError(f"--param {name}: block '{head}' is of unknown type {node.type!r}")
+    if node.type == "Output" and param == "task":
+        raise SpaceError(f"--param {name}: the Output's task sets what the sweep optimises (its metric and "
+                         f"direction); it cannot be swept")
     block = CATALOG.get(node.type)
     try:
         pspec = block.param(param)

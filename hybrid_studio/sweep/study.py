@@ -55,6 +55,14 @@ class SweepPlan:
     events: bool = False
 
 
+def project_stem(path) -> str:
+    """A project file's name without ``.hsproj.json`` / ``.json``: the default study is ``<stem>-sweep``."""
+    stem = Path(path).name
+    for suffix in (".json", ".hsproj"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    return stem
+
+
 def default_storage(runs_dir) -> str:
     """The SQLite file the study lives in when no ``--storage`` is given: ``RUNS_DIR/sweeps.sqlite3``."""
     return "sqlite:///" + str((Path(runs_dir) / "sweeps.sqlite3").resolve())
@@ -137,7 +145,9 @@ def open_study(plan: SweepPlan, create: bool = True):
     """The plan's study (created when ``create`` and missing; an existing one continues)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs each failed trial as a warning with its traceback; the sweep names failures itself (the
+    # trial's line, its "error" in --json), so only Optuna's errors get through
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = _storage(plan.storage)
     try:
         if create:
@@ -176,7 +186,7 @@ def enqueue_baseline(study, plan: SweepPlan) -> bool:
     from hybrid_studio.project.reader import loads_project
     from hybrid_studio.train.config import TrainConfig
 
-    if study.trials:
+    if study.trials or plan.sampler == "grid":  # the grid tries every listed value (and knows no queued ones)
         return False
     graph = loads_project(json.dumps(plan.project), plan.project_name)
 
@@ -274,6 +284,9 @@ def run_trial(trial, plan: SweepPlan, graph, metric: str) -> float:
     try:
         summary = train_in_process(graph_dict, plan.dataset, config, runs_dir, emit=emit, control=control,
                                    run_id=run_id)
+    except KeyboardInterrupt:  # Ctrl-C, the app's Stop, a gone parent: the trial fails, saying why
+        trial.set_user_attr("error", "interrupted: the sweep was stopped during this trial")
+        raise
     except TrainError as e:
         trial.set_user_attr("error", e.message)
         _say(plan, f"trial {trial.number} failed: {e.message} ({run_dir})")
@@ -374,6 +387,7 @@ def _worker(plan: SweepPlan, n_trials: int, index: int = 0) -> None:
     def on_term(signum, frame):  # the parent's stop: end the trial cleanly (run folder stopped, trial failed)
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    _stop_with_parent()
     try:
         optimize(plan, n_trials)
     except SweepError as e:
@@ -381,6 +395,24 @@ def _worker(plan: SweepPlan, n_trials: int, index: int = 0) -> None:
         raise SystemExit(2)
     except KeyboardInterrupt:
         raise SystemExit(130)
+
+
+def _stop_with_parent() -> None:
+    """A worker whose parent is gone (killed, or the app that ran it closed) stops its trial as on Ctrl-C, instead
+    of training on as an orphan nobody reads."""
+    import _thread
+    import multiprocessing as mp
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        wait([parent.sentinel])
+        _thread.interrupt_main()
+    threading.Thread(target=watch, name="hybrid-studio-sweep-parent", daemon=True).start()
 
 
 def shares(total: int, k: int) -> list[int]:
@@ -456,12 +488,16 @@ def report(study, plan: SweepPlan) -> dict:
 
 def importances(study) -> dict:
     """Optuna's parameter importances (fANOVA needs scikit-learn; falls back to the mean-decrease method), or {}."""
+    import warnings
+
     import optuna
 
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(done) < 2:
         return {}
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # e.g. "importances will be equal" when every trial scored the same
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
     except Exception:  # noqa: BLE001 - too few distinct values, a single param, ...
         return {}

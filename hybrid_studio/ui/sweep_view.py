@@ -33,7 +33,7 @@ def install(window) -> None:
     actions = getattr(window, "param_actions", None)
     if actions is None:
         actions = window.param_actions = []
-    actions.append(("Sweep this…", lambda node_id, param: open_sweep_dialog(window, [f"{node_id}.{param}"])))
+    actions.append(("Sweep this…", lambda node_id, param: sweep_this(window, node_id, param)))
     window.sweep_view = None
 
 
@@ -53,6 +53,18 @@ def _current_dataset(window) -> str:
         return picker.name if isinstance(picker.name, str) else picker.name()
     except Exception:  # noqa: BLE001 - no training panel yet
         return ""
+
+
+def sweep_this(window, node_id: str, param: str):
+    """The inspector's "Sweep this...": the Sweep dialog with the param, or a message when it is not a number, flag
+    or choice (an Input's shape, Permute's axes), which the dialog could only refuse with an empty range."""
+    from .sweep_dialog import sweepable_names
+
+    name = f"{node_id}.{param}"
+    if name not in sweepable_names(window.document.graph):
+        window.show_message(f"{name} cannot be swept: a sweep searches numbers, true/false and choices")
+        return None
+    return open_sweep_dialog(window, [name])
 
 
 def open_sweep_dialog(window, params=()):
@@ -86,6 +98,10 @@ def ensure_sweep_view(window) -> "SweepView":
             window.tabifyDockWidget(others[0], dock)
         window.sweep_dock = dock
         window.view_menu.addAction(dock.toggleViewAction())
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(view.shutdown)
     window.sweep_dock.show()
     window.sweep_dock.raise_()
     return view
@@ -220,9 +236,9 @@ class SweepView(QWidget):
         window = self.window_
         self.document = window.document
         runs_dir = runs_dir_for(self.document)
-        stem = Path(self.document.path).name if getattr(self.document, "path", None) else self.document.graph.name
-        for suffix in (".json", ".hsproj"):
-            stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+        from hybrid_studio.sweep.study import direction_for, project_stem
+        path = getattr(self.document, "path", None)
+        stem = project_stem(path) if path else self.document.graph.name
         study = request.study or f"{stem}-sweep"
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
@@ -232,12 +248,13 @@ class SweepView(QWidget):
             self.status.setText(f"Cannot write the sweep's project snapshot in {runs_dir}: {e.strerror or e}")
             return False
         args = [str(snapshot), "--dataset", request.dataset, "--trials", str(request.trials),
-                "--epochs", str(request.epochs), "--parallel", str(request.parallel), "--sampler", request.sampler,
+                "--parallel", str(request.parallel), "--sampler", request.sampler,
                 "--study", study, "--out", str(runs_dir), "--events"]
+        if not any(t.partition("=")[0] == "training.epochs" for t in request.params):
+            args += ["--epochs", str(request.epochs)]  # a searched training.epochs is each trial's own
         for text in request.params:
             args += ["--param", text]
         self.request, self.report, self.trials = request, None, {}
-        from hybrid_studio.sweep.study import direction_for
         self.direction, self.metric = direction_for(self.document.graph)
         self.study, self.runs_dir = study, runs_dir
         self.process = SweepProcess(self)
@@ -255,6 +272,15 @@ class SweepView(QWidget):
         window.show_message(f"Sweep '{study}' started")
         self.process.start(args, cwd=str(runs_dir))
         return True
+
+    def shutdown(self):
+        """The app is quitting: stop a running sweep and wait for it, so its trials end as stopped runs (a sweep
+        process left to the QProcess destructor is killed outright, its run folders left saying running)."""
+        if self.process is not None and self.process.running():
+            self.process.stop()
+            if not self.process.process.waitForFinished(30_000):
+                self.process.process.kill()
+                self.process.process.waitForFinished(5_000)
 
     def stop(self):
         if self.process is not None:

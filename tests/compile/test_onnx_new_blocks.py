@@ -67,3 +67,14 @@ def test_convlstm_over_a_variable_length_is_refused_and_nothing_is_written(tmp_p
     with pytest.raises(CompileError, match=r"block 'cl' \(ConvLSTM2d\).*fixed T"):
         export_onnx(graph, target)
     assert not target.exists()
+
+
+def test_the_command_line_names_the_block_that_cannot_be_exported(tmp_path, capsys):
+    from hybrid_studio.cli import main
+    path = tmp_path / "cl.hsproj.json"
+    path.write_text(project([("video", [None, 2, 6, 6], "TCHW")],
+                            [("cl", "ConvLSTM2d", {"hidden_channels": 3, "return_sequences": False})]))
+    code = main(["export", str(path), "--format", "onnx", "-o", str(tmp_path / "cl.onnx")])
+    err = capsys.readouterr().err
+    assert code == 1 and "block 'cl' (ConvLSTM2d)" in err and "fixed T" in err, err
+    assert not (tmp_path / "cl.onnx").exists()

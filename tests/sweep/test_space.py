@@ -79,3 +79,10 @@ def test_the_space_loads_neither_optuna_nor_torch():
             "print([m for m in ('torch', 'optuna', 'PySide6') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_outputs_task_cannot_be_swept(graph):
+    # the task picks the objective's metric and direction: a regression trial in a maximised accuracy study
+    # would be ranked by its loss
+    with pytest.raises(SpaceError, match="out.task: the Output's task sets what the sweep optimises"):
+        build_param(graph, "out.task=regression,classification")

@@ -95,6 +95,8 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, capsys):
      "cannot open the study storage"),
     (("--param", "training.lr=1e-3..1e-2", "--sampler", "grid"), "float range has no grid"),
     (("--storage", "nosuchdb://x"), "cannot open the study storage"),
+    # --epochs would silently overrule the searched epochs (every trial trained the same number)
+    (("--param", "training.epochs=1,2", "--epochs", "1"), "leave it out when --param training.epochs"),
 ])
 def test_bad_input_is_named_with_exit_2(tmp_path, capsys, args, words):
     code, report, err = sweep(tmp_path, capsys, "--trials", "1", *args)
@@ -140,3 +142,73 @@ def test_the_pruner_never_throws_away_a_finished_run(tmp_path, capsys):
                               "training.lr=1e-5..1e-1:log")
     assert code == 0, err
     assert [t["state"] for t in report["trials"]] == ["complete"] * 5
+
+
+def test_a_grid_tries_each_value_once_even_when_one_is_the_projects_own(tmp_path, capsys):
+    # 1e-3 is the project's lr: a queued baseline trial is unknown to Optuna's grid, which then tried 1e-3 again
+    code, report, err = sweep(tmp_path, capsys, "--trials", "3", "--sampler", "grid", "--epochs", "1",
+                              "--param", "training.lr=0.001,0.01")
+    assert code == 0, err
+    assert sorted(t["params"]["training.lr"] for t in report["trials"]) == [0.001, 0.01]  # then the grid is done
+
+
+def test_a_failing_trial_is_named_on_its_line_without_a_traceback(tmp_path):
+    # Optuna logs a failed trial with its traceback on stderr; the sweep's own line names the failure
+    project, data = write_project(tmp_path), write_data(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "hybrid_studio", "sweep", str(project), "--dataset", str(data),
+                          "--trials", "1", "--epochs", "1", "--out", str(tmp_path / "runs"),
+                          "--param", "fc.out_features=1,3", "--sampler", "grid", "--seed", "0"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 1, out.stderr  # no trial completed
+    assert "trial 0 failed:" in out.stdout and "fc" in out.stdout
+    assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_importances_of_trials_that_scored_the_same_are_given_without_a_warning():
+    import warnings
+
+    from hybrid_studio.sweep.study import importances
+    study = optuna.create_study(direction="maximize")
+    dist = {"a.x": optuna.distributions.FloatDistribution(0, 1), "a.y": optuna.distributions.IntDistribution(1, 9)}
+    for x, y in ((0.1, 2), (0.7, 5), (0.4, 8)):
+        study.add_trial(optuna.trial.create_trial(params={"a.x": x, "a.y": y}, distributions=dist, value=0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning printed on the sweep's stderr fails here
+        got = importances(study)
+    assert set(got) == {"a.x", "a.y"} and sum(got.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow  # about 30 s: two worker processes must start and train before the kill
+def test_workers_stop_their_trials_when_the_sweep_process_is_killed(tmp_path):
+    # the app's window closing kills its sweep process; its --parallel workers must not train on as orphans
+    import signal
+    import time
+    project, data = write_project(tmp_path), write_data(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid_studio", "sweep", str(project), "--dataset", str(data),
+                             "--trials", "2", "--parallel", "2", "--epochs", "2000", "--pruner", "none",
+                             "--out", str(runs), "--param", "rnn.hidden_size=4,8"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    def statuses():
+        return [json.loads(p.read_text())["status"] for p in runs.glob("*/status.json")]
+    try:
+        deadline = time.monotonic() + 120
+        while statuses().count("running") < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert statuses() == ["running", "running"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while statuses() != ["stopped", "stopped"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert statuses() == ["stopped", "stopped"]
+    study = optuna.load_study(study_name="tiny-sweep", storage=storage_of(tmp_path))
+    failed = [optuna.trial.TrialState.FAIL] * 2
+    while [t.state for t in study.trials] != failed and time.monotonic() < deadline:  # the workers tell Optuna last
+        time.sleep(0.3)
+    assert [t.state for t in study.trials] == failed
+    assert all(t.user_attrs["error"].startswith("interrupted") for t in study.trials)

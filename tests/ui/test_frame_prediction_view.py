@@ -76,6 +76,7 @@ def test_results_show_last_true_and_predicted_frames_side_by_side(qtbot):
     assert "MSE 0.0025" in view.status.text()
     assert "copy-last-frame baseline's MSE is 0.02: the model is 8.0x better" in view.status.text()
     assert view.frames_shown == 5 and view.samples_title.text().endswith("last input | true next | predicted")
+    assert view.matrix.isHidden()  # no empty confusion matrix above the frames
     assert [c for c in view.samples.cells] == [("MSE 0.0025", ["image"])] * 5
     # each cell is one strip of three 20x20 frames with a one-pixel gap: last input, true, predicted
     images = [item for item in view.samples.items() if isinstance(item, pg.ImageItem)]
@@ -95,6 +96,7 @@ def test_results_show_last_true_and_predicted_frames_side_by_side(qtbot):
     view.show_predictions(Predictions("classification", ["a", "b"], np.array([1]), np.array([1]),
                                       [InputInfo((8, 8), "TF")], [[np.zeros((8, 8), "float32")]], "/x/r"))
     assert view.frames_shown == 0 and view.samples_title.text() == "Validation samples (true / predicted):"
+    assert not view.matrix.isHidden() and view.matrix.rowCount() == 2
 
 
 def test_results_of_a_real_frame_prediction_run(qtbot, tmp_path):

@@ -125,3 +125,61 @@ def test_best_trial_edit_leaves_out_blocks_that_are_gone():
     edit.revert(g)
     assert g.node("rnn").params.get("hidden_size") == 8 and "lr" not in g.training
     assert best_trial_edit(g, {"number": 1, "params": {"rnn.hidden_size": 8}}) is None
+
+
+def test_a_searched_training_epochs_is_not_overruled_by_epochs_per_trial(window, qtbot, tmp_path, monkeypatch):
+    from hybrid_studio.ui import sweep_view
+    started = []
+    monkeypatch.setattr(sweep_view.SweepProcess, "start", lambda self, args, cwd=None: started.append(args))
+    monkeypatch.setattr(sweep_view.SweepProcess, "running", lambda self: False)
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    names = [dialog.add_combo.itemText(i) for i in range(dialog.add_combo.count())]
+    dialog.add_combo.setCurrentIndex(names.index("training.epochs"))
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    dialog.dataset_edit.setText(str(write_data(tmp_path)))
+    click_ok(qtbot, dialog)
+    args = started[-1]
+    assert "training.epochs=2..10" in args and "--epochs" not in args  # the CLI refuses both together
+    # without a searched epochs, "Epochs per trial" is passed
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    dialog.add_param("rnn.hidden_size", "4,8")
+    dialog.epochs_spin.setValue(3)
+    click_ok(qtbot, dialog)
+    args = started[-1]
+    assert args[args.index("--epochs") + 1] == "3"
+
+
+@pytest.mark.slow  # about 20 s: a real sweep process must start training before the app quits
+def test_quitting_the_app_stops_a_running_sweep_with_its_run_folder_stopped(window, qtbot, tmp_path):
+    import json
+
+    from PySide6.QtWidgets import QApplication
+    data = write_data(tmp_path)
+    window.sweep_action.trigger()
+    dialog = window._sweep_dialog
+    dialog.add_param("rnn.hidden_size", "4,12")
+    dialog.dataset_edit.setText(str(data))
+    dialog.trials_spin.setValue(1)
+    dialog.epochs_spin.setValue(5000)
+    click_ok(qtbot, dialog)
+    view = window.sweep_view
+
+    def status():
+        return [json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*/status.json")]
+    qtbot.waitUntil(lambda: status() == ["running"], timeout=120_000)
+    QApplication.instance().aboutToQuit.emit()  # what quitting the app sends before the windows go
+    assert not view.process.running()
+    assert status() == ["stopped"]
+
+
+def test_sweep_this_on_a_param_that_cannot_be_swept_says_so(window, qtbot):
+    window.scene.select_ids(["series"])
+    insp = window.inspector
+    qtbot.waitUntil(lambda: insp.node_id == "series")
+    label = insp.form.labelForField(insp.editors["shape"])
+    label.customContextMenuRequested.emit(QPoint(2, 2))
+    next(a for a in insp.param_menu.actions() if a.text().startswith("Sweep this")).trigger()
+    assert getattr(window, "_sweep_dialog", None) is None  # no dialog with an empty, refused range
+    assert "series.shape cannot be swept" in window.statusBar().currentMessage()

@@ -82,6 +82,8 @@ class ResultsView(QWidget):
         self.predictions = p
         self.samples_title.setText(SAMPLES_TITLE)
         self.frames_shown = 0
+        # the confusion matrix is classification's; an empty one would take half the view from the frames
+        self.matrix.setHidden(p.task != "classification")
         if p.task == "classification":
             m = p.confusion()
             acc = np.trace(m) / max(1, m.sum())
