@@ -57,9 +57,10 @@ FORBIDDEN = {
     "project": {"compile", "train", "ui", "cli"},
     "compile": {"train", "ui", "cli"},
     "train": {"ui", "cli"},
+    "profile": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
-NO_QT = ("graph", "blocks", "project", "compile", "train")
+NO_QT = ("graph", "blocks", "project", "compile", "train", "profile")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -74,7 +74,7 @@ def load_target(target):
     path = Path(target)
     if path.is_dir():
         if not (path / "project.json").is_file():
-            raise ProjectError(f"{path} is a folder but not a run folder (it has no project.json)")
+            raise ProjectError(str(path), None, "a folder but not a run folder (it has no project.json)")
         path = path / "project.json"
     return load_project(path)
 

@@ -126,7 +126,9 @@ def quantize_run(run_dir, output=None, fmt: str = "torchscript", progress=None) 
 
     atomic_write_bytes(output, data)
     say(0.7, "measuring the quantised model")
-    loaded = torch.jit.load(str(output))  # what a user gets: the file, loaded by plain PyTorch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+        loaded = torch.jit.load(str(output))  # what a user gets: the file, loaded by plain PyTorch
     after = {"size_bytes": len(data), "latency_ms": _latency(lambda: loaded(*batch)),
              "metric": _metric(ds, lambda xs: loaded(*xs), xs_val, y_val)}
     say(1.0, "done")
