@@ -3,7 +3,7 @@ train-step time and its peak memory (contract section 5.5). No Qt here; the app 
 
 Per-block times come from the compiled fx GraphModule: every fx node carries ``meta["block_id"]``
 (``compile/fx.py``), so the nodes of one block are cut out into a small GraphModule of their own that shares the
-model's submodules and is fed the values the block received in a real forward pass. Each piece is timed like the
+model's submodules; the pieces run chained, in order, each on the fresh outputs of the ones before. Each is timed like the
 whole model: warm-up runs, then the median of repeated runs, with ``torch.cuda.synchronize`` around each run on
 CUDA. The sum of the block times is therefore comparable with the whole forward (the difference is the Python
 dispatch between blocks). Peak memory is CUDA's own allocator statistic on a GPU; on the CPU it is
@@ -17,8 +17,10 @@ import statistics
 import time
 from dataclasses import dataclass
 
-#: Warm-up runs before timing (first runs pay for allocator growth and kernel selection).
-WARMUP = 2
+#: Warm-up runs before timing (first runs pay for allocator growth and kernel selection). The block timing needs
+#: none of its own: the recorded forward pass that collects the blocks' inputs has warmed every kernel.
+WARMUP = 1
+BLOCK_WARMUP = 0
 #: Timed runs per measurement: at least MIN_REPEATS, at most MAX_REPEATS, stopping once BUDGET_S is spent.
 MIN_REPEATS, MAX_REPEATS = 3, 25
 BUDGET_S = 0.6
@@ -232,33 +234,44 @@ def _measure(torch, graph, gm, gen, checker, dev, batch_size, train_step, onnx, 
         say(0.05, "recording a forward pass")
         values = _record_values(gm, xs)
         pieces = block_pieces(gm)
-        calls = [(bid, piece, [values[r] for r in reads]) for bid, (piece, reads, _) in pieces.items()]
+        calls = [(bid, piece, reads, outs) for bid, (piece, reads, outs) in pieces.items()]
         for bid, (_, _, outs) in pieces.items():
             result_blocks[bid] = {"output_bytes": sum(_nbytes(values[o]) for o in outs)}
         del values
-        # Interleaved rounds (every block once, then the whole model once), so that load on the machine that
-        # changes during the measurement affects both sides alike; medians over the rounds.
-        per_block = {bid: [] for bid, _, _ in calls}
+        placeholders = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+        # Interleaved rounds (the blocks in order, then the whole model), so that load on the machine that changes
+        # during the measurement affects both sides alike; medians over the rounds. The blocks run chained, each
+        # on the fresh outputs of the blocks before it, so they allocate and touch memory as the whole model does.
+        per_block = {bid: [] for bid, *_ in calls}
         whole = []
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda *a: None)
 
-        def timed(fn, *args):
-            t0 = time.perf_counter()
-            fn(*args)
-            sync(dev)
-            return (time.perf_counter() - t0) * 1000.0
+        def chained(record: bool):
+            env = dict(zip(placeholders, xs))
+            for bid, piece, reads, outs in calls:
+                args = [env[r] for r in reads]
+                t0 = time.perf_counter()
+                results = piece(*args)
+                sync(dev)
+                if record:
+                    per_block[bid].append((time.perf_counter() - t0) * 1000.0)
+                env.update(zip(outs, results))
 
-        for _ in range(WARMUP):
+        def timed_whole():
+            t0 = time.perf_counter()
             gm(*xs)
-            for _, piece, args in calls:
-                piece(*args)
+            sync(dev)
+            whole.append((time.perf_counter() - t0) * 1000.0)
+
+        for _ in range(BLOCK_WARMUP):
+            chained(False)
+            gm(*xs)
         sync(dev)
         start = time.perf_counter()
         while len(whole) < MAX_REPEATS and (len(whole) < MIN_REPEATS or time.perf_counter() - start < budget_s):
             say(0.1 + 0.5 * min(1.0, len(whole) / MIN_REPEATS), "timing each block and the whole forward")
-            for bid, piece, args in calls:
-                per_block[bid].append(timed(piece, *args))
-            whole.append(timed(gm, *xs))
+            chained(True)
+            timed_whole()
         for bid, ts in per_block.items():
             result_blocks[bid]["forward_ms"] = statistics.median(ts)
         whole = Timing(statistics.median(whole), len(whole))
@@ -316,7 +329,9 @@ def _train_step(torch, gm, xs, dev, param_bytes, budget_s):
         peak = torch.cuda.max_memory_allocated(dev)
     else:
         peak = param_bytes * 4 + cpu_step_bytes(torch, gm, xs)  # weights, grads, Adam's moments + the step's
-        t = time_call(step, dev, warmup=1, budget_s=budget_s)
+        # no separate warm-up: that forward pass warmed the allocator, and the median of at least three steps
+        # leaves out the first one's creation of Adam's state (a train step is the slowest part of a profile)
+        t = time_call(step, dev, warmup=0, budget_s=budget_s)
     gm.zero_grad(set_to_none=True)
     return t.median_ms, int(peak)
 
