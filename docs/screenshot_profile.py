@@ -38,10 +38,11 @@ def main():
     pump()
     window.profile_action.trigger()
     view = window.profile_view
-    window.resizeDocks([view.dock], [330], Qt.Orientation.Vertical)
     report = profile_graph(window.document.graph, "cpu", 8)
     view.set_report(report)
     view.batch.setValue(8)
+    pump()
+    window.resizeDocks([view.dock], [400], Qt.Orientation.Vertical)
     pump()
     window.view.fit()
     pump()

@@ -100,6 +100,7 @@ class Legend(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMinimumHeight(22)
+        self.setMaximumWidth(560)
         self.maximum = 0.0
         self.measure = "time"
 
