@@ -1,7 +1,7 @@
 """Regenerate docs/screenshot-profile.png: ``python docs/screenshot_profile.py`` (offscreen; about half a minute).
 
 The CRNN template profiled on the CPU at batch 8, the Profile panel sorted by time and the time overlay on the
-canvas; ``conv5`` is selected, and its row shows in the table.
+canvas; ``conv6`` is selected, and the inspector shows its measured cost.
 """
 
 import os
@@ -40,6 +40,7 @@ def main():
     view = window.profile_view
     report = profile_graph(window.document.graph, "cpu", 8)
     view.set_report(report)
+    window.scene.select_ids(["conv6"])
     view.batch.setValue(8)
     pump()
     window.resizeDocks([view.dock], [400], Qt.Orientation.Vertical)

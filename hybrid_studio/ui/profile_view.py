@@ -6,7 +6,8 @@ choice; nothing heavy is built until the panel is first shown. Profiling and qua
 
 The overlay is one ``CostOverlay`` item per block, a child of the block's canvas item (so it moves with it and
 ``node_item.py`` needs no change): a tint in the colour of the block's share of time, memory or parameters and a
-badge with the percentage; its tooltip holds the block's numbers. Results are marked stale when the graph's
+badge with the percentage; its tooltip holds the block's numbers, and a "Measured cost" box added under the
+inspector's sections shows them for the selected block. Results are marked stale when the graph's
 structure or params change after the profile (positions do not count).
 """
 
@@ -226,6 +227,7 @@ class ProfileView(QWidget):
                 pass
         self._document = doc
         doc.checked.connect(self._graph_changed)
+        self.window.scene.selectionChanged.connect(self.update_inspector)
         self.report = None
         self.overlays = {}
         self._fill()
@@ -237,6 +239,7 @@ class ProfileView(QWidget):
         if stale != self.stale:
             self.stale = stale
             self._show_status()
+            self.update_inspector()
         self.update_overlay()  # blocks added since get no overlay; removed ones drop theirs with their item
 
     # ---- jobs ----------------------------------------------------------------------------------------------------
@@ -335,6 +338,48 @@ class ProfileView(QWidget):
         self._fill()
         self._show_status()
         self.update_overlay()
+        self.update_inspector()
+
+    # ---- the inspector's "Measured cost" box ---------------------------------------------------------------------
+    def inspector_box(self):
+        """The "Measured cost" group added under the inspector's sections (None until the inspector exists)."""
+        inspector = getattr(self.window, "_inspector", None)
+        if inspector is None or not hasattr(inspector, "scroll"):
+            return None
+        box = getattr(inspector, "profile_box", None)
+        if box is None:
+            from PySide6.QtWidgets import QGroupBox
+
+            box = QGroupBox("Measured cost")
+            box.setObjectName("profile_box")
+            box.label = QLabel()
+            box.label.setWordWrap(True)
+            QVBoxLayout(box).addWidget(box.label)
+            layout = inspector.scroll.widget().layout()
+            layout.insertWidget(max(0, layout.count() - 1), box)  # above the closing stretch
+            inspector.profile_box = box
+        return box
+
+    def update_inspector(self):
+        """Show the selected block's profiled numbers in the inspector (hidden without a profile)."""
+        import shiboken6
+
+        scene = self.window.scene
+        if scene is None or not shiboken6.isValid(scene) or not shiboken6.isValid(self):
+            return  # the window is closing (Qt emits selectionChanged while it deletes the scene)
+        box = self.inspector_box()
+        if box is None or not shiboken6.isValid(box):
+            return
+        ids = scene.selected_node_ids()
+        b = self.report["blocks"].get(ids[0]) if self.report is not None and len(ids) == 1 else None
+        box.setVisible(b is not None)
+        if b is None:
+            return
+        r = self.report
+        box.label.setText(
+            f"{b['forward_ms']:.3f} ms forward ({100 * b['share']:.1f}% of the blocks' time)<br>"
+            f"output {b['output_bytes'] / 1024:,.1f} KiB<br>"
+            f"on {r['device']}, batch {r['batch_size']}" + (" <b>(stale)</b>" if self.stale else ""))
 
     def _show_status(self):
         if self.report is None:

@@ -63,10 +63,14 @@ def test_profile_in_a_worker_fills_the_table_and_the_overlay(qtbot):
     assert view.stale and "Stale" in view.status.text() and view.overlays["conv"].stale
     w.document.undo_stack.undo()
     assert not view.stale and "Stale" not in view.status.text()
-    # selecting a row selects the block on the canvas
+    # selecting a row selects the block on the canvas, and the inspector shows its measured cost
     row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "lstm")
     view.table.selectRow(row)
     assert w.scene.selected_node_ids() == ["lstm"]
+    box = w.inspector.profile_box
+    assert box.isVisible() and f"{view.report['blocks']['lstm']['forward_ms']:.3f} ms" in box.label.text()
+    w.scene.select_ids([])
+    assert not box.isVisible()
 
 
 def test_a_missing_device_is_reported_and_the_app_keeps_working(qtbot):
