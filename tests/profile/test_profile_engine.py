@@ -108,5 +108,5 @@ def test_profile_runs_on_the_gpu():
 @pytest.mark.cuda
 def test_batch_too_large_for_the_gpu_suggests_a_smaller_one():
     with pytest.raises(ProfileError, match="does not fit") as info:
-        profile_graph(load_template("crnn"), "cuda", 200000, onnx=False, train_step=False)
+        profile_graph(load_template("crnn"), "cuda", 10**6, onnx=False, train_step=False)
     assert info.value.kind == "memory"
