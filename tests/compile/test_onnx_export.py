@@ -103,20 +103,49 @@ VARIABLE = {
 }
 
 
-def test_every_template_is_listed():
-    assert sorted(p.name.split(".")[0] for p in TEMPLATES_DIR.glob("*.hsproj.json")) == sorted(VARIABLE)
+TEMPLATE_NAMES = sorted(p.name.split(".")[0] for p in TEMPLATES_DIR.glob("*.hsproj.json"))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("crnn", "lrcn-video") else n
-                                  for n in VARIABLE])
-def test_template_at_two_batch_sizes_and_two_lengths(name, tmp_path):
+def variable_version(name):
+    """(graph with a variable sequence axis, (length 1, length 2)) for a template; for templates not listed in
+    VARIABLE the first Input with a T axis gets a variable T (its own length and 3 more)."""
     graph = load_template(name)
-    input_id, shape, (l1, l2) = VARIABLE[name]
-    graph.node(input_id).params["shape"] = shape
+    if name in VARIABLE:
+        input_id, shape, lengths = VARIABLE[name]
+        graph.node(input_id).params["shape"] = shape
+        return graph, lengths
+    for node in graph.nodes:
+        axes = node.params.get("axes") or ""
+        if node.type == "Input" and "T" in axes:
+            shape = list(node.params["shape"])
+            t = shape[axes.index("T")]
+            shape[axes.index("T")] = None
+            node.params["shape"] = shape
+            return graph, (t, t + 3)
+    return graph, (0, 0)
+
+
+def test_every_template_is_covered():
+    assert set(VARIABLE) <= set(TEMPLATE_NAMES) and len(TEMPLATE_NAMES) >= 5
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n not in
+                                  ("seed-cnn-lstm", "parallel-cnn-lstm", "rnn-cnn") else n for n in TEMPLATE_NAMES])
+def test_template_at_two_batch_sizes_and_two_lengths(name, tmp_path):
+    graph, (l1, l2) = variable_version(name)
     report = {}
     torch.manual_seed(0)
     model = compile_graph(graph).eval()
-    export_onnx(graph, tmp_path / "m.onnx", model=model, report=report)
+    try:
+        export_onnx(graph, tmp_path / "m.onnx", model=model, report=report)
+    except CompileError as e:
+        # a block may refuse a variable T for ONNX (ConvLSTM2d's loop would be unrolled at one length): then the
+        # template is checked at its own length, at two batch sizes
+        assert "cannot export to ONNX" in str(e) and name not in VARIABLE
+        graph, (l1, l2) = load_template(name), (0, 0)
+        torch.manual_seed(0)
+        model = compile_graph(graph).eval()
+        export_onnx(graph, tmp_path / "m.onnx", model=model, report=report)
     assert report["max_abs_diff"] < 1e-4
     print(f"{name}: {report['exporter']} exporter, {report['seconds']:.2f} s, max diff {report['max_abs_diff']:.2g}")
     check_against_torch(graph, tmp_path / "m.onnx", [(1, l1), (4, l1), (1, l2), (4, l2)], model=model)
