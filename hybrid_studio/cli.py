@@ -279,7 +279,11 @@ def _run_export(args) -> int:
             except ImportError as e:
                 _error(f"ONNX export needs the onnx extras ({e.name} is missing): pip install 'hybrid-studio[onnx]'")
                 return EXIT_USAGE
-            export_onnx(graph, args.output)
+            checked: dict = {}
+            export_onnx(graph, args.output, report=checked)
+            if checked.get("max_abs_diff") is not None:  # onnxruntime ran it at other sizes (see onnx_export)
+                fmt += (f"; {checked['exporter']} exporter, checked in onnxruntime: max |diff| from torch "
+                        f"{checked['max_abs_diff']:.2g}")
     except CompileError as e:
         # a graph that checks but cannot take this format (a ConvLSTM2d over a variable T for ONNX) has no
         # diagnostics: the error's own message names the block

@@ -59,9 +59,10 @@ FORBIDDEN = {
     "train": {"ui", "cli"},
     "sweep": {"ui", "cli"},
     "interop": {"ui", "cli"},
+    "profile": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
-NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep", "interop")
+NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep", "interop", "profile")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
