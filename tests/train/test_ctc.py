@@ -142,3 +142,13 @@ def test_digit_strings_builtin():
     lengths = (ds.train.y > 0).sum(1)
     assert lengths.min() == 3 and lengths.max() == 8
     assert ds.train.y.max() == 10 and ds.train.y[ds.train.y > 0].min() == 1
+
+
+@pytest.mark.slow
+def test_the_small_crnn_template_reads_digit_strings(tmp_path):
+    """Issue 8's figure: crnn-small reaches a validation CER <= 3% on digit-strings (measured: 1.1% best, 1.5% last,
+    15 epochs in 6 min 50 s through the CLI on the shared 2-core machine)."""
+    from hybrid_studio.project import load_template
+    graph = load_template("crnn-small")
+    summary = train_in_process(graph_to_dict(graph), "digit-strings", dict(graph.training), tmp_path / "runs")
+    assert summary["best_metric_name"] == "val_cer" and summary["best_metric"] <= 0.03
