@@ -56,14 +56,27 @@ class Output(Block):
     category = "Outputs"
     id_prefix = "out"
     help = ("Marks a model output; the tensor passes through unchanged. `classification` outputs are logits trained "
-            "with cross-entropy (per time step for sequences); `regression` outputs are trained with MSE.")
+            "with cross-entropy (per time step for sequences); `regression` outputs are trained with MSE; `ctc` "
+            "outputs are per-step class scores (T, K), class 0 the blank, trained with CTC loss for sequence labels "
+            "(text lines, speech) and read by greedy decoding.")
     params = (
-        Param("task", "choice", "classification", "classification (logits) or regression.",
-              choices=("classification", "regression")),
+        Param("task", "choice", "classification", "classification (logits), regression, or ctc (per-step class "
+              "scores for sequence labels; class 0 is the blank).", choices=("classification", "regression", "ctc")),
     )
 
     def outputs(self, p):
         return []
+
+    def infer(self, p, ins):
+        spec = ins[0]
+        if p["task"] == "ctc" and spec.axes != "TF":
+            fixes = []
+            if spec.axes == "F":
+                fixes.append(FixSpec.set_upstream_param("in", "return_sequences", True))
+            self.fail(f"a ctc output reads per-step class scores (T, K) but received {spec.describe_axes()}: keep "
+                      f"the time axis (return_sequences on the recurrent layer, ToSequence after a CNN) and end with "
+                      f"a Linear of K = classes + 1 (the blank)", *fixes, code="ctc-shape")
+        return spec
 
     def summary(self, p):
         return p["task"]

@@ -49,6 +49,30 @@ def digits(seed: int) -> Raw:
     return Raw([canvas], y, ["CHW"], class_names=[str(i) for i in range(10)], input_names=["image"])
 
 
+def digit_strings(seed: int, n: int = 4000, height: int = 24, width: int = 160) -> Raw:
+    """Text lines of 3-8 digits for CTC: each digit a random glyph of scikit-learn's digits (upscaled to 16x16),
+    jittered up and down, with random gaps and noise, on a 1 x 24 x 160 line. Labels are digit + 1 (0 is the CTC
+    blank), padded with 0 to 8."""
+    images, y = _digits()
+    glyphs = np.clip(np.kron(images, np.ones((2, 2), np.float32)), 0, 1)  # 16 x 16
+    rng = np.random.default_rng([int(seed), 11])
+    x = np.zeros((n, 1, height, width), np.float32)
+    labels = np.zeros((n, 8), np.int64)
+    for i in range(n):
+        count = int(rng.integers(3, 9))
+        col = int(rng.integers(0, 6))
+        for j in range(count):
+            k = int(rng.integers(0, len(glyphs)))
+            top = int(rng.integers(0, height - 16 + 1))
+            w = 16 if col + 16 <= width else width - col
+            x[i, 0, top:top + 16, col:col + w] = np.maximum(x[i, 0, top:top + 16, col:col + w], glyphs[k][:, :w])
+            labels[i, j] = int(y[k]) + 1
+            col += 16 + int(rng.integers(-2, 4))  # glyphs touch or overlap a little, or leave a gap
+    x += rng.normal(0, 0.08, x.shape).astype(np.float32)
+    return Raw([np.clip(x, 0, 1)], labels, ["CHW"], task="ctc", class_names=[str(i) for i in range(10)],
+               input_names=["image"])
+
+
 def digits_seq(seed: int) -> Raw:
     """The same digits as sequences: 8 time steps (rows) x 8 features (columns)."""
     images, y = _digits()

@@ -118,6 +118,7 @@ class Dataset:
         ins = ", ".join(f"{i.name or 'input'} {i.axes} {'x'.join(str(s) for s in i.shape)}"
                         + ("" if i.dtype == "float32" else f" {i.dtype}") for i in self.inputs)
         what = (f"{self.num_classes} classes" if self.task == "classification"
+                else f"sequence labels (ctc) over {self.num_classes} symbols" if self.task == "ctc"
                 else f"regression, {self.num_targets} target(s)")
         if self.target_axes:
             what = f"regression to {self.target_axes} {'x'.join(str(s) for s in self.train.y.shape[1:])}"
@@ -149,6 +150,11 @@ _BUILTINS = {
                                        "directions; the target is the clean 7th frame (regression, 1x20x20). "
                                        "Beat copying the last frame."),
                            builtin.moving_shapes_next),
+    "digit-strings": (DatasetInfo("digit-strings", "Digit strings (text lines, CTC)",
+                                  "4,000 text lines of 1x24x160 holding 3-8 handwritten digits (scikit-learn's "
+                                  "glyphs, jittered, spaced and noisy); labels are the digit sequences, read with "
+                                  "CTC (an Output with task ctc, 11 classes: blank + 10 digits)."),
+                      builtin.digit_strings),
     "basic-motions": (DatasetInfo("basic-motions", "BasicMotions (real sensor data)",
                                   "UEA BasicMotions: 80 recordings of 6-axis motion sensors (T=100, F=6), 4 "
                                   "activities; official 40/40 split. Ships with sktime (optional extra)."),
@@ -227,6 +233,11 @@ def _assemble(name, raw: builtin.Raw, seed, val_split, source="built-in", title=
         k = int(max(raw.y.max(), raw.val[1].max() if raw.val is not None else 0)) + 1
         ds.num_classes = max(k, len(raw.class_names))
         ds.class_names = list(raw.class_names) or [str(i) for i in range(ds.num_classes)]
+    elif raw.task == "ctc":
+        # labels 1..K-1: K-1 symbols, the model's K scores add the blank
+        top = int(max(raw.y.max(), raw.val[1].max() if raw.val is not None else 0))
+        ds.num_classes = max(top, len(raw.class_names))
+        ds.class_names = list(raw.class_names) or [str(i) for i in range(1, ds.num_classes + 1)]
     else:
         ds.num_targets = 1 if raw.y.ndim == 1 else int(np.prod(raw.y.shape[1:]))
     return ds

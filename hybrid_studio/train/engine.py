@@ -386,6 +386,8 @@ class _Trainer(SetupMixin, CheckpointMixin):
         idx_all = torch.arange(self.rank, n, self.world)
         loss_sum = correct = counted = abs_sum = 0.0
         samples = 0
+        ctc = self.dataset.task == "ctc"
+        self.val_decoded = [] if ctc else None
         with torch.no_grad(), self.autocast():
             for idx in idx_all.split(max(self.batch_size, 256)):
                 xs, y = self.fetch(self.x_val, self.y_val, idx)
@@ -394,7 +396,15 @@ class _Trainer(SetupMixin, CheckpointMixin):
                 for j, (out_id, o) in enumerate(zip(self.output_ids, outs)):
                     loss, c, k = self.loss_terms(out_id, o, y)
                     total = total + loss
-                    if j == 0:
+                    if j == 0 and ctc:
+                        # character errors: greedy decoding against the targets (edit distance / length)
+                        from .ctc import errors_and_length, greedy_decode
+                        decoded = greedy_decode(o.float().cpu().numpy())
+                        errors, length = errors_and_length(decoded, y.cpu().numpy())
+                        abs_sum += errors
+                        counted += length
+                        self.val_decoded.extend(zip(idx.tolist(), decoded))
+                    elif j == 0:
                         if self.dataset.task == "classification":
                             correct += float(c)
                         else:
@@ -410,6 +420,9 @@ class _Trainer(SetupMixin, CheckpointMixin):
                              f"or turn on gradient clipping")
         if self.dataset.task == "classification":
             return loss, correct / max(counted, 1), None
+        if ctc:
+            self.val_cer = abs_sum / max(counted, 1)
+            return loss, None, None
         return loss, None, abs_sum / max(counted, 1)
 
     def end_epoch(self, epoch_no: int, totals: Totals, duration: float, cpu: float | None = None,
@@ -424,10 +437,12 @@ class _Trainer(SetupMixin, CheckpointMixin):
         train_loss = loss_sum / max(samples, 1)
         classification = self.dataset.task == "classification"
         train_acc = correct / max(counted, 1) if classification else None
+        self.val_cer = None
         val_loss, val_acc, val_mae = self.evaluate()
+        val_cer = self.val_cer
         self.epoch = epoch_no
         metrics = {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
-                   "val_accuracy": val_acc, "val_mae": val_mae}
+                   "val_accuracy": val_acc, "val_mae": val_mae, "val_cer": val_cer}
         self.last_epoch_metrics = metrics
         value = metrics[self.best_name]
         higher = self.best_name.endswith("accuracy")
@@ -436,7 +451,8 @@ class _Trainer(SetupMixin, CheckpointMixin):
             self.best_metric, self.best_epoch, self.bad_epochs = value, epoch_no, 0
         else:
             self.bad_epochs += 1
-        self.emit(EpochEnd(epoch_no, self.step, train_loss, val_loss, train_acc, val_acc, val_mae, duration, cpu))
+        self.emit(EpochEnd(epoch_no, self.step, train_loss, val_loss, train_acc, val_acc, val_mae, duration, cpu,
+                           val_cer=val_cer))
         if self.folder is not None:
             lr, el = self.lr(), round(self.duration(), 3)
             self.folder.add_row(epoch=epoch_no, step=self.step, split="train", scope="epoch", loss=train_loss,
@@ -445,7 +461,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
                                 elapsed_s=el)
             if val_loss is not None:
                 self.folder.add_row(epoch=epoch_no, step=self.step, split="val", scope="epoch", loss=val_loss,
-                                    accuracy=val_acc, mae=val_mae, lr=lr, elapsed_s=el)
+                                    accuracy=val_acc, mae=val_mae, cer=val_cer, lr=lr, elapsed_s=el)
         self.save_checkpoint(epoch_no, batch=0, partial=Totals(), best=improved)
         patience = self.config.early_stopping
         if patience and self.bad_epochs >= patience and epoch_no < self.config.epochs:
@@ -454,6 +470,25 @@ class _Trainer(SetupMixin, CheckpointMixin):
                      f"{self.best_metric:.4f} at epoch {self.best_epoch})")
             return True
         return False
+
+    def write_predictions(self) -> None:
+        """``predictions.csv`` (contract 5.2): the validation set's decoded strings after the last epoch, beside
+        their targets, written atomically."""
+        import csv
+        import io
+
+        from hybrid_studio.project import atomic_write_text
+
+        from .ctc import to_text
+
+        names = self.dataset.class_names
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["index", "target", "prediction"])
+        y = self.dataset.val.y
+        for i, decoded in sorted(self.val_decoded):
+            w.writerow([i, to_text([int(v) for v in y[i] if v > 0], names), to_text(decoded, names)])
+        atomic_write_text(self.folder.path / "predictions.csv", buf.getvalue())
 
     def weights_checksum(self) -> float:
         """A fingerprint of the weights (sum of every parameter, in float64): equal models give equal sums."""
@@ -471,12 +506,15 @@ class _Trainer(SetupMixin, CheckpointMixin):
             "best_metric": self.best_metric, "best_metric_name": self.best_name, "best_epoch": self.best_epoch,
             "train_loss": m.get("train_loss"), "train_accuracy": m.get("train_accuracy"),
             "val_loss": m.get("val_loss"), "val_accuracy": m.get("val_accuracy"), "val_mae": m.get("val_mae"),
+            "val_cer": m.get("val_cer"),
             "early_stopped": bool(getattr(self, "early_stopped", False)), "duration_s": round(self.duration(), 3),
             "world_size": self.world, "weights_checksum": self.weights_checksum(),
             "baseline": self.dataset.baseline, "baseline_val_loss": self.dataset.baseline_loss(),
         }
         if self.folder is not None:
             self.folder.write_metrics()
+            if self.dataset.task == "ctc" and getattr(self, "val_decoded", None):
+                self.write_predictions()
             self.folder.write_status(status=status, epoch=self.epoch, step=self.step, best_metric=self.best_metric,
                                      duration_s=summary["duration_s"])
         self.emit(Finished(status, summary))

@@ -55,6 +55,8 @@ class EpochEnd:
     duration_s: float
     #: CPU seconds this process spent on the epoch's training (all its threads); ~duration_s on an idle machine.
     cpu_s: float | None = None
+    #: the validation character error rate of a ctc output (edit distance / target length); None otherwise
+    val_cer: float | None = None
 
 
 @dataclass

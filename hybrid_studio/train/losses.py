@@ -31,6 +31,8 @@ def loss_terms(task: str, out_id: str, logits, y):
     import torch.nn.functional as F
 
     logits = logits.float()
+    if task == "ctc":
+        return ctc_loss(out_id, logits, y)
     if task == "classification":
         k = logits.shape[-1]
         if logits.dim() == 3 and y.dim() == 1:
@@ -45,3 +47,21 @@ def loss_terms(task: str, out_id: str, logits, y):
     target = y.reshape(logits.shape).to(logits.dtype)
     loss = F.mse_loss(logits, target)
     return loss, (logits.detach() - target).abs().sum(), target.numel()
+
+
+def ctc_loss(out_id: str, logits, y):
+    """CTC loss of per-step scores ``(N, T, K)`` against labels ``(N, S_max)`` padded with 0 (the blank); the
+    character errors are counted on the validation set (``engine.evaluate``), not per training step."""
+    import torch
+    import torch.nn.functional as F
+
+    if logits.dim() != 3:
+        raise ValueError(f"output '{out_id}' gives {tuple(logits.shape)} but a ctc output gives (N, T, K)")
+    n, t, _ = logits.shape
+    log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (T, N, K), as torch's ctc_loss wants
+    target_lengths = (y > 0).sum(1)
+    input_lengths = torch.full((n,), t, dtype=torch.long, device=logits.device)
+    # 'mean' divides each sample's loss by its label length, then averages: a long line weighs as a short one
+    loss = F.ctc_loss(log_probs, y, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=True)
+    zero = torch.zeros((), device=logits.device)
+    return loss, zero, 0

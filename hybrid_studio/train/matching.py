@@ -121,7 +121,12 @@ def _match_output(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
     spec = checker.result(node.id).output
     if spec is None:
         return diags  # the graph's own diagnostics explain why the shape is unknown
-    if dataset.task == "classification":
+    if dataset.task == "ctc":
+        want, what = dataset.num_classes + 1, f"{dataset.num_classes} symbols + the blank (K = {dataset.num_classes + 1})"
+        allowed = ("TF",)
+        if spec.axes == "TF" and spec.shape[0] is not None:
+            diags += _ctc_lengths(node, spec.shape[0], dataset)
+    elif dataset.task == "classification":
         want, what = dataset.num_classes, f"{dataset.num_classes} classes"
         allowed = ("TF",) if dataset.per_step_labels else ("F", "TF")
     elif dataset.target_axes:
@@ -159,6 +164,22 @@ def _match_output(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
         diags.append(Diagnostic(node.id, ERROR, f"{node.id} gives {size} values per {per} "
                                 f"{spec.describe_axes()} but the dataset '{dataset.name}' has {what}", fixes, CODE))
     return diags
+
+
+def _ctc_lengths(node, steps: int, dataset: Dataset) -> list[Diagnostic]:
+    """A label sequence longer than the output's T cannot be aligned by CTC (its loss would be infinite): named
+    before training, with the sample and both lengths."""
+    from .ctc import too_long
+
+    for split, name in ((dataset.train, "training"), (dataset.val, "validation")):
+        bad = too_long(split.y, steps) if len(split) else None
+        if bad is not None:
+            i, need = bad
+            return [Diagnostic(node.id, ERROR, f"{name} sample {i} of '{dataset.name}' needs {need} output steps "
+                               f"(its labels, with a blank between repeats) but {node.id} gives T={steps}: CTC cannot "
+                               f"align it; pool less along the time axis (e.g. width) or use shorter labels", [],
+                               CODE)]
+    return []
 
 
 def _match_tensor_target(node, spec, dataset: Dataset) -> list[Diagnostic]:

@@ -33,6 +33,9 @@ class Predictions:
     #: The validation loss of the dataset's trivial baseline (copy-last-frame), when it has one.
     baseline: str = ""
     baseline_loss: float | None = None
+    #: ctc: (target text, decoded text, edit distance) per validation sample, and the character error rate
+    decoded: list = field(default_factory=list)
+    cer: float | None = None
 
     def mse(self) -> float:
         """The mean squared error of the predictions (regression)."""
@@ -82,7 +85,20 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
         out = out[0]
     out = out.float().numpy()
     y_true = np.asarray(ds.y_val[:limit])
-    y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
+    decoded, cer = [], None
+    if ds.task == "ctc":
+        from .ctc import edit_distance, greedy_decode, to_text
+        best = greedy_decode(out)
+        y_pred = np.zeros((len(y_true), 0))
+        total = length = 0
+        for row, seq in zip(y_true, best):
+            target = [int(v) for v in row if v > 0]
+            d = edit_distance(seq, target)
+            total, length = total + d, length + len(target)
+            decoded.append((to_text(target, ds.class_names), to_text(seq, ds.class_names), d))
+        cer = total / max(length, 1)
+    else:
+        y_pred = out.argmax(-1) if ds.task == "classification" else out.reshape(y_true.shape)
     return Predictions(ds.task, list(ds.class_names or []), y_true, y_pred, [ds.inputs[k] for k in order],
                        [[x[i] for x in xs] for i in range(min(SHOWN_SAMPLES, len(y_true)))], str(run_dir),
-                       ds.target_axes, ds.baseline, ds.baseline_loss())
+                       ds.target_axes, ds.baseline, ds.baseline_loss(), decoded, cer)

@@ -86,7 +86,10 @@ class ProgressPrinter:
             parts.append(f"acc {_pct(e.train_acc)}")
         if e.val_loss is not None:
             parts.append(f"| val loss {e.val_loss:.4f}")
-            parts.append(f"acc {_pct(e.val_acc)}" if e.val_acc is not None else f"mae {_num(e.val_mae)}")
+            if getattr(e, "val_cer", None) is not None:
+                parts.append(f"cer {_pct(e.val_cer)}")
+            else:
+                parts.append(f"acc {_pct(e.val_acc)}" if e.val_acc is not None else f"mae {_num(e.val_mae)}")
         parts.append(f"({e.duration_s:.1f} s)")
         self._write(" ".join(parts))
 
@@ -114,6 +117,8 @@ class ProgressPrinter:
         final = []
         if s.get("val_accuracy") is not None:
             final.append(f"final validation accuracy {_pct(s['val_accuracy'])}")
+        if s.get("val_cer") is not None:
+            final.append(f"final validation CER {_pct(s['val_cer'])}")
         if s.get("val_mae") is not None:
             final.append(f"final validation MAE {_num(s['val_mae'])}")
         if s.get("val_loss") is not None:

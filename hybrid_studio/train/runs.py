@@ -89,7 +89,8 @@ def clean_stale_temps(run_dir) -> list[Path]:
                 pass
     return gone
 #: the contract's columns first, in its order (epoch, step, split, loss, accuracy), then ours
-METRIC_COLUMNS = ("epoch", "step", "split", "loss", "accuracy", "mae", "lr", "samples_per_s", "elapsed_s", "scope")
+METRIC_COLUMNS = ("epoch", "step", "split", "loss", "accuracy", "mae", "cer", "lr", "samples_per_s", "elapsed_s",
+                  "scope")
 
 
 @dataclass

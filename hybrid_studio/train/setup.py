@@ -194,7 +194,7 @@ class SetupMixin:
         self.bad_epochs = 0
         self.last_epoch_metrics: dict = {}
         self.early_stopped = False
-        self.best_name = "val_accuracy" if dataset.task == "classification" else "val_loss"
+        self.best_name = {"classification": "val_accuracy", "ctc": "val_cer"}.get(dataset.task, "val_loss")
         if len(self.y_val) == 0:
             self.best_name = "train_accuracy" if dataset.task == "classification" else "train_loss"
         if self.checkpoint is not None:

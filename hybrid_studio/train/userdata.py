@@ -80,6 +80,17 @@ def check(raw: builtin.Raw, where: str) -> None:
                                f"0..{k - 1}); renumber the classes or add samples")
         if k < 2:
             raise DatasetError(f"{where}: a classification needs at least 2 classes, found {k}")
+    if raw.task == "ctc":
+        from .ctc import LabelError, check_labels
+        try:
+            top = check_labels(raw.y, where)
+            if raw.val is not None:
+                top = max(top, check_labels(raw.val[1], where, "y_val"))
+        except LabelError as e:
+            raise DatasetError(str(e)) from None
+        if raw.class_names and top > len(raw.class_names):
+            raise DatasetError(f"{where}: a label is {top} but class_names names {len(raw.class_names)} symbols "
+                               f"(labels 1..{len(raw.class_names)}; 0 is the blank)")
 
 
 # ---- .npz ----------------------------------------------------------------------------------------------------------
@@ -151,8 +162,11 @@ def read_npz(path: Path) -> builtin.Raw:
         val = ([_input_array(path, n + "_val", x, a)[0] for n, x, a in zip(xnames, val[0], axes)], val[1])
     if task is None:
         task = "classification" if y.dtype.kind in "biu" else "regression"
-    if task not in ("classification", "regression"):
-        raise DatasetError(f"{path}: task must be 'classification' or 'regression', got '{task}'")
+    if task not in ("classification", "regression", "ctc"):
+        raise DatasetError(f"{path}: task must be 'classification', 'regression' or 'ctc', got '{task}'")
+    if "x_lengths" in keys:
+        raise DatasetError(f"{path}: 'x_lengths' (variable-length inputs) is not supported yet: pad every sample "
+                           f"to one length and leave x_lengths out")
     y, val = _targets(path, y, val, task)
     return builtin.Raw(xs, y, axes, task, class_names, [], val)
 
@@ -179,6 +193,11 @@ def _input_array(path, name, x, axes):
 
 
 def _targets(path, y, val, task):
+    if task == "ctc":
+        for label, arr in (("y", y), ("y_val", None if val is None else val[1])):
+            if arr is not None and arr.dtype.kind not in "iu":
+                raise DatasetError(f"{path}: ctc labels '{label}' must be integers, got {arr.dtype}")
+        return y.astype(np.int64), (None if val is None else (val[0], val[1].astype(np.int64)))
     if task == "classification":
         for label, arr in (("y", y), ("y_val", None if val is None else val[1])):
             if arr is not None and arr.dtype.kind == "f":

@@ -41,7 +41,7 @@ CHOICES = {
     ("Activation", "function"): {"relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "hardtanh",
                                  "softmax"},
     ("ToSequence", "axis"): {"width", "height", "spatial"},
-    ("Output", "task"): {"classification", "regression"},
+    ("Output", "task"): {"classification", "regression", "ctc"},  # ctc: contract 5.1
     ("Input", "dtype"): {"float32", "int64"},
     ("LSTM", "merge_mode"): {"concat", "sum"},
     ("Concat", "axis"): {"features", "time"},

@@ -344,6 +344,8 @@ class TrainPanel(QWidget):
                                     "\"Adapt graph\" can fix it).")
                 return False
         regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
+        if regression and self.picker.dataset.task == "ctc":
+            regression = "ctc"  # the metric plot shows the character error rate
         graph_dict = graph_to_dict(self.document.graph)
         # runs are named after the project file (mynet-..., not untitled-...) once it is saved
         graph_dict["name"] = getattr(self.document, "project_name", None) or graph_dict.get("name", "run")
@@ -396,6 +398,8 @@ class TrainPanel(QWidget):
             return False
         dataset = stored.get("dataset") or config.dataset or self.picker.name
         regression = self.picker.dataset is not None and self.picker.dataset.task != "classification"
+        if regression and self.picker.dataset.task == "ctc":
+            regression = "ctc"  # the metric plot shows the character error rate
         self._show_run_settings(dict(config.to_dict(), dataset=dataset), run_dir.name)
         ok = self._start(graph_dict, dataset, config, run_dir.parent, run_dir, regression)
         if not ok:

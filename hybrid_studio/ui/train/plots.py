@@ -102,11 +102,12 @@ def rows_to_events(rows) -> tuple[list, list]:
         elif split in ("train", "val", "validation"):
             e = epochs.setdefault(r.get("epoch"), NS(epoch=_f(r.get("epoch")), step=r.get("step"), train_loss=None,
                                                      val_loss=None, train_acc=None, val_acc=None, val_mae=None,
-                                                     duration_s=None))
+                                                     val_cer=None, duration_s=None))
             if split == "train":
                 e.train_loss, e.train_acc = r.get("loss"), r.get("accuracy")
             else:
                 e.val_loss, e.val_acc, e.val_mae = r.get("loss"), r.get("accuracy"), r.get("mae")
+                e.val_cer = r.get("cer")
     return steps, list(epochs.values())
 
 
@@ -167,6 +168,7 @@ class TrainPlots(QWidget):
         }
         self.rows: list[dict] = []  # every metric received, for CSV export
         self.regression = False
+        self.metric_kind = "accuracy"
         self._dirty: set = set()  # names of series changed since their curve was last drawn
         self._drawn_at = {plot: 0 for plot in self._plot_series}  # refresh counter when each plot was last drawn
         self._refreshes = 0
@@ -289,12 +291,18 @@ class TrainPlots(QWidget):
     def _hand_over(self, plot) -> None:
         self._managed[plot] = False
 
-    def set_regression(self, regression: bool) -> None:
-        """Regression runs plot MAE instead of accuracy."""
-        self.regression = regression
-        name = "MAE" if regression else "accuracy"
-        self.metric_plot.setTitle(f"{'MAE' if regression else 'Accuracy'} per epoch")
+    def set_regression(self, regression) -> None:
+        """Which metric the per-epoch plot shows: accuracy (classification), MAE (``True``: regression) or the
+        character error rate (``"ctc"``: sequence labels)."""
+        self.regression = bool(regression)
+        self.metric_kind = "cer" if regression == "ctc" else "mae" if regression else "accuracy"
+        name = {"cer": "CER", "mae": "MAE", "accuracy": "accuracy"}[self.metric_kind]
+        self.metric_plot.setTitle(f"{name[0].upper()}{name[1:]} per epoch")
         self.metric_plot.setLabel("left", name)
+
+    def _metric_of(self, e):
+        """The validation figure the per-epoch metric plot shows for one epoch."""
+        return getattr(e, {"cer": "val_cer", "mae": "val_mae", "accuracy": "val_acc"}[self.metric_kind], None)
 
     def add_steps(self, steps) -> None:
         """Append Step events (objects with epoch, step, loss, lr, samples_per_s)."""
@@ -314,13 +322,13 @@ class TrainPlots(QWidget):
     def add_epochs(self, epochs) -> None:
         """Append EpochEnd events (train/val loss, accuracy or MAE)."""
         for e in epochs:
-            metric = "val_mae" if self.regression else "val_acc"
             train_metric = None if self.regression else e.train_acc
             for name, value in (("train_loss", e.train_loss), ("val_loss", e.val_loss),
-                                ("train_metric", train_metric), ("val_metric", getattr(e, metric))):
+                                ("train_metric", train_metric), ("val_metric", self._metric_of(e))):
                 self.series[name].extend([e.epoch], [_f(value)])
             self.rows.append({"epoch": e.epoch, "step": e.step, "split": "val", "loss": e.val_loss,
-                              "accuracy": e.val_acc, "mae": e.val_mae, "train_loss": e.train_loss,
+                              "accuracy": e.val_acc, "mae": e.val_mae, "cer": getattr(e, "val_cer", None),
+                              "train_loss": e.train_loss,
                               "train_accuracy": e.train_acc, "duration_s": e.duration_s})
         if epochs:
             self._dirty |= {"train_loss", "val_loss", "train_metric", "val_metric"}
@@ -368,7 +376,7 @@ class TrainPlots(QWidget):
             if epochs:
                 x = [e.epoch for e in epochs]
                 self._overlay(self.epoch_plot, x, [_f(e.val_loss) for e in epochs], label, pen)
-                metric = [_f(e.val_mae if self.regression else e.val_acc) for e in epochs]
+                metric = [_f(self._metric_of(e)) for e in epochs]
                 self._overlay(self.metric_plot, x, metric, label, pen)
 
     def _overlay(self, plot, x, y, label, pen):
@@ -429,7 +437,7 @@ class TrainPlots(QWidget):
 
     def export_csv(self, path) -> Path:
         """Save every metric received during this run as CSV (one row per step and per epoch)."""
-        fields = ["epoch", "step", "split", "loss", "lr", "samples_per_s", "accuracy", "mae", "train_loss",
+        fields = ["epoch", "step", "split", "loss", "lr", "samples_per_s", "accuracy", "mae", "cer", "train_loss",
                   "train_accuracy", "duration_s"]
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

@@ -83,7 +83,10 @@ class ResultsView(QWidget):
         self.samples_title.setText(SAMPLES_TITLE)
         self.frames_shown = 0
         # the confusion matrix is classification's; an empty one would take half the view from the frames
-        self.matrix.setHidden(p.task != "classification")
+        self.matrix.setHidden(p.task not in ("classification", "ctc"))
+        if p.task == "ctc":
+            self._show_decoded(p)
+            return
         if p.task == "classification":
             m = p.confusion()
             acc = np.trace(m) / max(1, m.sum())
@@ -107,6 +110,29 @@ class ResultsView(QWidget):
         titles = [f"{_label(p.class_names, p.y_true[i])} / {_label(p.class_names, p.y_pred[i])}" for i in range(n)]
         wrong = [p.task == "classification" and not np.array_equal(p.y_true[i], p.y_pred[i]) for i in range(n)]
         self.samples.show_samples(p.inputs, p.samples, titles, wrong)
+
+    def _show_decoded(self, p: Predictions) -> None:
+        """Sequence labels (ctc): the decoded strings beside their targets, wrong ones marked with their edit
+        distance, and the line images titled target / decoded."""
+        wrong = sum(1 for _, _, d in p.decoded if d)
+        self.status.setText(f"{Path(p.run_dir).name}: validation CER {p.cer:.2%} over {len(p.decoded)} samples; "
+                            f"{wrong} decoded with errors (marked)")
+        m = self.matrix
+        m.clear()
+        m.setRowCount(len(p.decoded))
+        m.setColumnCount(3)
+        m.setHorizontalHeaderLabels(["target", "decoded", "edits"])
+        bad = QBrush(QColor(255, 215, 215))
+        for row, (target, text, d) in enumerate(p.decoded):
+            for col, value in enumerate((target, text, str(d))):
+                item = QTableWidgetItem(value)
+                if d:
+                    item.setBackground(bad)
+                m.setItem(row, col, item)
+        m.resizeColumnsToContents()
+        n = len(p.samples)
+        titles = [f"{p.decoded[i][0]} / {p.decoded[i][1] or '(nothing)'}" for i in range(n)]
+        self.samples.show_samples(p.inputs, p.samples, titles, [bool(p.decoded[i][2]) for i in range(n)], per_row=4)
 
     def _show_frames(self, p: Predictions) -> None:
         """Frame prediction: per sample, the last input frame, the true next frame and the predicted one side by
