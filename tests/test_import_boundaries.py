@@ -60,6 +60,7 @@ FORBIDDEN = {
     "sweep": {"ui", "cli"},
     "interop": {"ui", "cli"},
     "profile": {"ui", "cli"},
+    "explain": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
 NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep", "interop", "profile")

@@ -51,10 +51,23 @@ class Predictions:
         return m
 
 
-def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Predictions:
-    """Predict the validation set of the run's dataset with its best checkpoint (imports torch; call off the UI)."""
-    import torch
+@dataclass
+class LoadedRun:
+    """A finished run ready to predict: its graph, the dataset as it validated on it, the model with the chosen
+    checkpoint's weights (eval mode), and the dataset's input index for each of forward()'s arguments."""
 
+    run_dir: Path
+    graph: object
+    dataset: object
+    model: object
+    order: list
+    checkpoint: Path
+
+
+def load_run_model(run_dir, dataset=None, checkpoint: str = "best") -> LoadedRun:
+    """Rebuild a run: the graph it trained (``project.json``) compiled, the weights of ``checkpoints/<best|last>.pt``
+    (best falls back to last), the dataset with the run's seed, split and image size, its inputs paired with the
+    graph's Inputs as the engine pairs them. Imports torch; raises ValueError/OSError with a message."""
     from hybrid_studio.compile import compile_graph
     from hybrid_studio.project import loads_project
 
@@ -73,11 +86,22 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     model = compile_graph(graph)
     # the dataset's inputs in the order of forward()'s arguments, paired as the engine pairs them (by name first)
     order = input_order(graph, ds, model.hs_generated.input_ids)
-    ckpt_path = run_dir / "checkpoints" / "best.pt"
-    if not ckpt_path.exists():
+    ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if checkpoint == "best" and not ckpt_path.exists():
         ckpt_path = run_dir / "checkpoints" / "last.pt"
+    if not ckpt_path.exists():
+        raise ValueError(f"{run_dir} has no checkpoints/{checkpoint}.pt: train it first (or pick another run)")
     model.load_state_dict(load_checkpoint(ckpt_path)["model"])
     model.eval()
+    return LoadedRun(run_dir, graph, ds, model, list(order), ckpt_path)
+
+
+def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Predictions:
+    """Predict the validation set of the run's dataset with its best checkpoint (imports torch; call off the UI)."""
+    import torch
+
+    loaded = load_run_model(run_dir, dataset)
+    run_dir, ds, model, order = loaded.run_dir, loaded.dataset, loaded.model, loaded.order
     xs = [np.asarray(ds.x_val[k][:limit]) for k in order]
     with torch.no_grad():
         out = model(*[torch.as_tensor(x) for x in xs])
