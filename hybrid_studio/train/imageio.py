@@ -21,6 +21,29 @@ class ImageReadError(ValueError):
     pass
 
 
+#: The most pixels an image may have, checked from its header before anything is decoded: Pillow's own
+#: decompression-bomb limit (89,478,485 pixels, ~0.25 GiB of RGB). A 69-byte PNG claiming 100000 x 100000 pixels
+#: ended in a bare MemoryError before; HYBRID_STUDIO_MAX_IMAGE_PIXELS raises the limit.
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+def max_image_pixels() -> int:
+    import os
+    try:
+        return int(os.environ.get("HYBRID_STUDIO_MAX_IMAGE_PIXELS") or MAX_IMAGE_PIXELS)
+    except ValueError:
+        return MAX_IMAGE_PIXELS
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse an image whose header claims more pixels than ``max_image_pixels()``, before decoding it."""
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise ImageReadError(f"the image claims {width} x {height} = {width * height:,} pixels, more than the "
+                             f"{limit:,} allowed (a decompression bomb, or an image far larger than a model reads); "
+                             f"set HYBRID_STUDIO_MAX_IMAGE_PIXELS to read it anyway")
+
+
 def read_image(path) -> np.ndarray:
     """The image at ``path`` as float32 (C, H, W) in [0, 1]; raises ImageReadError naming the file."""
     path = Path(path)
@@ -43,7 +66,8 @@ def _read_with_pillow(path: Path) -> np.ndarray:
     except ImportError:
         raise ImageReadError(f"'{path.suffix}' images need Pillow (pip install pillow); PNG, PGM and PPM work "
                              f"without it") from None
-    with Image.open(path) as im:
+    with Image.open(path) as im:  # opening reads only the header
+        check_pixels(*im.size)
         im = im.convert("L" if im.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB")
         a = np.asarray(im, dtype=np.float32) / 255.0
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
@@ -78,6 +102,7 @@ def _read_png(data: bytes) -> np.ndarray:
             break
     if width is None:
         raise ImageReadError("PNG without a header")
+    check_pixels(width, height)
     if interlace:
         raise ImageReadError("interlaced PNGs are not supported without Pillow (pip install pillow)")
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype)
@@ -154,6 +179,7 @@ def _read_pnm(data: bytes) -> np.ndarray:
             pos += 1
         tokens.append(int(data[start:pos]))
     width, height, maxv = tokens
+    check_pixels(width, height)
     channels = 3 if magic in (b"P3", b"P6") else 1
     if magic in (b"P5", b"P6"):
         pos += 1

@@ -104,8 +104,49 @@ def zipfile_magic(path: Path) -> bool | None:
         return None
 
 
+#: The most memory a dataset's arrays may take once loaded (as float32), estimated before anything is
+#: decompressed; HYBRID_STUDIO_MAX_DATASET_GB raises it.
+MAX_DATASET_GB = 8.0
+
+
+def max_dataset_bytes() -> int:
+    import os
+    try:
+        gb = float(os.environ.get("HYBRID_STUDIO_MAX_DATASET_GB") or MAX_DATASET_GB)
+    except ValueError:
+        gb = MAX_DATASET_GB
+    return int(gb * (1 << 30))
+
+
+def npz_loaded_bytes(path: Path) -> int | None:
+    """What the arrays of an .npz take in memory as float32 (at least their own size), read from each member's .npy
+    header without decompressing any data; None when the file is not a readable zip of .npy arrays."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                numel = int(np.prod(shape, dtype=object)) if shape else 1
+                total += numel * max(4, dtype.itemsize)
+            return total
+    except Exception:  # noqa: BLE001 - np.load below names what is wrong with the file
+        return None
+
+
 def read_npz(path: Path) -> builtin.Raw:
     """The arrays of a ``.npz`` file (layout in the module docstring), converted and typed."""
+    need, limit = npz_loaded_bytes(path), max_dataset_bytes()
+    if need is not None and need > limit:
+        raise DatasetError(f"{path}: its arrays take {need / (1 << 30):.1f} GiB once loaded (as float32), more "
+                           f"than the {limit / (1 << 30):g} GiB limit; use a smaller file, or set "
+                           f"HYBRID_STUDIO_MAX_DATASET_GB to a larger size if this machine has the memory")
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any reader failure is the file's problem
@@ -142,6 +183,10 @@ def read_npz(path: Path) -> builtin.Raw:
             raise DatasetError(f"{path}: no label array 'y'")
         xs, y = [get(k) for k in xnames], get("y")
         val = None
+        orphans = sorted(k for k in keys if k.endswith("_val") and k != "y_val")
+        if orphans and "y_val" not in keys:  # a validation set without labels was silently ignored
+            raise DatasetError(f"{path}: {', '.join(orphans)} is given but y_val (its labels) is missing: add "
+                               f"y_val, or leave the _val arrays out to split the training data")
         if "y_val" in keys:
             missing = [k + "_val" for k in xnames if k + "_val" not in keys]
             if missing:
@@ -246,6 +291,8 @@ def read_csv(path: Path) -> builtin.Raw:
             raise DatasetError(f"{path}: row {line} has {len(r)} columns but the first data row has {width}")
     if width < 2:
         raise DatasetError(f"{path}: need at least one feature column and a label column")
+    if header and len(header) != width:  # found by the fuzz test: a label column past the rows' end
+        raise DatasetError(f"{path}: the header names {len(header)} columns but the data rows have {width}")
     names = header or [f"column {i + 1}" for i in range(width)]
     label_col = width - 1
     if header:
@@ -274,6 +321,12 @@ def read_csv(path: Path) -> builtin.Raw:
         index = {c: i for i, c in enumerate(class_names)}
         y, task = np.array([index[v] for v in labels], np.int64), "classification"
     elif all(math.isfinite(v) and float(v).is_integer() for v in nums):
+        big = next((i for i, v in enumerate(nums) if abs(v) > 2 ** 31), None)
+        if big is not None:  # a class number no dataset has (it overflowed numpy's int64 with no file named)
+            line = big + 1 + (header is not None)
+            raise DatasetError(f"{path}: column '{names[label_col]}' in row {line} holds the class label "
+                               f"{labels[big]}, larger than any class number can be; labels are class numbers "
+                               f"(0, 1, ...) or class names")
         y, task = np.array(nums, np.int64), "classification"
     else:
         y, task = np.array(nums, np.float32), "regression"
