@@ -16,6 +16,8 @@ import argparse
 import json
 import sys
 
+from hybrid_studio.argtypes import positive_float, positive_int
+
 #: Verbs of the rooms beside ``train`` (interop, explain, profile, sweep): each module defines
 #: ``add_parsers(sub)``, which adds its subparsers with ``set_defaults(run=...)``. A module must import only the
 #: standard library at its top (building the parser imports it, and ``check`` never imports torch); a module
@@ -90,16 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--dataset", required=True, metavar="NAME_OR_PATH",
                    help="a built-in dataset name or a path to a dataset")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N")
-    p.add_argument("--batch-size", type=_positive_int, default=None, metavar="B")
-    p.add_argument("--lr", type=_positive_float, default=None, metavar="X", help="learning rate")
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, default=None, metavar="B")
+    p.add_argument("--lr", type=positive_float, default=None, metavar="X", help="learning rate")
     p.add_argument("--device", type=_device, default=None, metavar="auto|cpu|cuda|cuda:I|mps",
                    help="where to train (default auto)")
     p.add_argument("--out", default=None, metavar="RUNS_DIR", help="folder for run folders")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.add_argument("--init-weights", default=None, metavar="FILE",
                    help="start from these weights (a state_dict, e.g. the PROJECT.weights.pt of an import)")
-    p.add_argument("--nproc-per-node", type=_positive_int, default=None, metavar="K",
+    p.add_argument("--nproc-per-node", type=positive_int, default=None, metavar="K",
                    help="processes (GPUs) for distributed data-parallel training")
     p.set_defaults(run=_run_train)
 
@@ -128,26 +130,6 @@ def _add_room_verbs(sub) -> None:
 
 
 # ---- argument types --------------------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def _device(text: str) -> str:
     from hybrid_studio.train.config import is_device_name  # (standard library only: no torch)
     if not is_device_name(text):

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from hybrid_studio.argtypes import positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -18,7 +19,7 @@ def add_parsers(sub) -> None:
                                    "reduced along the named axes. Exit 0: explained; 1: failed; 2: bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    p.add_argument("--samples", type=_positive_int, default=32, metavar="K")
+    p.add_argument("--samples", type=positive_int, default=32, metavar="K")
     p.add_argument("--method", choices=("integrated-gradients", "saliency", "grad-cam"),
                    default="integrated-gradients")
     p.add_argument("--block", default=None, metavar="ID", help="the convolution block for grad-cam (default: the last)")
@@ -26,16 +27,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", default=None, metavar="PNG", help="write a PNG report")
     p.set_defaults(run=run_explain_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _err(message: str) -> None:

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from hybrid_studio.argtypes import positive_int
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -26,7 +28,7 @@ def add_parsers(sub) -> None:
                                    "Exit 0: done; 1: the graph has errors or the batch does not fit; 2: bad input.")
     p.add_argument("target", metavar="PROJECT_OR_RUN_DIR", help="a project file or a run folder")
     p.add_argument("--device", default="cpu", type=_device, help="cpu (default), cuda or cuda:I")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size to profile (default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size to profile (default 32)")
     p.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime latency (needs the onnx extra)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=run_profile)
@@ -43,16 +45,6 @@ def add_parsers(sub) -> None:
                    help="torchscript (default) or onnx (default: from the output file's extension)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(run=run_quantize)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _device(text: str) -> str:

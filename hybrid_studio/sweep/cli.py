@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from hybrid_studio.argtypes import positive_int
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -26,13 +28,13 @@ def add_parsers(sub) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--dataset", required=True, metavar="NAME_OR_PATH",
                    help="a built-in dataset name or a path to a dataset")
-    p.add_argument("--trials", required=True, type=_positive_int, metavar="N",
+    p.add_argument("--trials", required=True, type=positive_int, metavar="N",
                    help="how many trials this command runs (added to the study's earlier ones)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched value (repeatable), e.g. lstm.hidden_size=32,64,128 training.lr=1e-4..1e-2:log")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="E",
                    help="epochs of every trial (leave out when --param training.epochs is searched)")
-    p.add_argument("--parallel", type=_positive_int, default=1, metavar="K",
+    p.add_argument("--parallel", type=positive_int, default=1, metavar="K",
                    help="trials at once, each in its own process (default 1)")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="an Optuna database URL (sqlite:///file.db, postgresql://...); default RUNS_DIR/sweeps.sqlite3")
@@ -50,16 +52,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--events", action="store_true",
                    help="print one JSON line per ended trial, then the --json object on one line (for tools)")
     p.set_defaults(run=run_sweep_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _err(message: str) -> None:
