@@ -3,6 +3,7 @@
 - docs/screenshot-crnn.png: the CRNN template with a block selected (inspector filled in).
 - docs/screenshot-training.png: the seed template training on digits in the Train workspace, captured mid-run.
 - docs/screenshot-sweep.png: a finished 8-trial sweep of the seed template on digits (``--only sweep`` runs just it).
+- docs/screenshot-profile.png: the CRNN template profiled, with the cost overlay (``--only profile``).
 The first two show the toolbar.
 """
 
@@ -104,10 +105,34 @@ def sweep():
     window.close()
 
 
+def profile():
+    """The CRNN template profiled on the CPU at batch 8: the Profile panel sorted by time, the time overlay on the
+    canvas, ``conv6`` selected with its measured cost in the inspector."""
+    from hybrid_studio.profile.engine import profile_graph
+
+    window = build_window(RESOURCES / "templates" / "crnn.hsproj.json")
+    window.resize(1600, 1000)
+    window.show()
+    pump()
+    window.profile_action.trigger()
+    view = window.profile_view
+    view.set_report(profile_graph(window.document.graph, "cpu", 8))
+    window.scene.select_ids(["conv6"])
+    view.batch.setValue(8)
+    pump()
+    window.resizeDocks([view.dock], [400], Qt.Orientation.Vertical)
+    pump()
+    window.view.fit()
+    pump()
+    window.grab().save(str(DOCS / "screenshot-profile.png"))
+    window.document.mark_saved()
+    window.close()
+
+
 if __name__ == "__main__":
     app = _application(sys.argv[:1])
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-    for shot in (crnn, training, sweep):
+    for shot in (crnn, training, sweep, profile):
         if only in (None, shot.__name__):
             shot()
     from PySide6.QtCore import QThreadPool
