@@ -58,6 +58,7 @@ FORBIDDEN = {
     "compile": {"train", "ui", "cli"},
     "train": {"ui", "cli"},
     "sweep": {"ui", "cli"},
+    "explain": {"ui", "cli"},
 }
 #: packages whose modules must not import Qt or plotting libraries anywhere, even lazily.
 NO_QT = ("graph", "blocks", "project", "compile", "train", "sweep")

@@ -1,0 +1,331 @@
+"""The explain engine: load a finished run, attribute its predictions to its inputs, reduce to shares/profiles.
+
+Attributions come from Captum (``IntegratedGradients``, ``Saliency``, ``LayerGradCam``) rather than being
+re-implemented. The model is rebuilt as ``train.predict`` rebuilds it: compiled from the run's ``project.json``,
+weights from ``checkpoints/<best|last>.pt`` (read with ``weights_only=True``), and the validation split rebuilt
+with the run's seed, split and image size, inputs paired with the graph's Inputs as the engine pairs them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("integrated-gradients", "saliency", "grad-cam")
+#: Block types Grad-CAM applies to (their output has spatial axes to map back onto the image).
+CONV_TYPES = ("Conv2d", "Conv1d", "Conv3d", "ConvLSTM2d")
+#: Axes left out of ``profile``: a channel index has no place in the picture (contract example: CHW -> H, W).
+UNPROFILED_AXES = ("C",)
+IG_STEPS = 32
+
+
+class ExplainError(ValueError):
+    """A run that cannot be explained as asked; the message says what to do instead."""
+
+
+@dataclass
+class LoadedRun:
+    """A run's model (eval mode, CPU), graph, dataset and the pairing of dataset inputs with forward()'s args."""
+
+    run_dir: Path
+    graph: object
+    model: object
+    dataset: object
+    order: list  # dataset input index for each of model.hs_generated.input_ids
+    input_ids: list
+    axes: list  # axes letters per model input
+    task: str
+    checkpoint: str
+
+    def validation_inputs(self, k: int | None = None) -> list:
+        """The first ``k`` validation samples as one array per model input (in forward()'s order)."""
+        ds = self.dataset
+        x = ds.x_val if len(ds.val) else ds.x_train
+        return [np.asarray(x[i][:k]) for i in self.order]
+
+    def validation_targets(self, k: int | None = None) -> np.ndarray:
+        ds = self.dataset
+        return np.asarray((ds.y_val if len(ds.val) else ds.y_train)[:k])
+
+
+def load_run(run_dir, checkpoint: str = "best", dataset=None) -> LoadedRun:
+    """Rebuild a finished run's model and validation data; raises ExplainError naming the problem."""
+    import torch  # noqa: F401 - the caller wants torch loaded anyway
+
+    from hybrid_studio.blocks import CATALOG
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.graph.diagnostics import ERROR
+    from hybrid_studio.project import loads_project
+    from hybrid_studio.train.checkpoints import load_checkpoint
+    from hybrid_studio.train.datasets import get_dataset
+    from hybrid_studio.train.matching import input_order, input_shape_hints, match_dataset
+    from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
+    from hybrid_studio.train.userdata import DatasetError
+
+    run_dir = Path(run_dir)
+    if checkpoint not in ("best", "last"):
+        raise ExplainError(f"--checkpoint must be best or last, not {checkpoint!r}")
+    if not (run_dir / "project.json").is_file():
+        raise ExplainError(f"{run_dir} is not a run folder (no project.json): give a folder under runs/")
+    ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not ckpt_path.is_file():
+        other = run_dir / "checkpoints" / ("last.pt" if checkpoint == "best" else "best.pt")
+        hint = (f"; try --checkpoint {'last' if checkpoint == 'best' else 'best'}" if other.is_file()
+                else ": the run has no checkpoints yet (train it for at least one epoch)")
+        raise ExplainError(f"{run_dir}: no checkpoint {ckpt_path.name}{hint}")
+    try:
+        config = load_run_config(run_dir)
+        graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
+    except (OSError, ValueError) as e:
+        raise ExplainError(f"{run_dir}: cannot read the run: {e}") from None
+    name = dataset or config.get("dataset") or read_status(run_dir).get("dataset")
+    if not name:
+        raise ExplainError(f"{run_dir}: the run does not say which dataset it trained on; pass --dataset")
+    try:
+        ds = get_dataset(name, seed=int(config.get("seed") or 0), val_split=float(config.get("val_split") or 0.2),
+                         shape_hint=input_shape_hints(graph))
+    except (DatasetError, OSError) as e:
+        raise ExplainError(f"{run_dir}: cannot load the run's dataset '{name}': {e}") from None
+    problems = [d for d in match_dataset(graph, ds) if d.severity == ERROR]
+    if problems:
+        lines = "; ".join(str(d) for d in problems)
+        raise ExplainError(f"{run_dir}: the dataset '{name}' no longer matches the run's model: {lines}")
+    model = compile_graph(graph)
+    input_ids = list(model.hs_generated.input_ids)
+    order = input_order(graph, ds, input_ids)
+    ck = load_checkpoint(ckpt_path)
+    try:
+        model.load_state_dict(ck["model"])
+    except (RuntimeError, KeyError) as e:
+        raise ExplainError(f"{ckpt_path}: the weights do not fit the run's model: {e}") from None
+    model.eval()
+    in_block = CATALOG.get("Input")
+    axes = [in_block.resolve(graph.node(i).params)[0]["axes"] for i in input_ids]
+    return LoadedRun(run_dir, graph, model, ds, order, input_ids, axes, ds.task, checkpoint)
+
+
+def conv_blocks(run: LoadedRun) -> list[str]:
+    """Ids of the run's blocks Grad-CAM applies to."""
+    return [n.id for n in run.graph.nodes if n.type in CONV_TYPES]
+
+
+def _scalar_forward(model, task: str):
+    """forward(*xs, targets) -> one number per sample: the predicted class's logit (summed over time steps for
+    per-step classes), or for regression the output itself (summed when it has several values). ``targets`` rides
+    along as an argument so that Captum expands it with the inputs (IG repeats the batch once per step)."""
+    import torch
+
+    def f(*args):
+        *xs, targets = args
+        out = model(*xs)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if task == "classification":
+            mask = torch.nn.functional.one_hot(targets, out.shape[-1]).to(out.dtype)
+            return (out * mask).reshape(out.shape[0], -1).sum(1)
+        return out.reshape(out.shape[0], -1).sum(1)
+    return f
+
+
+def _targets_or_dummy(targets, n):
+    import torch
+    return targets if targets is not None else torch.zeros(n, dtype=torch.long)
+
+
+def predicted_targets(model, xs, task: str):
+    """The predicted class per sample (per time step for per-step outputs); None for regression."""
+    import torch
+
+    if task != "classification":
+        return None
+    with torch.no_grad():
+        out = model(*xs)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    return out.argmax(-1)
+
+
+def attribute(run: LoadedRun, samples: int = 32, method: str = "integrated-gradients", model=None,
+              progress=None) -> list:
+    """Per model input, the attributions (numpy, samples first) of the first ``samples`` validation samples.
+
+    Integer inputs (token ids) cannot carry gradients: their attributions are zero (documented in the README).
+    ``model``: another model with the same inputs (the randomisation check); ``progress(done, total)``."""
+    import torch
+    from captum.attr import IntegratedGradients, Saliency
+
+    model = model if model is not None else run.model
+    arrays = run.validation_inputs(samples)
+    xs = [torch.as_tensor(a) for a in arrays]
+    float_idx = [i for i, x in enumerate(xs) if x.is_floating_point()]
+    targets = predicted_targets(model, xs, run.task)
+    out = [np.zeros(a.shape, np.float32) for a in arrays]
+    if not float_idx:
+        return out
+    chunk = 8
+    n = len(arrays[0])
+    for start in range(0, n, chunk):
+        part = [x[start:start + chunk] for x in xs]
+        tgt = _targets_or_dummy(None if targets is None else targets[start:start + chunk], len(part[0]))
+        base = _scalar_forward(model, run.task)
+        other_idx = [i for i in range(len(part)) if i not in float_idx]
+
+        def fwd(*args, _base=base, _n=len(float_idx), _other=other_idx):
+            floats, rest = args[:_n], args[_n:]
+            full = [None] * (len(floats) + len(rest) - 1)
+            for i, v in zip(float_idx, floats):
+                full[i] = v
+            for i, v in zip(_other, rest[:-1]):
+                full[i] = v
+            return _base(*full, rest[-1])
+
+        extra = tuple(part[i] for i in other_idx) + (tgt,)
+        inputs = tuple(part[i].clone().requires_grad_(True) for i in float_idx)
+        if method == "integrated-gradients":
+            attr = IntegratedGradients(fwd).attribute(inputs, baselines=tuple(torch.zeros_like(t) for t in inputs),
+                                                      additional_forward_args=extra, n_steps=IG_STEPS,
+                                                      internal_batch_size=chunk * IG_STEPS)
+        elif method == "saliency":
+            attr = Saliency(fwd).attribute(inputs, abs=True, additional_forward_args=extra)
+        else:
+            raise ExplainError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+        for i, a in zip(float_idx, attr):
+            out[i][start:start + chunk] = a.detach().float().numpy()
+        if progress:
+            progress(min(start + chunk, n), n)
+    return out
+
+
+def reduce(attributions: list, input_ids: list, axes: list) -> dict:
+    """The contract's ``inputs`` object: per Input its ``share`` of the total absolute attribution (shares sum to
+    1) and, per axis, the mean absolute attribution at each index normalised to sum to 1."""
+    totals = [float(np.abs(a).sum()) for a in attributions]
+    whole = sum(totals)
+    result = {}
+    for name, a, ax, tot in zip(input_ids, attributions, axes, totals):
+        a = np.abs(np.asarray(a, np.float64))
+        profile = {}
+        for k, letter in enumerate(ax):
+            if letter in UNPROFILED_AXES or k + 1 >= a.ndim:
+                continue
+            other = tuple(d for d in range(a.ndim) if d != k + 1)
+            mean = a.mean(axis=other)
+            s = mean.sum()
+            profile[letter] = [float(v) for v in (mean / s if s > 0 else np.full_like(mean, 1.0 / len(mean)))]
+        result[name] = {"share": tot / whole if whole > 0 else 1.0 / len(input_ids), "axes": ax, "profile": profile}
+    return result
+
+
+def grad_cam(run: LoadedRun, block: str, samples: int = 32, progress=None) -> dict:
+    """Grad-CAM (Captum's LayerGradCam) on the conv block ``block``: the class-weighted activation map of the
+    block's output, upsampled over the Input's spatial axes (per frame for video, per step for ConvLSTM, whose
+    maps are averaged over the time axis for the profile). Returns ``{"block", "axes", "maps", "profile"}``."""
+    import torch
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    convs = conv_blocks(run)
+    node = run.graph.node(block) if block in {n.id for n in run.graph.nodes} else None
+    if node is None or node.type not in CONV_TYPES:
+        what = f"'{block}' is a {node.type} block" if node is not None else f"there is no block '{block}'"
+        pick = f"pick one of the convolution blocks: {', '.join(convs)}" if convs else \
+            "the model has no convolution block; use --method integrated-gradients or saliency"
+        raise ExplainError(f"Grad-CAM needs a convolution block: {what}; {pick}")
+    layer = getattr(run.model, block, None)
+    if layer is None:
+        raise ExplainError(f"block '{block}' has no module in the compiled model")
+    arrays = run.validation_inputs(samples)
+    xs = [torch.as_tensor(a) for a in arrays]
+    targets = predicted_targets(run.model, xs, run.task)
+    maps = []
+    n = len(arrays[0])
+    for start in range(0, n, 16):
+        part = [x[start:start + 16] for x in xs]
+        tgt = _targets_or_dummy(None if targets is None else targets[start:start + 16], len(part[0]))
+        fwd = _scalar_forward(run.model, run.task)
+        cam = LayerGradCam(fwd, layer).attribute(tuple(part), additional_forward_args=(tgt,),
+                                                 relu_attributions=True)
+        if isinstance(cam, tuple):
+            cam = cam[0]
+        maps.append(cam.detach())
+        if progress:
+            progress(min(start + 16, n), n)
+    cam = torch.cat(maps)  # (N, 1, *spatial) for Conv1d/2d/3d
+    # map back onto the spatial size of the Input feeding this block (the first image-like Input)
+    img = next((k for k, ax in enumerate(run.axes) if "H" in ax and "W" in ax), None)
+    spatial_axes = "".join(c for c in run.axes[img] if c in "HW") if img is not None else ""
+    if img is not None and cam.dim() == 4:
+        h, w = arrays[img].shape[-2:]
+        cam = LayerAttribution.interpolate(cam, (h, w), interpolate_mode="bilinear")
+    maps_np = cam.float().numpy().reshape(cam.shape[0], *cam.shape[2:]) if cam.dim() > 2 else cam.float().numpy()
+    a = np.abs(maps_np)
+    axes = spatial_axes if len(spatial_axes) == a.ndim - 1 else "".join("?" * (a.ndim - 1))
+    profile = {}
+    for k, letter in enumerate(axes):
+        mean = a.mean(axis=tuple(d for d in range(a.ndim) if d != k + 1))
+        s = mean.sum()
+        profile[letter] = [float(v) for v in (mean / s if s > 0 else np.full_like(mean, 1.0 / len(mean)))]
+    return {"block": block, "axes": axes, "maps": maps_np, "profile": profile}
+
+
+def activations(run: LoadedRun, sample: int = 0) -> dict:
+    """Each block's output for one validation sample (forward hooks on the compiled model's submodules)."""
+    import torch
+
+    got = {}
+    hooks = []
+    for name, mod in run.model.named_children():
+        def hook(_m, _inp, out, _name=name):
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if torch.is_tensor(out):
+                got[_name] = out.detach()[0].float().numpy()
+        hooks.append(mod.register_forward_hook(hook))
+    try:
+        arrays = run.validation_inputs(sample + 1)
+        with torch.no_grad():
+            run.model(*[torch.as_tensor(a[sample:sample + 1]) for a in arrays])
+    finally:
+        for h in hooks:
+            h.remove()
+    return got
+
+
+def explain(run_dir, checkpoint: str = "best", samples: int = 32, method: str = "integrated-gradients",
+            block: str | None = None, dataset=None, progress=None, run: LoadedRun | None = None) -> dict:
+    """The contract's JSON object for ``hybrid-studio explain`` (plus ``"attributions"``/``"cam"`` arrays under
+    private keys starting with ``_`` that the report draws and ``--json`` leaves out)."""
+    if method not in METHODS:
+        raise ExplainError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if samples < 1:
+        raise ExplainError("--samples must be at least 1")
+    run = run or load_run(run_dir, checkpoint, dataset)
+    k = min(samples, len(run.validation_targets()))
+    result = {"method": method, "samples": k}
+    if method == "grad-cam":
+        if block is None:
+            convs = conv_blocks(run)
+            if not convs:
+                raise ExplainError("Grad-CAM needs a convolution block and the model has none; "
+                                   "use --method integrated-gradients or saliency")
+            block = convs[-1]  # the last conv: the coarsest, most semantic maps (as Grad-CAM's authors advise)
+        cam = grad_cam(run, block, k, progress)
+        result["block"] = block
+        result["inputs"] = {}
+        result["cam"] = {"axes": cam["axes"], "profile": cam["profile"]}
+        result["_cam"] = cam["maps"]
+    else:
+        attrs = attribute(run, k, method, progress=progress)
+        result["inputs"] = reduce(attrs, run.input_ids, run.axes)
+        result["_attributions"] = attrs
+    result["_samples"] = run.validation_inputs(k)
+    result["_input_ids"] = run.input_ids
+    result["_axes"] = dict(zip(run.input_ids, run.axes))
+    return result
+
+
+def public(result: dict) -> dict:
+    """The result without its private arrays (what ``--json`` prints)."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
