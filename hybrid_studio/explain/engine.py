@@ -53,18 +53,6 @@ class LoadedRun:
 
 def load_run(run_dir, checkpoint: str = "best", dataset=None) -> LoadedRun:
     """Rebuild a finished run's model and validation data; raises ExplainError naming the problem."""
-    import torch  # noqa: F401 - the caller wants torch loaded anyway
-
-    from hybrid_studio.blocks import CATALOG
-    from hybrid_studio.compile import compile_graph
-    from hybrid_studio.graph.diagnostics import ERROR
-    from hybrid_studio.project import loads_project
-    from hybrid_studio.train.checkpoints import load_checkpoint
-    from hybrid_studio.train.datasets import get_dataset
-    from hybrid_studio.train.matching import input_order, input_shape_hints, match_dataset
-    from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
-    from hybrid_studio.train.userdata import DatasetError
-
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         raise ExplainError(f"--checkpoint must be best or last, not {checkpoint!r}")
@@ -76,6 +64,17 @@ def load_run(run_dir, checkpoint: str = "best", dataset=None) -> LoadedRun:
         hint = (f"; try --checkpoint {'last' if checkpoint == 'best' else 'best'}" if other.is_file()
                 else ": the run has no checkpoints yet (train it for at least one epoch)")
         raise ExplainError(f"{run_dir}: no checkpoint {ckpt_path.name}{hint}")
+    # the folder is checked before torch is imported: a wrong folder is answered at once
+    from hybrid_studio.blocks import CATALOG
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.graph.diagnostics import ERROR
+    from hybrid_studio.project import loads_project
+    from hybrid_studio.train.checkpoints import load_checkpoint
+    from hybrid_studio.train.datasets import get_dataset
+    from hybrid_studio.train.matching import input_order, input_shape_hints, match_dataset
+    from hybrid_studio.train.runs import load_run_config, load_run_graph, read_status
+    from hybrid_studio.train.userdata import DatasetError
+
     try:
         config = load_run_config(run_dir)
         graph = loads_project(json.dumps(load_run_graph(run_dir)), str(run_dir / "project.json"))
