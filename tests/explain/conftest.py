@@ -74,3 +74,18 @@ def image_run(tmp_path_factory):
                ("flat", "Flatten", {}), ("fc", "Linear", {"out_features": 2}), ("out", "Output", {})],
               [("image", "conv1"), ("conv1", "flat"), ("flat", "fc"), ("fc", "out")], "img")
     return train(g, tmp / "img.npz", tmp / "runs", epochs=10)
+
+
+@pytest.fixture(scope="session")
+def branch_run(tmp_path_factory, two_input_run):
+    """The two-input data with a Linear per branch before the Concat (branches whose sources are modules)."""
+    import json
+    from pathlib import Path
+    data = json.loads((Path(two_input_run) / "config.json").read_text())["dataset"]
+    g = build([("a", "Input", {"shape": [8], "axes": "F"}), ("b", "Input", {"shape": [8], "axes": "F"}),
+               ("la", "Linear", {"out_features": 8, "activation": "relu"}),
+               ("lb", "Linear", {"out_features": 8, "activation": "relu"}),
+               ("cat", "Concat", {}), ("fc", "Linear", {"out_features": 2}), ("out", "Output", {})],
+              [("a", "la"), ("b", "lb"), ("la", "cat", "in0"), ("lb", "cat", "in1"), ("cat", "fc"), ("fc", "out")],
+              "branches")
+    return train(g, data, tmp_path_factory.mktemp("branches") / "runs")

@@ -70,3 +70,23 @@ def test_activations_per_block(image_run):
 
     acts = activations(load_run(image_run), sample=1)
     assert acts["conv1"].shape == (4, 8, 8) and acts["fc"].shape == (2,)
+
+
+def test_fusion_branch_contributions(two_input_run):
+    """Replacing the informative branch by its mean costs accuracy; replacing the noise branch does not."""
+    from hybrid_studio.explain.engine import branch_contributions, explain, load_run
+
+    drops = branch_contributions(load_run(two_input_run), samples=80)["cat"]
+    assert set(drops) == {"a", "b"}
+    assert drops["a"] > 0.25 and abs(drops["b"]) < 0.1, drops
+    assert explain(two_input_run, samples=8)["branches"]["cat"] == pytest.approx(
+        branch_contributions(load_run(two_input_run), samples=256)["cat"])
+
+
+def test_branch_features_replaced_by_their_mean(branch_run):
+    from hybrid_studio.explain.engine import branch_contributions, explain, load_run
+
+    drops = branch_contributions(load_run(branch_run), samples=80)["cat"]
+    assert set(drops) == {"la", "lb"}
+    assert drops["la"] > 0.25 and abs(drops["lb"]) < 0.1, drops
+    assert explain(branch_run, samples=16)["inputs"]["a"]["share"] >= 0.8
