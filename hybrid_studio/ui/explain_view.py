@@ -169,7 +169,11 @@ class ExplainView(QWidget):
             if w is not None:
                 w.deleteLater()
         self.status.setText(f"{result['method']} over {result['samples']} validation samples")
-        self.shares_label.setText("  ".join(f"{name}: {info['share']:.0%}" for name, info in result["inputs"].items()))
+        text = "  ".join(f"{name}: {info['share']:.0%}" for name, info in result["inputs"].items())
+        for fusion, drops in result.get("branches", {}).items():
+            # what each branch contributes: the accuracy lost when its features are replaced by their mean
+            text += f"\nbranches into {fusion}: " + "  ".join(f"{b} −{d:.0%}" for b, d in drops.items())
+        self.shares_label.setText(text)
         if "_cam" in result:
             self.shares_label.setText(f"Grad-CAM on block {result['block']}")
             cam = np.asarray(result["_cam"])
