@@ -238,26 +238,36 @@ def grad_cam(run: LoadedRun, block: str, samples: int = 32, progress=None) -> di
     arrays = run.validation_inputs(samples)
     xs = [torch.as_tensor(a) for a in arrays]
     targets = predicted_targets(run.model, xs, run.task)
+    from hybrid_studio.blocks import checker_for
+    out_axes = checker_for(run.graph).result(block).output.axes
+    # a block applied to every frame (Conv2d on TCHW, ConvLSTM2d): one map per frame, time before channels
+    per_frame = out_axes == "TCHW"
     maps = []
     n = len(arrays[0])
     for start in range(0, n, 16):
         part = [x[start:start + 16] for x in xs]
         tgt = _targets_or_dummy(None if targets is None else targets[start:start + 16], len(part[0]))
         fwd = _scalar_forward(run.model, run.task)
-        cam = LayerGradCam(fwd, layer).attribute(tuple(part), additional_forward_args=(tgt,),
-                                                 relu_attributions=True)
+        if per_frame:
+            cam = _per_frame_cam(fwd, layer, tuple(part), tgt)
+        else:
+            cam = LayerGradCam(fwd, layer).attribute(tuple(part), additional_forward_args=(tgt,),
+                                                     relu_attributions=True)
         if isinstance(cam, tuple):
             cam = cam[0]
         maps.append(cam.detach())
         if progress:
             progress(min(start + 16, n), n)
-    cam = torch.cat(maps)  # (N, 1, *spatial) for Conv1d/2d/3d
+    cam = torch.cat(maps)  # (N, 1, *spatial) for Conv1d/2d/3d; (N, T, H, W) per frame
     # map back onto the spatial size of the Input feeding this block (the first image-like Input)
     img = next((k for k, ax in enumerate(run.axes) if "H" in ax and "W" in ax), None)
     spatial_axes = "".join(c for c in run.axes[img] if c in "HW") if img is not None else ""
     if img is not None and cam.dim() == 4:
         h, w = arrays[img].shape[-2:]
         cam = LayerAttribution.interpolate(cam, (h, w), interpolate_mode="bilinear")
+    if per_frame:
+        spatial_axes = "T" + spatial_axes
+        cam = cam.unsqueeze(1)
     maps_np = cam.float().numpy().reshape(cam.shape[0], *cam.shape[2:]) if cam.dim() > 2 else cam.float().numpy()
     a = np.abs(maps_np)
     axes = spatial_axes if len(spatial_axes) == a.ndim - 1 else "".join("?" * (a.ndim - 1))
@@ -267,6 +277,26 @@ def grad_cam(run: LoadedRun, block: str, samples: int = 32, progress=None) -> di
         s = mean.sum()
         profile[letter] = [float(v) for v in (mean / s if s > 0 else np.full_like(mean, 1.0 / len(mean)))]
     return {"block": block, "axes": axes, "maps": maps_np, "profile": profile}
+
+
+def _per_frame_cam(fwd, layer, inputs, targets):
+    """Grad-CAM per frame for a layer whose output is (N, T, C, H, W) or (N*T, C, H, W): each frame's channels weighted by their
+    mean gradient over that frame, summed, ReLU'd. Captum's LayerGradCam takes dim 1 as the channels, so the
+    gradients and activations come from Captum's layer attribution of gradients and the weighting is done here."""
+    import torch
+    from captum.attr import LayerActivation, LayerGradientXActivation
+
+    grads = LayerGradientXActivation(fwd, layer, multiply_by_inputs=False).attribute(
+        inputs, additional_forward_args=(targets,))
+    acts = LayerActivation(fwd, layer).attribute(inputs, additional_forward_args=(targets,))
+    if isinstance(grads, tuple):
+        grads, acts = grads[0], acts[0]
+    weights = grads.mean(dim=(-2, -1), keepdim=True)
+    n = inputs[0].shape[0]
+    if acts.dim() == 4:  # a per-frame Conv2d runs on the frames folded into the batch: (N*T, C, H, W)
+        cam = (weights * acts).sum(dim=1)
+        return torch.relu(cam.reshape(n, -1, *cam.shape[-2:]))
+    return torch.relu((weights * acts).sum(dim=2))  # (N, T, H, W)
 
 
 def activations(run: LoadedRun, sample: int = 0) -> dict:

@@ -89,3 +89,21 @@ def branch_run(tmp_path_factory, two_input_run):
               [("a", "la"), ("b", "lb"), ("la", "cat", "in0"), ("lb", "cat", "in1"), ("cat", "fc"), ("fc", "out")],
               "branches")
     return train(g, data, tmp_path_factory.mktemp("branches") / "runs")
+
+
+@pytest.fixture(scope="session")
+def video_run(tmp_path_factory):
+    """4 frames of 8x8; the class is whether frame 2's top-left corner is bright (a CNN per frame, then a GRU)."""
+    tmp = tmp_path_factory.mktemp("video")
+    rng = np.random.default_rng(3)
+    n = 240
+    y = (np.arange(n) % 2).astype("int64")
+    x = rng.uniform(0, 0.3, (n, 4, 1, 8, 8)).astype("float32")
+    x[y == 1, 2, 0, :3, :3] += 0.7
+    np.savez(tmp / "video.npz", x=x, y=y)
+    g = build([("video", "Input", {"shape": [4, 1, 8, 8], "axes": "TCHW"}),
+               ("conv1", "Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1, "activation": "relu"}),
+               ("flat", "Flatten", {}), ("rnn", "GRU", {"hidden_size": 8}),
+               ("fc", "Linear", {"out_features": 2}), ("out", "Output", {})],
+              [("video", "conv1"), ("conv1", "flat"), ("flat", "rnn"), ("rnn", "fc"), ("fc", "out")], "video")
+    return train(g, tmp / "video.npz", tmp / "runs", epochs=15)

@@ -90,3 +90,16 @@ def test_branch_features_replaced_by_their_mean(branch_run):
     assert set(drops) == {"la", "lb"}
     assert drops["la"] > 0.25 and abs(drops["lb"]) < 0.1, drops
     assert explain(branch_run, samples=16)["inputs"]["a"]["share"] >= 0.8
+
+
+def test_grad_cam_per_frame_for_video(video_run):
+    """A convolution applied to every frame gets one map per frame; the informative frame and corner stand out."""
+    from hybrid_studio.explain.engine import explain
+
+    r = explain(video_run, samples=32, method="grad-cam")
+    assert r["block"] == "conv1" and r["cam"]["axes"] == "THW" and r["_cam"].shape == (32, 4, 8, 8)
+    t = np.asarray(r["cam"]["profile"]["T"])
+    h = np.asarray(r["cam"]["profile"]["H"])
+    # frame 2 outweighs the earlier, uninformative frames (the GRU's last frame always weighs: its state is read)
+    assert len(t) == 4 and t[2] > 1.5 * max(t[0], t[1]), t
+    assert h[:4].sum() > 0.5, h
