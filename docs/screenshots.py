@@ -4,6 +4,7 @@
 - docs/screenshot-training.png: the seed template training on digits in the Train workspace, captured mid-run.
 - docs/screenshot-sweep.png: a finished 8-trial sweep of the seed template on digits (``--only sweep`` runs just it).
 - docs/screenshot-profile.png: the CRNN template profiled, with the cost overlay (``--only profile``).
+- docs/screenshot-explain.png: the Explain view on a 2-epoch digits run of the seed template (``--only explain``).
 The first two show the toolbar.
 """
 
@@ -129,10 +130,37 @@ def profile():
     window.close()
 
 
+def explain():
+    import shutil
+    import subprocess
+
+    from hybrid_studio.ui.explain_view import open_explain_view
+
+    folder = Path(tempfile.mkdtemp(prefix="hs-explain-shot-"))
+    project = folder / "seed-cnn-lstm.hsproj.json"
+    shutil.copy(RESOURCES / "templates" / "seed-cnn-lstm.hsproj.json", project)
+    subprocess.run([sys.executable, "-m", "hybrid_studio", "train", str(project), "--dataset", "digits",
+                    "--epochs", "2", "--out", str(folder / "runs")], check=True, capture_output=True)
+    window = build_window(project)
+    window.resize(1600, 1000)
+    window.show()
+    pump()
+    view = open_explain_view(window)
+    window.resizeDocks([view.dock], [560], Qt.Orientation.Horizontal)
+    view.explain_button.click()
+    deadline = time.time() + 300
+    while view.proc is not None and time.time() < deadline:
+        pump(0.2)
+    pump(1.0)
+    window.grab().save(str(DOCS / "screenshot-explain.png"))
+    window.document.mark_saved()
+    window.close()
+
+
 if __name__ == "__main__":
     app = _application(sys.argv[:1])
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-    for shot in (crnn, training, sweep, profile):
+    for shot in (crnn, training, sweep, profile, explain):
         if only in (None, shot.__name__):
             shot()
     from PySide6.QtCore import QThreadPool

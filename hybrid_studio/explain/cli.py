@@ -1,88 +1,82 @@
 """``hybrid-studio explain RUN_DIR [--checkpoint best|last] [--samples K] [--method ...] [--block ID] [--json]
-[-o report.png]``. Only the standard library at the top (building the parser imports this module)."""
+[-o report.png]`` (contract section 5.4).
+
+Only the standard library at the top: building the command line's parser imports this module.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from pathlib import Path
-
-from hybrid_studio.argtypes import positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("explain", help="attribute a trained run's predictions to its inputs (Captum)",
-                       description="Attribute the model's output (the predicted class, or the output itself for "
-                                   "regression) to its inputs over K validation samples of the run's dataset, "
-                                   "reduced along the named axes. Exit 0: explained; 1: failed; 2: bad input.")
+    p = sub.add_parser(
+        "explain", help="attribute a trained run's predictions to its inputs (Captum)",
+        description="Attribute a finished run's output (the predicted class, or the output itself for regression) "
+                    "to its inputs over K validation samples: each Input's share of the attribution and, per "
+                    "axis, where it lies. Exit 0: explained; 1: the attribution failed; 2: bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    p.add_argument("--samples", type=positive_int, default=32, metavar="K")
+    p.add_argument("--samples", type=_positive_int, default=32, metavar="K", help="validation samples (default 32)")
     p.add_argument("--method", choices=("integrated-gradients", "saliency", "grad-cam"),
                    default="integrated-gradients")
-    p.add_argument("--block", default=None, metavar="ID", help="the convolution block for grad-cam (default: the last)")
-    p.add_argument("--dataset", default=None, metavar="NAME_OR_PATH", help="another dataset than the run's")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("-o", "--output", default=None, metavar="PNG", help="write a PNG report")
+    p.add_argument("--block", default=None, metavar="ID", help="the convolution block for grad-cam "
+                   "(default: the last one)")
+    p.add_argument("--dataset", default=None, metavar="NAME_OR_PATH",
+                   help="the dataset (default: the one the run trained on)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("-o", "--output", default=None, metavar="REPORT.png", help="write a PNG report")
     p.set_defaults(run=run_explain_command)
 
 
-def _err(message: str) -> None:
-    print(f"hybrid-studio explain: error: {message}", file=sys.stderr)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run_explain_command(args) -> int:
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "project.json").is_file() or not (run_dir / "config.json").is_file():
-        _err(f"{run_dir} is not a run folder (it needs project.json and config.json from a training run)")
-        return EXIT_BAD_INPUT
-    ckpt = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
-    if not ckpt.is_file() and not (args.checkpoint == "best" and (run_dir / "checkpoints" / "last.pt").is_file()):
-        _err(f"{run_dir} has no checkpoints/{args.checkpoint}.pt: train the run (or resume it) first, or pick "
-             f"--checkpoint last")
-        return EXIT_BAD_INPUT
-    from hybrid_studio.project import ProjectError
-    from hybrid_studio.train.datasets import DatasetError
+    from .engine import ExplainError, explain, public
 
-    from .engine import ExplainError, explain
     try:
-        from hybrid_studio.train.predict import load_run_model
-        loaded = load_run_model(run_dir, args.dataset, args.checkpoint)
-    except (DatasetError, ProjectError, ValueError, OSError) as e:
-        _err(f"cannot load the run: {e}")
-        return EXIT_BAD_INPUT
-    except RuntimeError as e:  # load_state_dict: the dataset no longer fits the trained graph
-        _err(f"{run_dir}: the checkpoint does not fit the run's graph: {str(e).splitlines()[0]}")
-        return EXIT_BAD_INPUT
-    try:
-        result = explain(loaded, args.samples, args.method, args.block)
+        result = explain(args.run_dir, args.checkpoint, args.samples, args.method, args.block, args.dataset)
     except ExplainError as e:
-        _err(str(e))
+        print(f"hybrid-studio explain: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RuntimeError as e:  # e.g. the dataset's shapes no longer match the graph
-        _err(f"the model could not run on the dataset's samples (does the dataset still match the run?): "
-             f"{str(e).splitlines()[0]}")
+    except Exception as e:  # noqa: BLE001 - an attribution that fails inside torch/captum
+        print(f"hybrid-studio explain: the attribution failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAILED
     if args.output:
         from .report import write_report
         try:
             write_report(result, args.output)
         except OSError as e:
-            _err(f"cannot write {args.output}: {e.strerror or e}")
+            print(f"hybrid-studio explain: cannot write {args.output}: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps(result.to_json(), allow_nan=False))
+        print(json.dumps(public(result)))
     else:
-        print(f"{result.method} over {result.samples} validation samples of {run_dir.name}:")
-        for name, info in result.inputs.items():
-            top = {a: int(max(range(len(p)), key=p.__getitem__)) for a, p in info.profile.items()}
-            where = ", ".join(f"{a} {i}" for a, i in top.items())
-            print(f"  {name} ({info.axes}): share {info.share:.1%}; most attributed index per axis: {where}")
-        if result.block:
-            print(f"  Grad-CAM of {result.block}: a {result.cam_axes} heat map"
-                  + (f" (in {args.output})" if args.output else " (write it with -o report.png)"))
-        if args.output:
-            print(f"report: {args.output}")
+        print(summary_text(result))
     return EXIT_OK
+
+
+def summary_text(result: dict) -> str:
+    """A few human lines: the shares per input, and where each profile peaks."""
+    lines = [f"{result['method']} over {result['samples']} validation samples"]
+    if "block" in result:
+        lines.append(f"Grad-CAM on block {result['block']}")
+        for ax, prof in result.get("cam", {}).get("profile", {}).items():
+            lines.append(f"  {ax}: peak at {max(range(len(prof)), key=prof.__getitem__)}")
+    for name, info in result["inputs"].items():
+        peaks = ", ".join(f"{ax} peak {max(range(len(p)), key=p.__getitem__)}" for ax, p in info["profile"].items()
+                          if p)
+        lines.append(f"  {name} ({info['axes']}): share {info['share']:.1%}" + (f"; {peaks}" if peaks else ""))
+    return "\n".join(lines)

@@ -1,68 +1,90 @@
-"""The PNG report of an explanation (matplotlib, off screen): per Input, its share and a heat map over its image
-axes or a curve over its time axis; for Grad-CAM, the block's heat map."""
+"""The PNG report of ``hybrid-studio explain -o report.png`` (matplotlib, Agg backend, no window)."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 
 
-def _image(mean_map: np.ndarray, axes: str):
-    """A 2-D view of an Input's mean attribution map: summed over every axis but H and W (or T and F)."""
-    for pair in (("H", "W"), ("T", "F"), ("T", "C")):
-        if all(a in axes for a in pair):
-            keep = [axes.index(a) for a in pair]
-            others = tuple(i for i in range(len(axes)) if i not in keep)
-            return mean_map.sum(axis=others) if others else mean_map, pair
-    return None, None
+def _image_of(x: np.ndarray, axes: str) -> np.ndarray | None:
+    """A 2-D picture of one sample of an image-like input (channels averaged; frames of video averaged)."""
+    if "H" not in axes or "W" not in axes:
+        return None
+    a = np.asarray(x, np.float64)
+    keep = (axes.index("H"), axes.index("W"))
+    return a.mean(axis=tuple(d for d in range(a.ndim) if d not in keep)) if a.ndim > 2 else a
 
 
-def write_report(explanation, path) -> None:
-    """Draw ``explanation`` into the PNG at ``path`` (written atomically)."""
-    import io
-
+def write_report(result: dict, path) -> None:
+    """Heatmaps over images (first samples), attribution curves over time and feature axes, shares per input."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from hybrid_studio.project import atomic_write_bytes
 
-    items = list(explanation.inputs.items())
-    panels = len(items) + (1 if explanation.cam is not None else 0) + (1 if items else 0)
-    fig, axs = plt.subplots(1, max(panels, 1), figsize=(4.2 * max(panels, 1), 3.6), squeeze=False)
-    axs = list(axs[0])
-    title = f"{explanation.method}, {explanation.samples} validation samples"
-    if items:
-        ax = axs.pop(0)
-        ax.bar([k for k, _ in items], [v.share for _, v in items], color="#1e5ae6")
-        ax.set_ylim(0, 1)
-        ax.set_title("share of the attribution per input")
-    for name, info in items:
-        ax = axs.pop(0)
-        img, pair = _image(np.asarray(info.mean_map), info.axes) if info.mean_map is not None else (None, None)
-        if "T" in info.axes and (img is None or pair == ("T", "F") or pair == ("T", "C")):
-            ax.plot(info.profile["T"], color="#e66e14")
-            ax.set_xlabel("time step T")
-            ax.set_title(f"{name}: attribution over time")
-        elif img is not None:
-            ax.imshow(img, cmap="inferno")
-            ax.set_title(f"{name}: attribution over {pair[0]} x {pair[1]}")
+    ids = result.get("_input_ids", [])
+    samples = result.get("_samples", [])
+    rows = []
+    if result["method"] == "grad-cam":
+        maps = result["_cam"]
+        img = next((k for k, name in enumerate(ids) if "H" in _axes_of(result, name, samples[k])), None)
+        n = min(4, len(maps))
+        for i in range(n):
+            rows.append(("cam", i, img))
+    else:
+        for k, name in enumerate(ids):
+            info = result["inputs"][name]
+            if "H" in info["axes"] and "W" in info["axes"]:
+                for i in range(min(4, len(samples[k]))):
+                    rows.append(("heat", i, k))
+            for ax, prof in info["profile"].items():
+                rows.append(("curve", ax, k))
+        rows.append(("shares", None, None))
+    cols = 4
+    nrows = max(1, (len(rows) + cols - 1) // cols)
+    fig = Figure(figsize=(4 * cols, 3.2 * nrows))
+    for j, (kind, a, k) in enumerate(rows):
+        ax = fig.add_subplot(nrows, cols, j + 1)
+        if kind == "shares":
+            names = list(result["inputs"])
+            ax.bar(names, [result["inputs"][n]["share"] for n in names], color="#4477aa")
+            ax.set_ylim(0, 1)
+            ax.set_title("share per input")
+        elif kind == "curve":
+            prof = result["inputs"][ids[k]]["profile"][a]
+            ax.plot(range(len(prof)), prof, color="#cc3311")
+            ax.set_title(f"{ids[k]}: attribution over {a}")
+            ax.set_xlabel(a)
+        elif kind == "heat":
+            axes = result["inputs"][ids[k]]["axes"]
+            pic = _image_of(samples[k][a], axes)
+            heat = _image_of(np.abs(result["_attributions"][k][a]), axes)
+            ax.imshow(pic, cmap="gray")
+            ax.imshow(heat, cmap="inferno", alpha=0.55)
+            ax.set_title(f"{ids[k]} sample {a}")
             ax.axis("off")
-        else:
-            axis = info.axes[-1]
-            ax.bar(range(len(info.profile[axis])), info.profile[axis])
-            ax.set_title(f"{name}: attribution over {axis}")
-    if explanation.cam is not None:
-        ax = axs.pop(0)
-        cam = np.asarray(explanation.cam)
-        if cam.ndim == 1:
-            ax.plot(cam)
-        else:
-            ax.imshow(cam if cam.ndim == 2 else cam.mean(0), cmap="inferno")
+        elif kind == "cam":
+            cam = np.asarray(result["_cam"][a])
+            if k is not None and cam.ndim == 2:
+                ax.imshow(_image_of(samples[k][a], _axes_of(result, ids[k], samples[k])), cmap="gray")
+                ax.imshow(cam, cmap="jet", alpha=0.5)
+            elif cam.ndim == 1:
+                ax.plot(cam)
+            else:
+                ax.imshow(cam.reshape(cam.shape[0], -1) if cam.ndim > 1 else cam[None], cmap="jet")
+            ax.set_title(f"Grad-CAM {result['block']} sample {a}")
             ax.axis("off")
-        ax.set_title(f"Grad-CAM of {explanation.block}")
-    fig.suptitle(title)
+    fig.suptitle(f"{result['method']} over {result['samples']} samples")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=80)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _axes_of(result, name, sample_array) -> str:
+    info = result.get("inputs", {}).get(name)
+    if info:
+        return info["axes"]
+    return result.get("_axes", {}).get(name, "")
