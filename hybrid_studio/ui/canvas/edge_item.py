@@ -35,7 +35,8 @@ class EdgeLabel(QGraphicsItem):
         super().__init__()
         self.edge_item = edge_item
         self.text = ""
-        self.setZValue(1)
+        # above the blocks (z 2): between two close blocks the pill overlaps them and would otherwise be cut off
+        self.setZValue(3)
         self._rect = QRectF()
 
     def set_text(self, text: str):
@@ -54,6 +55,9 @@ class EdgeLabel(QGraphicsItem):
         return self._rect.adjusted(-1, -1, 1, 1)
 
     def paint(self, painter: QPainter, option, widget=None):
+        # zoomed out (the blocks' simple face) an 8 pt label is unreadable clutter over the wires: skip it
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.5:
+            return
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setBrush(t.label_bg)
