@@ -89,12 +89,18 @@ class EdgeItem(QGraphicsPathItem):
         self.label = EdgeLabel(self)
         self.error = False
         self.drop_target = False   # a block dragged from the palette would be inserted here
+        self._ends = None
+        self._shape = None
         self.update_path()
 
     def update_path(self):
         a = self.source_port.scenePos()
         b = self.target_port.scenePos()
+        if self._ends == (a.x(), a.y(), b.x(), b.y()):
+            return  # the curve and its hit area are computed once per geometry change
+        self._ends = (a.x(), a.y(), b.x(), b.y())
         path = wire_path(a, b)
+        self._shape = None
         self.setPath(path)
         mid = path.pointAtPercent(0.5)
         self.label.setPos(mid)
@@ -107,9 +113,12 @@ class EdgeItem(QGraphicsPathItem):
         self.label.set_text(text)
 
     def shape(self):
-        stroker = QPainterPathStroker()
-        stroker.setWidth(12)
-        return stroker.createStroke(self.path())
+        # hit-testing asks for this on every mouse move over the canvas: stroke the curve once per path
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12)
+            self._shape = stroker.createStroke(self.path())
+        return self._shape
 
     def boundingRect(self):
         return super().boundingRect().adjusted(-4, -4, 4, 4)
