@@ -71,7 +71,9 @@ class BatchNorm(Block):
         return per_step(xs[0], spec, _BN[spec.axes][2], y, lambda x: f"{m}({x})")
 
     def summary(self, p):
-        return _eps_summary(p)
+        # never empty: a blank face read as "-" on the canvas; the momentum is the setting a user tunes
+        eps = _eps_summary(p)
+        return f"momentum {p['momentum']:g}" + (f" · {eps}" if eps else "")
 
 
 def _eps_summary(p) -> str:
@@ -110,7 +112,7 @@ class LayerNorm(Block):
         return [f"{y} = {m}({xs[0]})"]
 
     def summary(self, p):
-        return _eps_summary(p)
+        return f"eps {p['eps']:g}"  # never empty: a blank face read as "-" on the canvas
 
 
 @register

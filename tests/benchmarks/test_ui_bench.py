@@ -219,3 +219,28 @@ def test_300_blocks_load_render_and_param_edit(qapp, tmp_path):
     doc.undo_stack.setClean()
     w.close()
     assert statistics.median(local) < 16
+
+
+def test_idle_rss_with_crnn_and_training_dock_vs_bare_qt_window():
+    """Issue 15: the idle UI process (CRNN open, training dock loaded) < 250 MiB RSS; a bare shown QMainWindow
+    in a fresh process is the baseline. Medians of interleaved rounds."""
+    from pathlib import Path
+    import json
+    probe = Path(__file__).resolve().parents[1] / "ui" / "lean_probe.py"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def rss(*args):
+        out = subprocess.run([sys.executable, str(probe), *args], capture_output=True, text=True, env=env,
+                             timeout=240)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    app, bare, heavy = [], [], None
+    for _ in range(3):
+        bare.append(rss("--bare")["rss_mib"])
+        r = rss()
+        app.append(r["rss_mib"])
+        heavy = r["heavy"]
+    a, b = statistics.median(app), statistics.median(bare)
+    print(f"\nidle RSS, CRNN open + training dock: {a:.0f} MiB; bare QMainWindow: {b:.0f} MiB; ratio {a / b:.2f}x;"
+          f" heavy modules loaded: {heavy or 'none'} (target < 250 MiB)")
+    assert a < 250

@@ -192,8 +192,8 @@ def test_activation_rejects_unknown_function():
 
 def test_block_metadata():
     cat = "Normalisation & regularisation"
-    for name, prefix, summary in [("BatchNorm", "bn", ""), ("LayerNorm", "ln", ""), ("Dropout", "drop", "p=0.5"),
-                                  ("Activation", "act", "relu")]:
+    for name, prefix, summary in [("BatchNorm", "bn", "momentum 0.1"), ("LayerNorm", "ln", "eps 1e-05"),
+                                  ("Dropout", "drop", "p=0.5"), ("Activation", "act", "relu")]:
         b = CATALOG.get(name)
         assert b.category == cat and b.id_prefix == prefix and b.help
         assert b.summary(b.defaults()) == summary

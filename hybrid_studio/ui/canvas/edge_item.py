@@ -35,7 +35,8 @@ class EdgeLabel(QGraphicsItem):
         super().__init__()
         self.edge_item = edge_item
         self.text = ""
-        self.setZValue(1)
+        # above the blocks (z 2): between two close blocks the pill overlaps them and would otherwise be cut off
+        self.setZValue(3)
         self._rect = QRectF()
 
     def set_text(self, text: str):
@@ -54,6 +55,9 @@ class EdgeLabel(QGraphicsItem):
         return self._rect.adjusted(-1, -1, 1, 1)
 
     def paint(self, painter: QPainter, option, widget=None):
+        # zoomed out (the blocks' simple face) an 8 pt label is unreadable clutter over the wires: skip it
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.5:
+            return
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setBrush(t.label_bg)
@@ -85,12 +89,18 @@ class EdgeItem(QGraphicsPathItem):
         self.label = EdgeLabel(self)
         self.error = False
         self.drop_target = False   # a block dragged from the palette would be inserted here
+        self._ends = None
+        self._shape = None
         self.update_path()
 
     def update_path(self):
         a = self.source_port.scenePos()
         b = self.target_port.scenePos()
+        if self._ends == (a.x(), a.y(), b.x(), b.y()):
+            return  # the curve and its hit area are computed once per geometry change
+        self._ends = (a.x(), a.y(), b.x(), b.y())
         path = wire_path(a, b)
+        self._shape = None
         self.setPath(path)
         mid = path.pointAtPercent(0.5)
         self.label.setPos(mid)
@@ -103,9 +113,12 @@ class EdgeItem(QGraphicsPathItem):
         self.label.set_text(text)
 
     def shape(self):
-        stroker = QPainterPathStroker()
-        stroker.setWidth(12)
-        return stroker.createStroke(self.path())
+        # hit-testing asks for this on every mouse move over the canvas: stroke the curve once per path
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12)
+            self._shape = stroker.createStroke(self.path())
+        return self._shape
 
     def boundingRect(self):
         return super().boundingRect().adjusted(-4, -4, 4, 4)

@@ -20,6 +20,9 @@ HEADER_H = 26.0
 PORT_R = 5.5
 PORT_GAP = 22.0
 RADIUS = 7.0
+#: below this view scale a block's text is too small to read: it shows its simple face (header colour and id in a
+#: large font) instead, as node editors do when zoomed out, so the graph's structure stays readable at "fit" zoom
+LOD_SIMPLE = 0.5
 
 
 def human_count(n: int | None) -> str:
@@ -208,6 +211,11 @@ class NodeItem(QGraphicsObject):
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(0, 0, NODE_W, self.height)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        self.simple_face = lod < LOD_SIMPLE
+        if self.simple_face:
+            self._paint_simple(painter, t, rect)
+            return
         body, shadow, header = self._shapes()
         # a soft shadow gives depth without a blur effect (cheap for hundreds of blocks)
         painter.fillPath(shadow, QColor(0, 0, 0, 60 if t.dark else 28))
@@ -256,10 +264,11 @@ class NodeItem(QGraphicsObject):
         mid = (self.height + HEADER_H) / 2
         painter.drawText(QRectF(inner_l, y0, w, mid - y0), Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignLeft,
                          fmb.elidedText(self.summary or "—", Qt.TextElideMode.ElideRight, w))
-        painter.setFont(t.font(8))
+        count_font = t.font(8)
+        painter.setFont(count_font)
         painter.setPen(t.text_dim)
         painter.drawText(QRectF(inner_l, mid + 1, w, 16), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                         self._count_text())
+                         self.count_text_fitting(QFontMetricsF(count_font), w))
 
         # port names for multi-port blocks
         painter.setFont(t.font(7.5))
@@ -271,6 +280,49 @@ class NodeItem(QGraphicsObject):
                     painter.drawText(r, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, port.name)
                 else:
                     painter.drawText(QRectF(10, y - 8, 40, 16), Qt.AlignmentFlag.AlignVCenter, port.name)
+
+    def _paint_simple(self, painter: QPainter, t, rect: QRectF):
+        """The zoomed-out face: the whole block in its category colour with its id in a font large enough to read
+        at a quarter scale; errors keep their red outline."""
+        painter.setBrush(self.accent)
+        if self.isSelected():
+            pen = QPen(t.node_selected, 5)
+        elif self.has_error:
+            pen = QPen(t.error, 5)
+        else:
+            pen = QPen(t.node_border, 1.5)
+        painter.setPen(pen)
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        font = t.font(self.simple_font_size(), bold=True)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        fm = QFontMetricsF(font)
+        inner = rect.adjusted(8, 2, -8, -2)
+        painter.drawText(inner, Qt.AlignmentFlag.AlignCenter,
+                         fm.elidedText(self.node_id, Qt.TextElideMode.ElideRight, inner.width()))
+
+    def simple_font_size(self) -> float:
+        """Point size of the id on the simple face: as large as the block's width allows, up to 26 pt."""
+        t = theme.current()
+        size = 26.0
+        while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
+            size -= 2.0
+        return size
+
+    def count_text_fitting(self, fm: QFontMetricsF, width: float) -> str:
+        """The parameter / MAC line in the longest form that fits ``width``: "1.2 k params · 30 k MACs", then
+        "1.2 k par · 30 k MAC", then the two numbers alone, elided only as a last resort."""
+        full = self._count_text()
+        if fm.horizontalAdvance(full) <= width:
+            return full
+        params, macs = getattr(self, "params", None), getattr(self, "macs", None)
+        if self.outputs and params is not None:
+            p = f"{human_count(params)} par" if params else "no weights"
+            for text in (f"{p} · {human_count(macs)} MAC" if macs else p,
+                         f"{human_count(params)} · {human_count(macs)}" if macs else p):
+                if fm.horizontalAdvance(text) <= width:
+                    return text
+        return fm.elidedText(full, Qt.TextElideMode.ElideRight, width)
 
     def _shapes(self):
         """(body, shadow, header) paths, computed once per size."""

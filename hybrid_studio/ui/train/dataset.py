@@ -17,10 +17,47 @@ from .samples import SampleGrid
 PREVIEW_SAMPLES = 6
 
 
-def _load(name: str, seed: int, shape_hint=None):
+#: run in a child ``python -c``: builds the dataset and its preview and pickles them (or the error) to stdout
+_LOAD_SCRIPT = """
+import pickle, sys
+name, seed, hint, n = pickle.loads(sys.stdin.buffer.read())
+try:
     from hybrid_studio.train.datasets import get_dataset
-    dataset = get_dataset(name, seed=seed, shape_hint=shape_hint)
-    return dataset, dataset.preview(PREVIEW_SAMPLES)
+    d = get_dataset(name, seed=seed, shape_hint=hint)
+    out = ("ok", (d, d.preview(n)))
+except Exception as e:
+    out = ("error", str(e) or type(e).__name__)
+sys.stdout.buffer.write(pickle.dumps(out))
+"""
+
+
+class DatasetLoadError(Exception):
+    """Building a dataset failed in the child process; the message is the child's."""
+
+
+def _load(name: str, seed: int, shape_hint=None):
+    """(dataset, preview samples), built in a child process.
+
+    Building a built-in dataset imports scikit-learn, scipy and joblib (digits) or sktime and pandas (basic
+    motions), which would stay resident in the UI process for good; the child exits and only the arrays come back.
+    The pickle is our own child's output, never a user file."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[3])  # the directory holding hybrid_studio/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run([sys.executable, "-c", _LOAD_SCRIPT], input=pickle.dumps((name, seed, shape_hint,
+                          PREVIEW_SAMPLES)), capture_output=True, env=env)
+    if done.returncode != 0 or not done.stdout:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise DatasetLoadError(f"the dataset loader stopped: {tail[0]}")
+    status, value = pickle.loads(done.stdout)
+    if status != "ok":
+        raise DatasetLoadError(value)
+    return value
 
 
 class DatasetPicker(QWidget):

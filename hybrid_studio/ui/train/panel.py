@@ -35,11 +35,38 @@ def show_error(parent, title: str, text: str, details: str = ""):
     return box
 
 
+_DEVICES_SCRIPT = ("import json; from hybrid_studio.train.config import list_devices; "
+                   "print(json.dumps(list_devices()))")
+
+
+def list_devices_out_of_process(timeout: float = 60.0) -> list[tuple[str, str]]:
+    """``train.config.list_devices()`` run in a child ``python -c`` that prints JSON.
+
+    Listing CUDA devices imports torch (~300 MiB resident, for good); training runs in a worker process, so the UI
+    process never needs torch for itself. Falls back to CPU only if the child fails."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[3])  # the directory holding hybrid_studio/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    try:
+        done = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT], capture_output=True, text=True,
+                              timeout=timeout, env=env, check=True)
+        devices = [(str(a), str(b)) for a, b in json.loads(done.stdout.strip().splitlines()[-1])]
+        return devices or [("cpu", "CPU")]
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError, TypeError):
+        return [("cpu", "CPU")]
+
+
 def _load_choices():
-    """Dataset and device lists (imports the engine's light modules, and torch for the devices)."""
-    from hybrid_studio.train.config import TrainConfig, list_devices
+    """Dataset and device lists (imports the engine's light modules; the devices are listed in a child process so
+    that torch stays out of the UI process)."""
+    from hybrid_studio.train.config import TrainConfig
     from hybrid_studio.train.datasets import list_datasets
-    return list(list_datasets()), list(list_devices()), TrainConfig().to_dict()
+    return list(list_datasets()), list_devices_out_of_process(), TrainConfig().to_dict()
 
 
 class TrainPanel(QWidget):
@@ -272,7 +299,7 @@ class TrainPanel(QWidget):
         finally:
             self._syncing = False
         self.ready = True
-        settle_heap()  # torch was just imported (for the device list)
+        settle_heap()  # the dataset list's imports leave freed arenas behind
         self.runs.refresh(runs_dir_for(self.document))
 
     def _on_dataset_loaded(self):
