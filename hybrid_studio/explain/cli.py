@@ -6,9 +6,10 @@ Only the standard library at the top: building the command line's parser imports
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from hybrid_studio.argtypes import positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -21,7 +22,7 @@ def add_parsers(sub) -> None:
                     "axis, where it lies. Exit 0: explained; 1: the attribution failed; 2: bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    p.add_argument("--samples", type=_positive_int, default=32, metavar="K", help="validation samples (default 32)")
+    p.add_argument("--samples", type=positive_int, default=32, metavar="K", help="validation samples (default 32)")
     p.add_argument("--method", choices=("integrated-gradients", "saliency", "grad-cam"),
                    default="integrated-gradients")
     p.add_argument("--block", default=None, metavar="ID", help="the convolution block for grad-cam "
@@ -31,16 +32,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("-o", "--output", default=None, metavar="REPORT.png", help="write a PNG report")
     p.set_defaults(run=run_explain_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run_explain_command(args) -> int:
