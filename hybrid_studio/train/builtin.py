@@ -73,6 +73,42 @@ def digit_strings(seed: int, n: int = 4000, height: int = 24, width: int = 160) 
                input_names=["image"])
 
 
+# Tone pairs of the ten spoken-digit stand-ins, in rfft bins of a 32-sample frame (like telephone DTMF: one low and
+# one high tone per digit; 4 x 3 pairs, ten used).
+_WAVE_TONES = [(lo, hi) for hi in (9, 11, 13) for lo in (2, 3, 5, 6)][:10]
+
+
+def digit_waves(seed: int, n: int = 3000, frames: int = 80, frame_len: int = 32) -> Raw:
+    """Speech-like sequences for CTC: 3-6 "spoken" digits, each a burst of 5-8 frames of its two-tone waveform
+    (frequencies jittered, amplitude random) between 1-3 frames of silence, in noise; the waveform is cut into
+    32-sample frames and each frame becomes 16 log-magnitude spectrum features, like a tiny spectrogram (T=80, F=16).
+    Labels are digit + 1 (0 is the CTC blank), padded with 0 to 6."""
+    rng = np.random.default_rng([int(seed), 12])
+    wave = np.zeros((n, frames * frame_len), np.float64)
+    labels = np.zeros((n, 6), np.int64)
+    t = np.arange(frames * frame_len, dtype=np.float64)
+    for i in range(n):
+        count = int(rng.integers(3, 7))
+        frame = int(rng.integers(0, 4))
+        for j in range(count):
+            d = int(rng.integers(0, 10))
+            length = int(rng.integers(5, 9)) * frame_len
+            lo, hi = (b + rng.uniform(-0.3, 0.3) for b in _WAVE_TONES[d])
+            start = frame * frame_len
+            seg = t[start:start + length]
+            envelope = np.minimum(1.0, np.minimum(seg - start + 1, start + length - seg) / 8.0)  # no clicks
+            wave[i, start:start + length] = rng.uniform(0.5, 1.5) * envelope * (
+                np.sin(2 * np.pi * lo * seg / frame_len + rng.uniform(0, 6.3))
+                + 0.8 * np.sin(2 * np.pi * hi * seg / frame_len + rng.uniform(0, 6.3)))
+            labels[i, j] = d + 1
+            frame += length // frame_len + int(rng.integers(1, 4))
+    wave += rng.normal(0, 0.3, wave.shape)
+    spectrum = np.abs(np.fft.rfft(wave.reshape(n, frames, frame_len), axis=-1))[..., 1:17]
+    x = np.log1p(spectrum).astype(np.float32)
+    x = (x - x.mean()) / x.std()
+    return Raw([x], labels, ["TF"], task="ctc", class_names=[str(i) for i in range(10)], input_names=["audio"])
+
+
 def digits_seq(seed: int) -> Raw:
     """The same digits as sequences: 8 time steps (rows) x 8 features (columns)."""
     images, y = _digits()

@@ -155,6 +155,11 @@ _BUILTINS = {
                                   "glyphs, jittered, spaced and noisy); labels are the digit sequences, read with "
                                   "CTC (an Output with task ctc, 11 classes: blank + 10 digits)."),
                       builtin.digit_strings),
+    "digit-waves": (DatasetInfo("digit-waves", "Digit waves (speech-like sequences, CTC)",
+                                "3,000 speech-like sequences (T=80 frames, F=16 spectrum features) of 3-6 'spoken' "
+                                "digits, each a burst of its own two-tone sound between short silences, in noise; "
+                                "labels are the digit sequences, read with CTC (11 classes: blank + 10 digits)."),
+                    builtin.digit_waves),
     "basic-motions": (DatasetInfo("basic-motions", "BasicMotions (real sensor data)",
                                   "UEA BasicMotions: 80 recordings of 6-axis motion sensors (T=100, F=6), 4 "
                                   "activities; official 40/40 split. Ships with sktime (optional extra)."),

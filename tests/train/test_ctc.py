@@ -152,3 +152,28 @@ def test_the_small_crnn_template_reads_digit_strings(tmp_path):
     graph = load_template("crnn-small")
     summary = train_in_process(graph_to_dict(graph), "digit-strings", dict(graph.training), tmp_path / "runs")
     assert summary["best_metric_name"] == "val_cer" and summary["best_metric"] <= 0.03
+
+
+def test_digit_waves_builtin_spells_digits_with_their_tones():
+    """The speech-like built-in: 3-6 digits per sequence, and each digit's frames light its own two tone bins."""
+    from hybrid_studio.train.builtin import _WAVE_TONES, digit_waves
+    raw = digit_waves(0, n=40)
+    (x,), y = raw.x, raw.y
+    assert raw.task == "ctc" and x.shape == (40, 80, 16) and raw.axes == ["TF"]
+    lengths = (y > 0).sum(1)
+    assert lengths.min() >= 3 and lengths.max() <= 6 and y.max() <= 10
+    assert np.array_equal(digit_waves(0, n=40).x[0], x)  # deterministic for a seed
+    # the loudest two bins of the first frames of sample 0's first burst are its digit's tones (bin b -> feature b-1)
+    first = int(y[0, 0]) - 1
+    loud = next(t for t in range(80) if x[0, t].max() > 2.0)
+    top = set(np.argsort(x[0, loud + 1:loud + 3].mean(0))[-2:] + 1)
+    assert top == set(_WAVE_TONES[first])
+
+
+def test_speech_template_matches_digit_waves():
+    """The speech-style template (Conv1d front end + bidirectional GRU + ctc) checks clean against its dataset."""
+    from hybrid_studio.project import load_template
+    graph = load_template("speech-ctc")
+    assert graph.training["dataset"] == "digit-waves"
+    assert {n.type for n in graph.nodes} >= {"Conv1d", "GRU", "Output"}
+    assert match_dataset(graph, get_dataset("digit-waves")) == []
