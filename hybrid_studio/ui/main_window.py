@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.problems_dock], [BOTTOM_DOCK_H], Qt.Orientation.Vertical)
         self.train_dock = None
         self._train_panel = None
+        self.run_actions: list = []  # (text, callback, tooltip) of actions on one run; see add_run_action
         if FileActions is not None:
             self.file_actions = FileActions(self)
         else:  # pragma: no cover
@@ -174,6 +175,14 @@ class MainWindow(QMainWindow):
     def train_panel(self, value):
         self._train_panel = value
 
+    def add_run_action(self, text: str, callback, tooltip: str = "") -> None:
+        """Hang an action on one run of the Runs list (a button and a context-menu entry): ``callback(run_folder)``.
+
+        Feature modules call it from ``install``; the training panel, made later, picks the actions up."""
+        self.run_actions.append((text, callback, tooltip))
+        if self._train_panel is not None:
+            self._train_panel.runs.add_run_action(text, callback, tooltip)
+
     def ensure_train_panel(self):
         if self._train_panel is not None or getattr(self, "_no_train_panel", False):
             return self._train_panel
@@ -183,6 +192,8 @@ class MainWindow(QMainWindow):
             self._no_train_panel = True
             return None
         panel = self._train_panel = TrainPanel(self)
+        for text, callback, tooltip in self.run_actions:
+            panel.runs.add_run_action(text, callback, tooltip)
         if isinstance(panel, QDockWidget):
             self.train_dock = panel
         else:

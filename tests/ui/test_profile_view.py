@@ -82,15 +82,31 @@ def test_a_missing_device_is_reported_and_the_app_keeps_working(qtbot):
     assert view.report is None and view.run_button.isEnabled()
 
 
-def test_quantize_button_quantises_a_run(qtbot, tmp_path, monkeypatch):
+def test_quantize_on_a_run_in_the_runs_list(qtbot, tmp_path, monkeypatch):
+    """The run's own Quantize button (Runs list) quantises that run; the menu's chooser does the same."""
     pytest.importorskip("torch")
     from profile_helpers import lstm_heavy_graph, train_run
-    run_dir = train_run(lstm_heavy_graph(hidden=32), "digits-seq", tmp_path, epochs=1)
-    w, view = _open(qtbot)
-    from PySide6.QtWidgets import QFileDialog
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(run_dir)))
-    qtbot.mouseClick(view.quantize_button, Qt.MouseButton.LeftButton)
+    run_dir = Path(train_run(lstm_heavy_graph(hidden=32), "digits-seq", tmp_path, epochs=1))
+    w = open_window(qtbot, load_template("rnn-cnn"))
+    runs = w.ensure_train_panel().runs
+    runs.refresh(run_dir.parent)
+    button = next(b for b, _ in runs.run_actions if b.text() == "Quantize")
+    assert not button.isEnabled()  # nothing selected yet
+    runs.select_run(run_dir.name)
+    assert button.isEnabled()
+    menu = runs.build_context_menu()
+    assert "Quantize" in [a.text() for a in menu.actions() if a.isEnabled()]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    view = w.profile_view
+    assert view is not None and view.dock.isVisible()
     qtbot.waitUntil(lambda: not view.busy(), timeout=180_000)
     assert view.quantize_report is not None, view.status.text()
     assert Path(view.quantize_report["output"]).is_file()
+    assert Path(view.quantize_report["output"]).parent == run_dir or run_dir.name in view.quantize_report["output"]
     assert "Quantised" in view.status.text() and "accuracy" in view.status.text()
+    # the Analyze menu's chooser: a cancelled dialog starts nothing
+    from PySide6.QtWidgets import QFileDialog
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
+    view.quantize_report = None
+    qtbot.mouseClick(view.quantize_button, Qt.MouseButton.LeftButton)
+    assert not view.busy() and view.quantize_report is None

@@ -83,6 +83,9 @@ class RunsView(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.context_menu: QMenu | None = None
+        self._buttons = buttons
+        #: (button, callback) of the actions feature modules hang on one run (Quantize, Explain...)
+        self.run_actions: list = []
 
         self.runs_dir: Path | None = None
         self.runs: list = []  # RunInfo, in table order
@@ -149,6 +152,25 @@ class RunsView(QWidget):
         self.compare_requested.emit()
         return True
 
+    def add_run_action(self, text: str, callback, tooltip: str = "") -> QPushButton:
+        """A button (and a context-menu entry) that calls ``callback(run_folder)`` for the one selected run.
+
+        It is enabled like Results: one finished run with a checkpoint. Feature modules add theirs through
+        ``MainWindow.add_run_action`` (the quantiser adds "Quantize", for instance)."""
+        button = QPushButton(text)
+        button.setObjectName(f"runAction{text.replace(' ', '').replace('.', '')}")
+        button.setToolTip(tooltip)
+        button.clicked.connect(lambda: self._call_one(callback))
+        self._buttons.insertWidget(self._buttons.count() - 1, button)  # before the stretch
+        self.run_actions.append((button, callback))
+        self._update_buttons()
+        return button
+
+    def _call_one(self, callback):
+        sel = self.selected()
+        if len(sel) == 1:
+            callback(str(sel[0].path))
+
     def build_context_menu(self) -> QMenu:
         """The right-click menu of the list: the buttons' commands for the selected runs."""
         menu = QMenu(self)
@@ -158,6 +180,9 @@ class RunsView(QWidget):
         for text, button in (("Results", self.results_button), ("Resume", self.resume_button),
                              ("Restore this architecture", self.restore_button)):
             a = menu.addAction(text, button.click)
+            a.setEnabled(button.isEnabled())
+        for button, _ in self.run_actions:
+            a = menu.addAction(button.text(), button.click)
             a.setEnabled(button.isEnabled())
         menu.addSeparator()
         menu.addAction("Refresh", lambda: self.refresh())
@@ -183,6 +208,8 @@ class RunsView(QWidget):
         # results and resuming need the run's last checkpoint (a run that failed in its first epoch has none)
         saved = one and (Path(sel[0].path) / "checkpoints" / "last.pt").is_file()
         self.results_button.setEnabled(saved and sel[0].status != "running")
+        for button, _ in self.run_actions:
+            button.setEnabled(saved and sel[0].status != "running")
         self.resume_button.setEnabled(saved and not self.busy and sel[0].status in RESUMABLE)
         why = "" if saved or not one else "This run saved no checkpoint (it ended before its first one)"
         for b in (self.results_button, self.resume_button):
