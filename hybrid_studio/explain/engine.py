@@ -541,6 +541,7 @@ def explain(run_dir, checkpoint: str = "best", samples: int = 32, method: str = 
     result["_run_dir"] = str(run.run_dir)
     result["_checkpoint"] = run.checkpoint
     result["_block_types"] = {n.id: n.type for n in run.graph.nodes}
+    result["_class_names"] = list(getattr(run.dataset, "class_names", None) or [])
     result["_input_ids"] = run.input_ids
     result["_axes"] = dict(zip(run.input_ids, run.axes))
     return result
