@@ -141,7 +141,8 @@ class ExplainView(QWidget):
         self.activation_box = QVBoxLayout()
         a_lay.addLayout(self.activation_box, 1)
         split.addWidget(acts)
-        split.setSizes([160, 360, 260])
+        split.setSizes([140, 320, 300])
+        self.image_item = None  # the last heatmap drawn
         self.sample = None  # the selected sample's index among the explained ones
         self.block = None  # the block whose activations are wanted
         self.sample_heatmaps = {}  # what the selected sample's plots show, per Input (or "grad-cam")
@@ -234,17 +235,7 @@ class ExplainView(QWidget):
         self._show_mean()
 
     def _clear_plots(self):
-        while self.plots_layout.count():
-            item = self.plots_layout.takeAt(0)
-            w = item.widget()
-            if w is not None:
-                w.deleteLater()
-            elif item.layout() is not None:
-                lay = item.layout()
-                while lay.count():
-                    sub = lay.takeAt(0).widget()
-                    if sub is not None:
-                        sub.deleteLater()
+        _empty(self.plots_layout)
 
     def _show_mean(self):
         """The result averaged over the samples (the view's first picture, and whenever no sample is picked)."""
@@ -538,10 +529,7 @@ class ExplainView(QWidget):
         self.activation_progress.setValue(1)
         views = self._act_cache.get(self.sample, {})
         view = views.get(self.block)
-        while self.activation_box.count():
-            w = self.activation_box.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
+        _empty(self.activation_box)
         self.activation_plot = None
         if view is None:
             self.activation_kind = self.activation_data = None
@@ -564,10 +552,13 @@ class ExplainView(QWidget):
             item.setColorMap(pg.colormap.get("viridis"))
             plot.addItem(item)
             plot.invertY(True)
-            if view["kind"] == "maps":
+            if view["kind"] == "maps":  # tiles, not axes: the title says what the grid holds
                 plot.setAspectLocked(True)
-            plot.setLabel("bottom", str(view["cols"]))
-            plot.setLabel("left", str(view["rows"]))
+                plot.hideAxis("left")
+                plot.hideAxis("bottom")
+            else:
+                plot.setLabel("bottom", str(view["cols"]))
+                plot.setLabel("left", str(view["rows"]))
             self.activation_image = item
         self.activation_box.addWidget(plot)
         self.activation_plot = plot
@@ -587,6 +578,19 @@ class ExplainView(QWidget):
         self._acts = None
         self._act_pending.clear()
         self.act_timer.stop()
+
+
+def _empty(layout):
+    """Take every widget (and row of widgets) out of ``layout``; each leaves the screen at once (unparented) and is
+    deleted when the event loop next runs."""
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.layout() is not None:
+            _empty(item.layout())
+        w = item.widget()
+        if w is not None:
+            w.setParent(None)
+            w.deleteLater()
 
 
 def _tile_row(frames):

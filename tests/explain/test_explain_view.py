@@ -187,3 +187,24 @@ def test_wrong_samples_their_heatmaps_and_block_activations(convlstm_window, qtb
     assert view.sample_filter.currentText() == "class 1"
     ones = [i for i, t in enumerate(outcomes["targets"]) if int(t) == 1]
     assert ones and view.shown_samples() == ones
+
+
+def test_a_sequence_sample_shows_its_curve_over_time(qtbot, tmp_path, window_run, monkeypatch):
+    """A series sample picked in the list draws its own attribution over the 100 steps, whose mass lies in the
+    steps the label depends on (40-59). The result is computed in-process here; the worker is tested above."""
+    import numpy as np
+    from hybrid_studio.explain.engine import explain
+    from hybrid_studio.project import loads_project
+
+    monkeypatch.setenv("HYBRID_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    w = open_window(qtbot, loads_project((Path(window_run) / "project.json").read_text()))
+    from hybrid_studio.ui.explain_view import open_explain_view
+    view = open_explain_view(w)
+    view.show_result(explain(window_run, samples=6))
+    assert view.sample_table.rowCount() == 6
+    _click_row(qtbot, view.sample_table, 3)
+    assert view.sample == 3
+    curve = view.sample_heatmaps["series"]
+    assert curve.shape == (100,)
+    np.testing.assert_allclose(curve, np.abs(view.result["_attributions"][0][3]).sum(1), rtol=1e-6)
+    assert curve[40:60].sum() / curve.sum() >= 0.5
