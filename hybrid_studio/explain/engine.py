@@ -323,7 +323,8 @@ def activations(run: LoadedRun, sample: int = 0, progress=None) -> dict:
     got = {bid: np.asarray(a[sample]) for bid, a in zip(run.input_ids, arrays)}
     sequences = {}
     blocks_done = set()
-    total = len(types)
+    # the blocks that run code of their own (Inputs and Outputs make no fx node): progress counts these
+    total = len({n.meta.get("block_id") for n in model.graph.nodes} & set(types))
 
     def plain(value):
         if isinstance(value, (tuple, list)):
