@@ -296,6 +296,7 @@ class ExplainView(QWidget):
 
         outcomes = self.result.get("_outcomes") or {}
         names = self.result.get("_class_names") or []
+        before = self.sample_filter.currentData()
         self.sample_filter.blockSignals(True)
         self.sample_filter.clear()
         self.sample_filter.addItem("all samples", "all")
@@ -306,6 +307,7 @@ class ExplainView(QWidget):
             if targets.ndim == 1:  # one class per sample (not per step)
                 for c in sorted({int(t) for t in targets}):
                     self.sample_filter.addItem(f"class {self._class_name(c, names)}", c)
+        self.sample_filter.setCurrentIndex(max(0, self.sample_filter.findData(before)))  # the filter stays put
         self.sample_filter.blockSignals(False)
         self._fill_samples()
 
@@ -474,6 +476,8 @@ class ExplainView(QWidget):
         if self._acts is None or not self._acts[0].is_alive():
             proc, requests, replies = start_activations(*key)
             self._acts = (proc, requests, replies, key)
+            # the view (and its window) going away ends the worker too, not only the app's exit
+            self.destroyed.connect(lambda *_a, _p=proc, _q=requests: _end_worker(_p, _q))
             self._act_pending.clear()
         if sample not in self._act_pending:
             self._act_pending.add(sample)
@@ -566,18 +570,24 @@ class ExplainView(QWidget):
     def stop_activations(self):
         """End the activations worker (a new run was explained, or the view goes away)."""
         if self._acts is not None:
-            proc, requests = self._acts[0], self._acts[1]
-            try:
-                requests.put(None)
-            except (OSError, ValueError):
-                pass
-            proc.join(2)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(2)
+            _end_worker(self._acts[0], self._acts[1])
         self._acts = None
         self._act_pending.clear()
         self.act_timer.stop()
+
+
+def _end_worker(proc, requests):
+    """Ask the activations worker to stop; kill it if it does not within two seconds."""
+    if not proc.is_alive():
+        return
+    try:
+        requests.put(None)
+    except (OSError, ValueError):
+        pass
+    proc.join(2)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(2)
 
 
 def _empty(layout):
