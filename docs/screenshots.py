@@ -4,7 +4,8 @@
 - docs/screenshot-training.png: the seed template training on digits in the Train workspace, captured mid-run.
 - docs/screenshot-sweep.png: a finished 8-trial sweep of the seed template on digits (``--only sweep`` runs just it).
 - docs/screenshot-profile.png: the CRNN template profiled, with the cost overlay (``--only profile``).
-- docs/screenshot-explain.png: the Explain view on a 2-epoch digits run of the seed template (``--only explain``).
+- docs/screenshot-explain.png: the Explain view on a 2-epoch digits run of the seed template, a wrongly predicted
+  sample picked and the conv2 block clicked: its feature maps for that sample (``--only explain``).
 The first two show the toolbar.
 """
 
@@ -146,10 +147,25 @@ def explain():
     window.show()
     pump()
     view = open_explain_view(window)
-    window.resizeDocks([view.dock], [560], Qt.Orientation.Horizontal)
+    from PySide6.QtWidgets import QDockWidget
+    for dock in window.findChildren(QDockWidget):  # the Explain dock gets the right side's height
+        if dock is not view.dock and window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea:
+            dock.hide()
+    window.resizeDocks([view.dock], [620], Qt.Orientation.Horizontal)
     view.explain_button.click()
     deadline = time.time() + 300
     while view.proc is not None and time.time() < deadline:
+        pump(0.2)
+    pump(0.5)
+    wrong = view.sample_filter.findData("wrong")
+    if wrong >= 0:
+        view.sample_filter.setCurrentIndex(wrong)
+    if view.sample_table.rowCount() == 0:
+        view.sample_filter.setCurrentIndex(0)
+    view.sample_table.selectRow(0)
+    window.scene.clearSelection()
+    window.scene.nodes["conv2"].setSelected(True)
+    while view.activation_data is None and time.time() < deadline:
         pump(0.2)
     pump(1.0)
     window.grab().save(str(DOCS / "screenshot-explain.png"))

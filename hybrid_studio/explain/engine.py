@@ -299,27 +299,147 @@ def _per_frame_cam(fwd, layer, inputs, targets):
     return torch.relu((weights * acts).sum(dim=2))  # (N, T, H, W)
 
 
-def activations(run: LoadedRun, sample: int = 0) -> dict:
-    """Each block's output for one validation sample (forward hooks on the compiled model's submodules)."""
+#: Block types whose activations are a hidden state over time (shown as a units x time heatmap).
+RECURRENT_TYPES = ("LSTM", "GRU", "ConvLSTM2d")
+
+
+def activations(run: LoadedRun, sample: int = 0, progress=None) -> dict:
+    """Each block's output for validation sample ``sample`` (numpy, without the batch axis), Inputs included.
+
+    The compiled model is run node by node (a torch.fx Interpreter): every fx node remembers the block whose
+    generated line made it, so a block's output is its last node's value - after its inline activation and, for a
+    per-frame convolution, with the frames unfolded again (T, C, H, W). Recurrent blocks give their hidden state
+    at every time step whatever ``return_sequences`` says: LSTM/GRU the layer's output sequence (T, F'),
+    ConvLSTM2d its hidden state per step (T, C', H', W'). ``progress(done, total)`` is called per block."""
+    import torch
+    import torch.fx
+
+    arrays = run.validation_inputs(sample + 1)
+    if not 0 <= sample < len(arrays[0]):
+        raise ExplainError(f"there is no validation sample {sample}: the run has {len(run.validation_targets())}")
+    xs = [torch.as_tensor(a[sample:sample + 1]) for a in arrays]
+    types = {n.id: n.type for n in run.graph.nodes}
+    model = run.model
+    got = {bid: np.asarray(a[sample]) for bid, a in zip(run.input_ids, arrays)}
+    sequences = {}
+    blocks_done = set()
+    # the blocks that run code of their own (Inputs and Outputs make no fx node): progress counts these
+    total = len({n.meta.get("block_id") for n in model.graph.nodes} & set(types))
+
+    def plain(value):
+        if isinstance(value, (tuple, list)):
+            value = value[0]
+        return value.detach()[0].float().numpy() if torch.is_tensor(value) and value.dim() > 0 else None
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            value = super().run_node(n)
+            bid = n.meta.get("block_id")
+            if bid is None or bid not in types:
+                return value
+            if n.op == "call_module" and types[bid] in ("LSTM", "GRU"):
+                sequences[bid] = plain(value)  # output[0]: the last layer's state at every step (N, T, F')
+            elif n.op == "call_module" and types[bid] == "ConvLSTM2d":
+                module = self.fetch_attr(n.target)
+                if getattr(module, "return_sequences", True):
+                    sequences[bid] = plain(value)
+                else:  # the same weights run again keeping every step (the graph itself only reads the last)
+                    module.return_sequences = True
+                    try:
+                        sequences[bid] = plain(module(*self.fetch_args_kwargs_from_env(n)[0]))
+                    finally:
+                        module.return_sequences = False
+            out = plain(value)
+            if out is not None:  # the block's last tensor so far (sizes read on the way are not tensors)
+                got[bid] = out
+            if bid not in blocks_done:
+                blocks_done.add(bid)
+                if progress:
+                    progress(len(blocks_done), total)
+            return value
+
+    with torch.no_grad():
+        Recorder(model).run(*xs)  # load_run compiles a traced model (an fx GraphModule)
+    got.update(sequences)
+    return {k: v for k, v in got.items() if v is not None}
+
+
+def activation_view(block_type: str, axes: str, array) -> dict:
+    """How to show one block's activations (Qt-free, so the worker prepares it and the view only draws).
+
+    ``axes``: the block's output axes (the shape checker's letters, without the batch). Returns ``{"kind", "data",
+    "rows", "cols", "title"}``: ``"maps"`` - a grid of feature maps (one tile per channel; for a per-frame
+    convolution a row per frame), ``data`` an image of rows x cols tiles; ``"state"`` - the hidden state over time
+    of a recurrent block as a units x time heatmap (ConvLSTM2d's channels averaged over H, W); ``"heatmap"`` - any
+    other two-axis output (e.g. a sequence T x F, shown features x time); ``"vector"`` - one value per feature."""
+    a = np.asarray(array, np.float32)
+    if block_type in RECURRENT_TYPES and a.ndim >= 2:
+        state = a.reshape(a.shape[0], a.shape[1], -1).mean(-1) if a.ndim > 2 else a  # (T, units)
+        return {"kind": "state", "data": state.T, "rows": "unit", "cols": "time step",
+                "title": f"hidden state over time ({state.shape[1]} units x {state.shape[0]} steps)"}
+    if a.ndim == 3:  # (C, H, W) feature maps: a grid of channels
+        c, h, w = a.shape
+        cols = int(np.ceil(np.sqrt(c)))
+        rows = int(np.ceil(c / cols))
+        grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan, np.float32)
+        for k in range(c):
+            r, q = divmod(k, cols)
+            grid[r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = a[k]
+        return {"kind": "maps", "data": grid, "rows": rows, "cols": cols,
+                "title": f"{c} feature maps of {h}x{w}"}
+    if a.ndim == 4:  # (T, C, H, W) per-frame feature maps: a row of channels per frame
+        t, c, h, w = a.shape
+        grid = np.full((t * (h + 1) - 1, c * (w + 1) - 1), np.nan, np.float32)
+        for i in range(t):
+            for k in range(c):
+                grid[i * (h + 1):i * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = a[i, k]
+        return {"kind": "maps", "data": grid, "rows": t, "cols": c,
+                "title": f"{c} feature maps of {h}x{w} per frame ({t} frames, a row each)"}
+    if a.ndim == 2:
+        # time (or length) runs along x: features/channels x steps
+        data = a.T if axes[:1] == "T" else a
+        return {"kind": "heatmap", "data": data, "rows": axes[1:2] if axes[:1] == "T" else axes[:1],
+                "cols": axes[:1] if axes[:1] == "T" else axes[1:2], "title": f"{axes} {tuple(a.shape)}"}
+    flat = a.reshape(-1)
+    return {"kind": "vector", "data": flat, "rows": "", "cols": "feature", "title": f"{flat.size} values"}
+
+
+def activation_views(run: LoadedRun, sample: int = 0, progress=None) -> dict:
+    """``activation_view`` of every block for one sample: ``{block_id: view}`` (what the app's worker sends)."""
+    from hybrid_studio.blocks import checker_for
+
+    checker = checker_for(run.graph)
+    types = {n.id: n.type for n in run.graph.nodes}
+    views = {}
+    for bid, a in activations(run, sample, progress).items():
+        res = checker.result(bid)
+        axes = res.output.axes if res is not None and res.output is not None else ""
+        views[bid] = activation_view(types.get(bid, ""), axes, a)
+        views[bid]["shape"] = tuple(np.shape(a))
+    return views
+
+
+def sample_outcomes(run: LoadedRun, k: int) -> dict:
+    """Targets and predictions of the first ``k`` validation samples (the app's right / wrong / class filter):
+    ``{"targets", "predictions", "correct"}``, ``correct`` None per sample where they cannot be compared
+    (regression, or per-step outputs whose length differs from the labels', as with CTC)."""
     import torch
 
-    got = {}
-    hooks = []
-    for name, mod in run.model.named_children():
-        def hook(_m, _inp, out, _name=name):
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            if torch.is_tensor(out):
-                got[_name] = out.detach()[0].float().numpy()
-        hooks.append(mod.register_forward_hook(hook))
-    try:
-        arrays = run.validation_inputs(sample + 1)
-        with torch.no_grad():
-            run.model(*[torch.as_tensor(a[sample:sample + 1]) for a in arrays])
-    finally:
-        for h in hooks:
-            h.remove()
-    return got
+    arrays = run.validation_inputs(k)
+    y = run.validation_targets(k)
+    with torch.no_grad():
+        out = run.model(*[torch.as_tensor(a) for a in arrays])
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    out = out.float().numpy()
+    pred = out.argmax(-1) if run.task == "classification" else out.reshape(len(out), -1)
+    correct = []
+    for p, t in zip(pred, y):
+        if run.task != "classification" or np.shape(p) != np.shape(t):
+            correct.append(None)
+        else:
+            correct.append(bool(np.all(p == t)))
+    return {"targets": y, "predictions": pred, "correct": correct}
 
 
 def _score(run: LoadedRun, out, y) -> float:
@@ -418,6 +538,11 @@ def explain(run_dir, checkpoint: str = "best", samples: int = 32, method: str = 
             result["branches"] = branches
         result["_attributions"] = attrs
     result["_samples"] = run.validation_inputs(k)
+    result["_outcomes"] = sample_outcomes(run, k)  # the app's sample list: targets, predictions, right/wrong
+    result["_run_dir"] = str(run.run_dir)
+    result["_checkpoint"] = run.checkpoint
+    result["_block_types"] = {n.id: n.type for n in run.graph.nodes}
+    result["_class_names"] = list(getattr(run.dataset, "class_names", None) or [])
     result["_input_ids"] = run.input_ids
     result["_axes"] = dict(zip(run.input_ids, run.axes))
     return result

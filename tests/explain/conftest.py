@@ -107,3 +107,26 @@ def video_run(tmp_path_factory):
                ("fc", "Linear", {"out_features": 2}), ("out", "Output", {})],
               [("video", "conv1"), ("conv1", "flat"), ("flat", "rnn"), ("rnn", "fc"), ("fc", "out")], "video")
     return train(g, tmp / "video.npz", tmp / "runs", epochs=15)
+
+
+@pytest.fixture(scope="session")
+def convlstm_run(tmp_path_factory):
+    """Video as in ``video_run`` through a per-frame Conv2d, a ConvLSTM2d (every step) and a GRU; one label in five
+    is flipped, so that a trained model still gets some validation samples wrong (the app's "wrong" filter)."""
+    tmp = tmp_path_factory.mktemp("convlstm")
+    rng = np.random.default_rng(4)
+    n = 240
+    y = (np.arange(n) % 2).astype("int64")
+    x = rng.uniform(0, 0.3, (n, 4, 1, 8, 8)).astype("float32")
+    x[y == 1, 2, 0, :3, :3] += 0.7
+    flip = rng.random(n) < 0.2
+    y[flip] = 1 - y[flip]
+    np.savez(tmp / "video.npz", x=x, y=y)
+    g = build([("video", "Input", {"shape": [4, 1, 8, 8], "axes": "TCHW"}),
+               ("conv1", "Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1, "activation": "relu"}),
+               ("convlstm", "ConvLSTM2d", {"hidden_channels": 3}),
+               ("flat", "Flatten", {}), ("rnn", "GRU", {"hidden_size": 6}),
+               ("fc", "Linear", {"out_features": 2}), ("out", "Output", {})],
+              [("video", "conv1"), ("conv1", "convlstm"), ("convlstm", "flat"), ("flat", "rnn"), ("rnn", "fc"),
+               ("fc", "out")], "convlstm")
+    return train(g, tmp / "video.npz", tmp / "runs", epochs=12)
