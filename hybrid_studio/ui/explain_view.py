@@ -34,6 +34,24 @@ def install(window) -> None:
     menu.addAction(act)
     window.explain_action = act
     window.explain_view = None
+    if hasattr(window, "add_run_action"):  # the Runs list: explain the selected run in one click
+        window.add_run_action("Explain", lambda path: explain_run(window, path),
+                              "Attribute this run's predictions to its inputs, time steps, image regions and branches")
+
+
+def explain_run(window, run_dir):
+    """Open the Explain view on ``run_dir`` (chosen in its run list, added there if it is not listed) and start."""
+    view = open_explain_view(window)
+    i = view.run_box.findData(str(run_dir))
+    if i < 0:
+        from pathlib import Path
+
+        view.run_box.addItem(Path(run_dir).name, str(run_dir))
+        i = view.run_box.count() - 1
+        view.explain_button.setEnabled(True)
+    view.run_box.setCurrentIndex(i)
+    view.start()
+    return view
 
 
 def _train_menu(window):

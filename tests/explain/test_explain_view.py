@@ -57,6 +57,24 @@ def test_explain_run_shows_shares_and_heatmap(window, qtbot, image_run):
     assert view.result["samples"] == 8 and json.dumps(view.result["inputs"])  # the contract's part is plain JSON
 
 
+def test_explain_from_the_runs_list(window, qtbot, image_run):
+    """The run's own Explain button (Runs list, also in its right-click menu) opens the view on it and starts."""
+    runs = window.ensure_train_panel().runs
+    runs.refresh(window.document.path.parent / "runs")
+    button = next(b for b, _ in runs.run_actions if b.text() == "Explain")
+    runs.select_run("broken")
+    assert not button.isEnabled()  # no checkpoint: nothing to explain
+    runs.select_run(Path(image_run).name)
+    assert button.isEnabled()
+    assert "Explain" in [a.text() for a in runs.build_context_menu().actions() if a.isEnabled()]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    view = window.explain_view
+    assert view.dock.isVisible() and view.run_box.currentData().endswith(Path(image_run).name)
+    assert view.proc is not None  # started at once
+    qtbot.waitUntil(lambda: view.result is not None, timeout=120_000)
+    assert view.shares_label.text() == "image: 100%"
+
+
 @pytest.mark.slow
 def test_grad_cam_in_the_view(window, qtbot):
     window.explain_action.trigger()
