@@ -121,8 +121,8 @@ def test_ctc_npz_bad_input_names_the_file(tmp_path):
     np.savez(path, x=x, y=y, task=np.array("ctc"), class_names=np.array(["a", "b"]))
     with pytest.raises(DatasetError, match="bad.npz.*a label is 3 but class_names names 2"):
         get_dataset(str(path))
-    np.savez(path, x=x, y=y, task=np.array("ctc"), x_lengths=np.full(20, 12))
-    with pytest.raises(DatasetError, match="bad.npz.*x_lengths"):
+    np.savez(path, x=x, y=y, task=np.array("ctc"), x_lengths=np.full(20, 13))  # longer than x (T = 12)
+    with pytest.raises(DatasetError, match="bad.npz.*'x_lengths' is longer than 'x'"):
         get_dataset(str(path))
 
 
