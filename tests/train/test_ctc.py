@@ -170,6 +170,17 @@ def test_digit_waves_builtin_spells_digits_with_their_tones():
     assert top == set(_WAVE_TONES[first])
 
 
+def test_the_crnn_template_fits_digit_strings_as_shipped():
+    """The full CRNN (Shi et al.) trains on digit-strings with no change: ctc, 11 classes, the data's 1x24x160."""
+    from hybrid_studio.project import load_template
+    graph = load_template("crnn")
+    assert graph.training["dataset"] == "digit-strings"
+    assert match_dataset(graph, get_dataset("digit-strings")) == []
+    ck = checker_for(graph)
+    ck.flush()
+    assert ck.result("out").output.describe() == "N x 41 x 11"  # 41 columns: room for 8 digits and their blanks
+
+
 def test_speech_template_matches_digit_waves():
     """The speech-style template (Conv1d front end + bidirectional GRU + ctc) checks clean against its dataset."""
     from hybrid_studio.project import load_template
