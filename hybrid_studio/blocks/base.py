@@ -10,6 +10,7 @@ Nothing here imports torch at module level.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -89,6 +90,45 @@ class ModuleSpec:
             exec(self.helper, namespace)  # noqa: S102 - a block's own class source, no project data in it
             return namespace[self.cls](*self.args, **self.kwargs)
         return getattr(nn, self.cls)(*self.args, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class StepMap:
+    """How a block maps the per-sample lengths of a variable-length time axis T (see ``Block.steps``).
+
+    The output length is ``(L + offset) // stride + 1``: a convolution's or pooling's size rule over T
+    (``offset`` = 2 * padding - dilation * (kernel - 1) - 1); the default keeps L (a per-step block). ``mask``: the
+    block mixes neighbouring steps, so the steps past each sample's length are set to zero in its input first (it then
+    reads zeros there, the zero padding it would see for the sample alone). The same rule
+    runs in the generated model (on tensors) and in plain Python (``hybrid_studio.compile.lengths``).
+    """
+
+    offset: int = -1
+    stride: int = 1
+    mask: bool = False
+
+    @property
+    def keeps(self) -> bool:
+        return self.offset == -1 and self.stride == 1
+
+    def apply(self, n):
+        """The output length(s) for input length(s) ``n``: an int, a numpy array or a tensor alike."""
+        return n if self.keeps else (n + self.offset) // self.stride + 1
+
+    def source(self, n: str) -> str:
+        if self.keeps:
+            return n
+        shift = f" + {self.offset}" if self.offset > 0 else f" - {-self.offset}" if self.offset < 0 else ""
+        return f"({n}{shift}) // {self.stride} + 1"
+
+
+#: A block that works on each time step alone keeps the lengths as they are.
+PER_STEP = StepMap()
+
+
+def window_steps(kernel: int, stride: int, padding: int, dilation: int = 1) -> StepMap:
+    """The StepMap of a convolution or pooling over T (PyTorch's size rule), with masking after it."""
+    return StepMap(2 * padding - dilation * (kernel - 1) - 1, stride, True)
 
 
 def pair(v):
@@ -192,6 +232,20 @@ class Block:
         """Lines of Python computing ``y`` from the input variables ``xs``; ``m`` is ``self.<id>``."""
         return [f"{y} = {xs[0]}"]
 
+    def steps(self, p: dict, ins: list[TensorSpec], out: TensorSpec) -> StepMap:
+        """How this block treats per-sample lengths when an input carries them (``TensorSpec.lengths``: a
+        variable-length Input upstream): a StepMap, or ShapeError (``self.fail``) when it cannot honour them, so
+        that padding never changes a result. The default refuses; per-step blocks return PER_STEP."""
+        self.fail(f"{self.type_name} cannot honour per-sample lengths: it would read the padding of a "
+                  f"variable-length input {arrived(ins[0])}. Put it where the time axis is gone (after a recurrent "
+                  f"layer's final state), or turn variable_length off on the Input", code="lengths")
+
+    def forward_steps(self, p: dict, ins: list[TensorSpec], out: TensorSpec, m: str, xs: list[str], y: str,
+                      lengths: str) -> list[str]:
+        """``forward`` for inputs that carry per-sample lengths (the variable ``lengths``); blocks that need them
+        (the recurrent ones pack the sequence) override it. The compiler adds the length update and the masking."""
+        return self.forward(p, ins, out, m, xs, y)
+
     def onnx_problem(self, p: dict, ins: list[TensorSpec]) -> str | None:
         """Why this block, with these inputs, cannot be exported to ONNX (the exporter refuses the graph with it);
         None when it can."""
@@ -294,6 +348,11 @@ class Catalog:
                         f"takes token ids: put an Embedding first, or make the Input float32",
                         [FixSpec.insert_before(port, "Embedding", {})], code="int-tokens")
         out = block.infer(p, ins)
+        carried = any(s.lengths for s in ins)
+        if carried:
+            block.steps(p, ins, out)  # ShapeError when the block cannot honour per-sample lengths
+        if ins and out.lengths != (carried and "T" in out.axes):  # an Input sets its own
+            out = dataclasses.replace(out, lengths=carried and "T" in out.axes)
         params, macs = block.count(p, ins, out)
         problem = memory_problem(node.id, params, out)
         if problem:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
 
-from .base import ACTIVATION_CHOICES, Block, ModuleSpec, activation_line, arrived, as_arg, pair, per_step, register
+from .base import (ACTIVATION_CHOICES, PER_STEP, Block, ModuleSpec, StepMap, activation_line, arrived, as_arg, pair,
+                   per_step, register, window_steps)
 from .params import Param
 
 
@@ -159,6 +160,9 @@ class Conv2d(ConvBase):
         h, w = self._out_sizes(p, [("H", spec.size("H")), ("W", spec.size("W"))])
         return spec.replace(shape=spec.shape[:-3] + (p["out_channels"], h, w))
 
+    def steps(self, p, ins, out):
+        return PER_STEP  # on video (N, T, C, H, W): every frame alone
+
     def forward(self, p, ins, out, m, xs, y):
         lines = per_step(xs[0], ins[0], 3, y, lambda x: f"{m}({x})")
         if p["activation"]:
@@ -195,6 +199,14 @@ class Conv1d(ConvBase):
             fixes.append(FixSpec.insert_before("in", "Reshape", {"shape": [1, spec.size("F")], "axes": "CL"}))
         self.fail(f"Conv1d expects signals (N, C, L) or sequences (N, T, F) but received {arrived(spec)}"
                   + ("; use Conv2d for images" if "H" in spec.axes else ""), *fixes, code="conv-input")
+
+    def steps(self, p, ins, out):
+        if ins[0].axes != "TF":
+            return PER_STEP  # signals (N, T, C, L): every step alone
+        if p["padding"] == "same":  # stride 1: the length is kept, the padding PyTorch adds reads zeros
+            return StepMap(mask=True)
+        (k,), (s,), (d,) = self._ks(p)
+        return window_steps(k, s, padding_amounts(p["padding"], 1)[0], d)
 
     def forward(self, p, ins, out, m, xs, y):
         spec = ins[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import ACTIVATION_CHOICES, Block, ModuleSpec, activation_line, register
+from .base import ACTIVATION_CHOICES, PER_STEP, Block, ModuleSpec, activation_line, register
 from .params import Param
 
 
@@ -43,5 +43,16 @@ class Linear(Block):
             lines.append(f"{y} = {activation_line(p['activation'], y, out)}")
         return lines
 
+    def steps(self, p, ins, out):
+        return _last_axis_steps(self, ins[0])
+
     def summary(self, p):
         return f"{p['out_features']}" + (f", {p['activation']}" if p["activation"] else "")
+
+
+def _last_axis_steps(block: Block, spec):
+    """A block acting on the last axis alone works per time step, unless that axis is T itself."""
+    if spec.axes[-1] == "T":
+        block.fail(f"{block.type_name} acts on the last axis, which is the variable-length time axis T of "
+                   f"{spec.describe_axes()}: it would mix the padding into every sample", code="lengths")
+    return PER_STEP

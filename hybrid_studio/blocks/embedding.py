@@ -5,7 +5,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec
 
-from .base import Block, ModuleSpec, register
+from .base import PER_STEP, Block, ModuleSpec, register
 from .params import Param
 
 
@@ -48,6 +48,9 @@ class Embedding(Block):
 
     def forward(self, p, ins, out, m, xs, y):
         return [f"{y} = {m}({xs[0]})"]
+
+    def steps(self, p, ins, out):
+        return PER_STEP  # one lookup per token
 
     def summary(self, p):
         return f"{p['num_embeddings']} -> {p['embedding_dim']}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
 
-from .base import Block, fix_output, register
+from .base import PER_STEP, Block, fix_output, register
 from .params import Param
 
 
@@ -40,6 +40,19 @@ def _reduce_fixes(port: str, spec: TensorSpec, target: str) -> list:
 
 
 class FusionBase(Block):
+    def steps(self, p, ins, out):
+        # the branches must carry the same per-sample lengths (they come from the same variable-length Input);
+        # a branch of fixed length would be joined to padding
+        if not all(s.lengths for s in ins):
+            self.fail(f"{self.type_name} joins a variable-length sequence with one of fixed length: every input must "
+                      f"come from the same variable-length Input (or none)", code="lengths")
+        if getattr(self, "_joins_time", lambda p: False)(p):
+            self.fail(f"{self.type_name} along time would put one sequence after the other's padding: join "
+                      f"variable-length sequences along the features", FixSpec.set_param("axis", "features"),
+                      code="lengths")
+        return PER_STEP
+
+
     category = "Fusion"
     params = (
         Param("inputs", "int", 2, "Number of input ports (in0, in1, ...).", min=2, max=16),
@@ -142,6 +155,10 @@ class Concat(FusionBase):
                           f"differs: {self._sizes_text(ax, ports, ins)}", *fixes, code="fusion-mismatch")
             shape.append(ref)
         return TensorSpec(spec.axes, tuple(shape))
+
+    @staticmethod
+    def _joins_time(p) -> bool:
+        return p["axis"] == "time"
 
     @staticmethod
     def _other_axis(cat: str, spec: TensorSpec) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import AXIS_NAMES, TensorSpec
 
-from .base import Block, register
+from .base import PER_STEP, Block, register
 from .params import Param
 
 
@@ -21,6 +21,9 @@ class Input(Block):
         Param("axes", "axes", "CHW", "One axis letter per shape entry, e.g. CHW (image), TF (sequence)."),
         Param("dtype", "choice", "float32", "float32 for signals and images, int64 for token ids.",
               choices=("float32", "int64")),
+        Param("variable_length", "bool", False, "The time axis T varies per sample: batches are padded to T and each "
+              "sample's length (x_lengths in the data) travels with it through the blocks, so the padding never "
+              "changes a result. forward() then also takes <id>_lengths (default: every sample full length)."),
     )
 
     def inputs(self, p):
@@ -40,14 +43,18 @@ class Input(Block):
             self.fail(f"int64 (token) inputs hold one axis of token ids, e.g. axes 'T' with shape [length]; got "
                       f"axes '{axes}'",
                       FixSpec.set_param("dtype", "float32"), code="input-dtype")
-        return TensorSpec(axes, tuple(shape), p["dtype"])
+        if p["variable_length"] and not axes.startswith("T"):
+            self.fail(f"variable_length needs the time axis T first in axes (e.g. 'TF' for a sequence), got axes "
+                      f"'{axes}'", FixSpec.set_param("variable_length", False), code="input-lengths")
+        return TensorSpec(axes, tuple(shape), p["dtype"], lengths=bool(p["variable_length"]))
 
     def forward(self, p, ins, out, m, xs, y):
         return []  # inputs are forward()'s arguments
 
     def summary(self, p):
         dims = " x ".join("?" if s is None else str(s) for s in p["shape"])
-        return f"{p['axes']} {dims}" + (" int64" if p["dtype"] == "int64" else "")
+        return (f"{p['axes']} {dims}" + (" int64" if p["dtype"] == "int64" else "")
+                + (", variable T" if p["variable_length"] else ""))
 
 
 @register
@@ -77,6 +84,15 @@ class Output(Block):
                       f"the time axis (return_sequences on the recurrent layer, ToSequence after a CNN) and end with "
                       f"a Linear of K = classes + 1 (the blank)", *fixes, code="ctc-shape")
         return spec
+
+    def steps(self, p, ins, out):
+        if p["task"] != "ctc":
+            # the loss would count the padded steps; CTC reads each sample's own output length instead
+            self.fail(f"a {p['task']} output per time step of a variable-length input would train on the padding: "
+                      f"use task ctc for sequence labels, or end the time axis before the Output (a recurrent "
+                      f"layer's final state)", FixSpec.set_upstream_param("in", "return_sequences", False),
+                      code="lengths")
+        return PER_STEP
 
     def summary(self, p):
         return p["task"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from hybrid_studio.graph.diagnostics import FixSpec
 
-from .base import ACTIVATIONS, Block, ModuleSpec, activation_line, arrived, per_step, register
+from .base import ACTIVATIONS, PER_STEP, Block, ModuleSpec, activation_line, arrived, per_step, register
+from .dense import _last_axis_steps
 from .params import Param
 
 CATEGORY = "Normalisation & regularisation"
@@ -70,6 +71,11 @@ class BatchNorm(Block):
             return [f"{y} = {m}({xs[0]}.transpose(1, 2)).transpose(1, 2)"]
         return per_step(xs[0], spec, _BN[spec.axes][2], y, lambda x: f"{m}({x})")
 
+    def steps(self, p, ins, out):
+        # in evaluation each step is normalised with the running statistics alone; while training, a padded batch's
+        # statistics include the zeroed steps (as any batch's include its other samples)
+        return PER_STEP
+
     def summary(self, p):
         # never empty: a blank face read as "-" on the canvas; the momentum is the setting a user tunes
         eps = _eps_summary(p)
@@ -108,6 +114,9 @@ class LayerNorm(Block):
         kw = {} if p["eps"] == 1e-5 else {"eps": p["eps"]}
         return ModuleSpec("LayerNorm", (ins[0].shape[-1],), kw)
 
+    def steps(self, p, ins, out):
+        return _last_axis_steps(self, ins[0])
+
     def forward(self, p, ins, out, m, xs, y):
         return [f"{y} = {m}({xs[0]})"]
 
@@ -136,6 +145,9 @@ class Dropout(Block):
     def forward(self, p, ins, out, m, xs, y):
         return [f"{y} = {m}({xs[0]})"]
 
+    def steps(self, p, ins, out):
+        return PER_STEP
+
     def summary(self, p):
         return f"p={p['p']:g}"
 
@@ -158,6 +170,12 @@ class Activation(Block):
 
     def forward(self, p, ins, out, m, xs, y):
         return [f"{y} = {activation_line(p['function'], xs[0], ins[0])}"]
+
+    def steps(self, p, ins, out):
+        spec = ins[0]
+        if p["function"] == "softmax" and "C" not in spec.axes:
+            return _last_axis_steps(self, spec)  # softmax over the last axis: not over T
+        return PER_STEP
 
     def summary(self, p):
         return p["function"]

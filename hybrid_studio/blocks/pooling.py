@@ -7,7 +7,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec
 
-from .base import Block, ModuleSpec, arrived, as_arg, per_step, register
+from .base import PER_STEP, Block, ModuleSpec, arrived, as_arg, per_step, register, window_steps
 from .conv import as_list, spatial_out
 from .params import Param
 
@@ -101,6 +101,9 @@ class Pool2dBase(PoolBase):
     def forward(self, p, ins, out, m, xs, y):
         return per_step(xs[0], ins[0], 3, y, lambda x: f"{m}({x})")
 
+    def steps(self, p, ins, out):
+        return PER_STEP  # on video: every frame alone
+
 
 class Pool1dBase(PoolBase):
     nd = 1
@@ -121,6 +124,17 @@ class Pool1dBase(PoolBase):
         hint = f"; use {self.op}Pool2d for images" if "H" in spec.axes else ""
         self.fail(f"{self.type_name} expects signals (N, C, L) or sequences (N, T, F) but received {arrived(spec)}"
                   f"{hint}", *fixes, code="pool-input")
+
+    def steps(self, p, ins, out):
+        if ins[0].axes != "TF":
+            return PER_STEP
+        (k,), (s,), (pd,) = self._geometry(p)
+        if pd and self.op == "Max":
+            # a sample alone is padded with -inf, in a batch its steps past the length hold zeros
+            self.fail(f"{self.type_name} with padding {pd} over a variable-length time axis would take the maximum "
+                      f"over the batch's zero padding where the sample alone has none: use padding 0",
+                      FixSpec.set_param("padding", 0), code="lengths")
+        return window_steps(k, s, pd)
 
     def forward(self, p, ins, out, m, xs, y):
         spec = ins[0]
@@ -198,6 +212,15 @@ class GlobalAvgPool(Block):
         dims = self._RULES[ins[0].axes][1]
         dim = str(dims[0]) if len(dims) == 1 else f"({', '.join(map(str, dims))})"
         return [f"{y} = {xs[0]}.mean(dim={dim})"]
+
+    def steps(self, p, ins, out):
+        return PER_STEP  # per frame of a video; over a variable-length T, the mean of each sample's own steps
+
+    def forward_steps(self, p, ins, out, m, xs, y, lengths):
+        if ins[0].axes != "TF":
+            return self.forward(p, ins, out, m, xs, y)
+        # the steps past each sample's length are zeroed, and the sum divided by the sample's own length
+        return [f"{y} = hs_mask({xs[0]}, {lengths}).sum(1) / {lengths}[:, None].to({xs[0]}.dtype)"]
 
     def summary(self, p):
         return ""

@@ -11,8 +11,23 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec
 
-from .base import Block, ModuleSpec, register
+from .base import PER_STEP, Block, ModuleSpec, register
 from .params import Param
+
+
+#: A recurrent layer over a padded batch with per-sample lengths: PyTorch's packed sequences read each sample up to
+#: its own length (the backward direction starts at its real end, h_n is the state at its last real step), and the
+#: steps past it come back as zeros.
+_PACKED = '''
+class {cls}(nn.{base}):
+    """nn.{base} that reads each sample of a padded batch only up to its length (packed sequences)."""
+
+    def forward(self, x, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = super().forward(packed)
+        out = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        return out, state
+'''
 
 
 class RecurrentBase(Block):
@@ -103,16 +118,34 @@ class RecurrentBase(Block):
             kw["dropout"] = float(p["dropout"])
         if p["bidirectional"]:
             kw["bidirectional"] = True
+        if ins[0].lengths:
+            # the same weights (same state_dict keys) in a subclass that packs the padded batch
+            cls = f"Packed{self.type_name}"
+            return ModuleSpec(cls, (ins[0].size("F"), p["hidden_size"]), kw,
+                              helper=_PACKED.format(cls=cls, base=self.type_name))
         return ModuleSpec(self.type_name, (ins[0].size("F"), p["hidden_size"]), kw)
 
-    def forward(self, p, ins, out, m, xs, y):
+    def steps(self, p, ins, out):
+        return PER_STEP  # packed: each sample is read up to its own length only
+
+    def onnx_problem(self, p, ins):
+        if ins[0].lengths:
+            return (f"{self.type_name} over a variable-length input packs its sequences, which ONNX export does not "
+                    f"take: export with variable_length off on the Input (the weights are the same)")
+        return None
+
+    def forward_steps(self, p, ins, out, m, xs, y, lengths):
+        return self.forward(p, ins, out, m, xs, y, call=f"{m}({xs[0]}, {lengths})")
+
+    def forward(self, p, ins, out, m, xs, y, call=None):
         bi, summed = p["bidirectional"], p["merge_mode"] == "sum"
+        call = call or f"{m}({xs[0]})"
         if p["return_sequences"]:
-            lines = [f"{y} = {m}({xs[0]})[0]"]
+            lines = [f"{y} = {call}[0]"]
             if bi and summed:
                 lines.append(f"{y} = {y}.unflatten(2, (2, {p['hidden_size']})).sum(2)")
             return lines
-        lines = [f"{y} = {m}({xs[0]}){self.h_n_index}"]  # h_n: (num_layers * directions, N, H)
+        lines = [f"{y} = {call}{self.h_n_index}"]  # h_n: (num_layers * directions, N, H)
         if not bi:
             lines.append(f"{y} = {y}[-1]")
         elif summed:

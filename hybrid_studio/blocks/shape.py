@@ -6,7 +6,7 @@ from __future__ import annotations
 from hybrid_studio.graph.diagnostics import FixSpec
 from hybrid_studio.graph.tensor import TensorSpec, prod
 
-from .base import Block, arrived, lit, per_step, register
+from .base import PER_STEP, Block, arrived, lit, per_step, register
 from .params import Param
 
 
@@ -42,6 +42,9 @@ class Flatten(Block):
         if merged == 1:  # already one axis: only its name changes
             return [f"{y} = {xs[0]}"]
         return [f"{y} = {xs[0]}.flatten({2 if keep_t else 1})"]
+
+    def steps(self, p, ins, out):
+        return PER_STEP  # T stays in front (a variable-length input has it first): each step is flattened alone
 
 
 @register

@@ -13,7 +13,7 @@ from itertools import count
 
 from hybrid_studio.graph import Graph, ShapeChecker
 
-from .codegen import CompileError, GeneratedModel, generate
+from .codegen import LENGTH_HELPERS, CompileError, GeneratedModel, generate
 
 _serial = count()
 #: The ``__name__`` the generated source runs under: classes defined in it (Model, helper classes) carry it.
@@ -40,6 +40,8 @@ def load_model_class(gen: GeneratedModel):
     exec(code, namespace)  # noqa: S102 - source generated from validated ids and literal params only
     cls = namespace["Model"]
     cls._hs_filename = filename
+    # functions that branch on run-time values (the lengths helpers): fx records calls to them as single steps
+    cls._hs_autowrap = tuple(namespace[name] for name in LENGTH_HELPERS if name in namespace)
     return cls
 
 
@@ -57,7 +59,7 @@ def compile_graph(graph: Graph, checker: ShapeChecker | None = None, trace: bool
     if not trace:
         model.hs_generated = gen
         return model
-    tracer = _BlockTracer(cls._hs_filename, gen.line_owner)
+    tracer = _BlockTracer(cls._hs_filename, gen.line_owner, cls._hs_autowrap)
     fx_graph = tracer.trace(model)
     gm = torch.fx.GraphModule(model, fx_graph, class_name="Model")
     gm.hs_generated = gen
@@ -70,8 +72,8 @@ def _make_tracer_class():
     class BlockTracer(torch.fx.Tracer):
         """Tags each node with the block whose generated line created it."""
 
-        def __init__(self, filename, line_owner):
-            super().__init__()
+        def __init__(self, filename, line_owner, autowrap=()):
+            super().__init__(autowrap_functions=autowrap)
             self._filename = filename
             self._owner = line_owner
 
@@ -96,11 +98,11 @@ def _make_tracer_class():
 _tracer_cls = None
 
 
-def _BlockTracer(filename, owner):
+def _BlockTracer(filename, owner, autowrap=()):
     global _tracer_cls
     if _tracer_cls is None:
         _tracer_cls = _make_tracer_class()
-    return _tracer_cls(filename, owner)
+    return _tracer_cls(filename, owner, autowrap)
 
 
 def locate_failure(module, *inputs) -> BlockRuntimeError | None:

@@ -23,6 +23,9 @@ class TensorSpec:
     axes: str
     shape: tuple
     dtype: str = "float32"
+    #: True when the time axis T varies per sample (a padded batch of a variable-length Input): a vector of
+    #: per-sample lengths travels beside the tensor, and every block on the way must honour it.
+    lengths: bool = False
 
     def __post_init__(self):
         if len(self.axes) != len(self.shape):
@@ -55,7 +58,7 @@ class TensorSpec:
 
     def replace(self, axes: str | None = None, shape=None, dtype: str | None = None) -> "TensorSpec":
         return TensorSpec(self.axes if axes is None else axes, self.shape if shape is None else tuple(shape),
-                          self.dtype if dtype is None else dtype)
+                          self.dtype if dtype is None else dtype, self.lengths)
 
     def with_size(self, axis: str, size) -> "TensorSpec":
         shape = list(self.shape)

@@ -29,6 +29,10 @@ class Raw:
     target_axes: str = ""
     #: A trivial predictor the model must beat, by name (``copy-last-frame``); see ``datasets.baseline_loss``.
     baseline: str = ""
+    #: Per input, the int (N,) lengths of its time axis T when it holds padded variable-length sequences, else
+    #: None (an empty list: no input has lengths); ``val_lengths`` the same for an explicit validation set.
+    lengths: list = field(default_factory=list)
+    val_lengths: list = field(default_factory=list)
 
 
 # ---- digits -----------------------------------------------------------------------------------------------------

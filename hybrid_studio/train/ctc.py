@@ -59,12 +59,15 @@ def too_long(y: np.ndarray, steps: int) -> tuple[int, int] | None:
     return None
 
 
-def greedy_decode(scores) -> list[list[int]]:
+def greedy_decode(scores, lengths=None) -> list[list[int]]:
     """Best-path decoding of per-step scores ``(N, T, K)`` (logits or log-probabilities): the most likely class at
-    each step, repeats merged, blanks (0) dropped."""
+    each step, repeats merged, blanks (0) dropped. ``lengths``: each sample's own number of steps (the rest is
+    padding), or None (all T)."""
     best = np.asarray(scores).argmax(-1)
     out = []
-    for row in best:
+    for i, row in enumerate(best):
+        if lengths is not None:
+            row = row[:int(lengths[i])]
         seq, prev = [], -1
         for c in row.tolist():
             if c != prev and c != 0:

@@ -48,6 +48,12 @@ class Split:
 
     x: list
     y: np.ndarray
+    #: Per input, int (N,) lengths of its padded time axis T, or None (full length); empty: no lengths at all.
+    lengths: list = field(default_factory=list)
+
+    def input_lengths(self, i: int):
+        """The lengths of input ``i`` (int (N,)), or None when its samples are all full length."""
+        return self.lengths[i] if i < len(self.lengths) else None
 
     def __len__(self):
         return int(len(self.y))
@@ -184,6 +190,9 @@ def _built(name: str, seed: int) -> builtin.Raw:
     for a in raw.x:
         a.setflags(write=False)
     raw.y.setflags(write=False)
+    for a in [*raw.lengths, *raw.val_lengths]:
+        if a is not None:
+            a.setflags(write=False)
     return raw
 
 
@@ -222,12 +231,13 @@ def get_dataset(name_or_path, seed: int = 0, val_split: float = 0.2, shape_hint=
 def _assemble(name, raw: builtin.Raw, seed, val_split, source="built-in", title="", description="") -> Dataset:
     n = len(raw.y)
     if raw.val is not None:
-        train, val = Split(list(raw.x), raw.y), Split(list(raw.val[0]), raw.val[1])
+        train = Split(list(raw.x), raw.y, list(raw.lengths))
+        val = Split(list(raw.val[0]), raw.val[1], list(raw.val_lengths))
     else:
         tr, va = split_indices(raw.y if raw.task == "classification" and raw.y.ndim == 1 else None, n, val_split,
                                seed)
-        train = Split([x[tr] for x in raw.x], raw.y[tr])
-        val = Split([x[va] for x in raw.x], raw.y[va])
+        train = Split([x[tr] for x in raw.x], raw.y[tr], [None if ln is None else ln[tr] for ln in raw.lengths])
+        val = Split([x[va] for x in raw.x], raw.y[va], [None if ln is None else ln[va] for ln in raw.lengths])
     names = raw.input_names or []
     inputs = [InputInfo(tuple(int(s) for s in x.shape[1:]), axes, "int64" if x.dtype == np.int64 else "float32",
                         names[i] if i < len(names) else "")

@@ -186,16 +186,25 @@ class _Trainer(SetupMixin, CheckpointMixin):
     def as_tuple(out):
         return as_tuple(out)
 
-    def loss_terms(self, out_id, logits, y):
+    def loss_terms(self, out_id, logits, y, lengths=None):
         """(loss, correct, counted) for one Output (see ``losses.loss_terms``)."""
-        return loss_terms(self.tasks[out_id], out_id, logits, y)
+        return loss_terms(self.tasks[out_id], out_id, logits, y, lengths)
+
+    def output_lengths(self, xs) -> dict:
+        """Output id -> per-sample lengths of its time axis for a batch ``xs`` (inputs, then the lengths of the
+        variable-length ones), computed by the model's own rule; empty when no Input has variable length."""
+        if not self.length_inputs:
+            return {}
+        given = dict(zip(self.length_inputs, xs[len(self.input_ids):]))
+        return self.length_plan.output_lengths(given, self.output_ids)
 
     def batch_loss(self, xs, y):
         outs = self.as_tuple(self.forward_model(*xs))
+        lengths = self.output_lengths(xs)
         total = None
         first = None
         for out_id, o in zip(self.output_ids, outs):
-            loss, correct, counted = self.loss_terms(out_id, o, y)
+            loss, correct, counted = self.loss_terms(out_id, o, y, lengths.get(out_id))
             total = loss if total is None else total + loss
             if first is None:
                 first = (correct, counted)
@@ -392,14 +401,17 @@ class _Trainer(SetupMixin, CheckpointMixin):
             for idx in idx_all.split(max(self.batch_size, 256)):
                 xs, y = self.fetch(self.x_val, self.y_val, idx)
                 outs = self.as_tuple(model(*xs))
+                lengths = self.output_lengths(xs)
                 total = 0.0
                 for j, (out_id, o) in enumerate(zip(self.output_ids, outs)):
-                    loss, c, k = self.loss_terms(out_id, o, y)
+                    loss, c, k = self.loss_terms(out_id, o, y, lengths.get(out_id))
                     total = total + loss
                     if j == 0 and ctc:
                         # character errors: greedy decoding against the targets (edit distance / length)
                         from .ctc import errors_and_length, greedy_decode
-                        decoded = greedy_decode(o.float().cpu().numpy())
+                        steps = lengths.get(out_id)
+                        decoded = greedy_decode(o.float().cpu().numpy(),
+                                                None if steps is None else steps.cpu().numpy())
                         errors, length = errors_and_length(decoded, y.cpu().numpy())
                         abs_sum += errors
                         counted += length

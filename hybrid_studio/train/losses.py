@@ -24,15 +24,16 @@ def as_tuple(out):
     return out if isinstance(out, tuple) else (out,)
 
 
-def loss_terms(task: str, out_id: str, logits, y):
+def loss_terms(task: str, out_id: str, logits, y, lengths=None):
     """(loss, correct, counted) for one Output whose task is ``task``: cross-entropy (per time step for sequence
     outputs; one label per sample is then trained at every step) with the number of right answers, or MSE with
-    the sum of absolute errors (for the MAE)."""
+    the sum of absolute errors (for the MAE). ``lengths``: the output's per-sample lengths of T (a variable-length
+    input; the steps past them are padding), or None (every step counts)."""
     import torch.nn.functional as F
 
     logits = logits.float()
     if task == "ctc":
-        return ctc_loss(out_id, logits, y)
+        return ctc_loss(out_id, logits, y, lengths)
     if task == "classification":
         k = logits.shape[-1]
         if logits.dim() == 3 and y.dim() == 1:
@@ -49,9 +50,10 @@ def loss_terms(task: str, out_id: str, logits, y):
     return loss, (logits.detach() - target).abs().sum(), target.numel()
 
 
-def ctc_loss(out_id: str, logits, y):
-    """CTC loss of per-step scores ``(N, T, K)`` against labels ``(N, S_max)`` padded with 0 (the blank); the
-    character errors are counted on the validation set (``engine.evaluate``), not per training step."""
+def ctc_loss(out_id: str, logits, y, lengths=None):
+    """CTC loss of per-step scores ``(N, T, K)`` against labels ``(N, S_max)`` padded with 0 (the blank), each
+    sample read up to its output length (``lengths``; None: all T steps); the character errors are counted on the
+    validation set (``engine.evaluate``), not per training step."""
     import torch
     import torch.nn.functional as F
 
@@ -60,7 +62,10 @@ def ctc_loss(out_id: str, logits, y):
     n, t, _ = logits.shape
     log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (T, N, K), as torch's ctc_loss wants
     target_lengths = (y > 0).sum(1)
-    input_lengths = torch.full((n,), t, dtype=torch.long, device=logits.device)
+    if lengths is None:
+        input_lengths = torch.full((n,), t, dtype=torch.long, device=logits.device)
+    else:
+        input_lengths = lengths.to(device=logits.device, dtype=torch.long)
     # 'mean' divides each sample's loss by its label length, then averages: a long line weighs as a short one
     loss = F.ctc_loss(log_probs, y, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=True)
     zero = torch.zeros((), device=logits.device)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from hybrid_studio.graph import ERROR, WARNING, Batch, Diagnostic, Fix, Node, SetParams, insert_between
 
 from .datasets import Dataset
@@ -104,6 +106,12 @@ def match_dataset(graph, dataset: Dataset, checker=None) -> list[Diagnostic]:
         if p["dtype"] != info.dtype:
             out.append(Diagnostic(node.id, ERROR, f"{node.id} takes {p['dtype']} but the dataset serves {info.dtype}",
                                   [_set_fix(node.id, {"dtype": info.dtype})], CODE))
+        k = dataset.inputs.index(info)
+        if not p["variable_length"] and any(s.input_lengths(k) is not None for s in (dataset.train, dataset.val)):
+            out.append(Diagnostic(node.id, WARNING, f"the dataset '{dataset.name}' gives per-sample lengths for "
+                                  f"{node.id} (padded sequences) but {node.id} is not variable_length: the model "
+                                  f"would read the padding as data", [_set_fix(node.id, {"variable_length": True})],
+                                  CODE))
     outputs = [n for n in graph.nodes if n.type == "Output"]
     for node in outputs:
         out.extend(_match_output(graph, checker, node, dataset))
@@ -124,7 +132,9 @@ def _match_output(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
     if dataset.task == "ctc":
         want, what = dataset.num_classes + 1, f"{dataset.num_classes} symbols + the blank (K = {dataset.num_classes + 1})"
         allowed = ("TF",)
-        if spec.axes == "TF" and spec.shape[0] is not None:
+        if spec.axes == "TF" and spec.lengths:
+            diags += _ctc_sample_lengths(graph, checker, node, dataset)
+        elif spec.axes == "TF" and spec.shape[0] is not None:
             diags += _ctc_lengths(node, spec.shape[0], dataset)
     elif dataset.task == "classification":
         want, what = dataset.num_classes, f"{dataset.num_classes} classes"
@@ -179,6 +189,35 @@ def _ctc_lengths(node, steps: int, dataset: Dataset) -> list[Diagnostic]:
                                f"(its labels, with a blank between repeats) but {node.id} gives T={steps}: CTC cannot "
                                f"align it; pool less along the time axis (e.g. width) or use shorter labels", [],
                                CODE)]
+    return []
+
+
+def _ctc_sample_lengths(graph, checker, node, dataset: Dataset) -> list[Diagnostic]:
+    """As ``_ctc_lengths`` for an output of a variable-length input: each sample's labels against its own output
+    length (from its input length, by the model's rule)."""
+    from hybrid_studio.compile.lengths import length_plan
+
+    from .ctc import min_steps
+
+    plan = length_plan(graph, checker)
+    pairs = {n.id: info for n, info in pair_inputs(graph, dataset)}
+    for split, name in ((dataset.train, "training"), (dataset.val, "validation")):
+        if not len(split):
+            continue
+        given = {}
+        for nid in plan.inputs:
+            k = dataset.inputs.index(pairs[nid])
+            lengths = split.input_lengths(k)
+            given[nid] = lengths if lengths is not None else np.full(len(split), split.x[k].shape[1], np.int64)
+        steps = plan.lengths(given)[node.id]
+        for i, row in enumerate(split.y):
+            need = min_steps(row)
+            if need > steps[i] or steps[i] < 1:
+                ins = ", ".join(f"{nid} length {int(given[nid][i])}" for nid in plan.inputs)
+                return [Diagnostic(node.id, ERROR, f"{name} sample {i} of '{dataset.name}' needs {need} output steps "
+                                   f"(its labels, with a blank between repeats) but {node.id} gives it "
+                                   f"{int(steps[i])} steps ({ins}): CTC cannot align it; pool or stride less along "
+                                   f"time, or use shorter labels", [], CODE)]
     return []
 
 

@@ -103,8 +103,20 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     loaded = load_run_model(run_dir, dataset)
     run_dir, ds, model, order = loaded.run_dir, loaded.dataset, loaded.model, loaded.order
     xs = [np.asarray(ds.x_val[k][:limit]) for k in order]
+    # variable-length Inputs: each sample read up to its own length, decoded up to its output's length
+    from .seqlen import input_lengths
+
+    gen = model.hs_generated
+    lengths = [a[:limit] for a in input_lengths(gen, order, ds.val)]
+    steps = None
+    if lengths:
+        from hybrid_studio.blocks import checker_for
+        from hybrid_studio.compile.lengths import length_plan
+
+        plan = length_plan(loaded.graph, checker_for(loaded.graph))
+        steps = plan.output_lengths(dict(zip(gen.length_args, lengths)), gen.output_ids)[gen.output_ids[0]]
     with torch.no_grad():
-        out = model(*[torch.as_tensor(x) for x in xs])
+        out = model(*[torch.as_tensor(x) for x in xs], *[torch.as_tensor(a) for a in lengths])
     if isinstance(out, (tuple, list)):
         out = out[0]
     out = out.float().numpy()
@@ -112,7 +124,7 @@ def predict_run(run_dir, dataset=None, limit: int = MAX_PREDICTED) -> Prediction
     decoded, cer = [], None
     if ds.task == "ctc":
         from .ctc import edit_distance, greedy_decode, to_text
-        best = greedy_decode(out)
+        best = greedy_decode(out, steps)
         y_pred = np.zeros((len(y_true), 0))
         total = length = 0
         for row, seq in zip(y_true, best):

@@ -116,8 +116,19 @@ class SetupMixin:
         # tensors, in the order of the model's forward() arguments
         order = input_order(graph, dataset, self.input_ids)
 
+        # variable-length Inputs: their per-sample lengths follow the inputs (forward()'s extra arguments), and
+        # the plan gives the outputs' lengths by the model's own rule (for CTC and its decoding)
+        from hybrid_studio.blocks import checker_for
+        from hybrid_studio.compile.lengths import length_plan
+
+        from .seqlen import input_lengths
+
+        self.length_inputs = list(gen.length_args)
+        self.length_plan = length_plan(graph, checker_for(graph)) if self.length_inputs else None
+
         def tensors(split):
             xs = [torch.from_numpy(np.array(split.x[k])) for k in order]
+            xs += [torch.from_numpy(a) for a in input_lengths(gen, order, split)]
             y = torch.from_numpy(np.array(split.y))
             return xs, y
 
@@ -149,8 +160,9 @@ class SetupMixin:
         try:
             with torch.no_grad(), self.autocast():
                 outs = self.as_tuple(model(*self.sample_inputs))
+            lengths = self.output_lengths(self.sample_inputs)
             for out_id, o in zip(self.output_ids, outs):
-                self.loss_terms(out_id, o, self.y_train[:2].to(device))
+                self.loss_terms(out_id, o, self.y_train[:2].to(device), lengths.get(out_id))
         except Exception as e:  # noqa: BLE001 - reported as a problem of the model or data
             err = None
             try:

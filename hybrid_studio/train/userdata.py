@@ -7,7 +7,9 @@ reader and assembles the result. The formats:
   with ``y_val`` (else a random split); optional ``axes`` / ``axes0``... (strings such as ``"CHW"``; by default
   from the per-sample rank: 1 -> F, 2 -> TF, 3 -> CHW, 4 -> TCHW), ``class_names`` and ``task``. Integer ``y``
   means classes 0..K-1 (or ``(N, T)`` per-time-step classes), float ``y`` means regression targets. ``uint8``
-  inputs are scaled to [0, 1]; other integer inputs with one axis are token ids (int64, axes ``T``).
+  inputs are scaled to [0, 1]; other integer inputs with one axis are token ids (int64, axes ``T``). ``task``
+  ``ctc``: ``y`` int (N, S_max), labels 1..K-1 padded with 0. Padded variable-length sequences give their lengths
+  as ``x_lengths`` (``x0_lengths``...; ``x_lengths_val`` for ``x_val``): int (N,), each 1..T (T first in the axes).
 - ``.csv``: one sample per row, comma separated, an optional header row. The label is the column named ``label``,
   ``y``, ``target`` or ``class`` (else the last column); every other column is a numeric feature (one input with
   axes ``F``). Text labels are class names; integer labels are classes; other numbers make a regression.
@@ -197,6 +199,7 @@ def read_npz(path: Path) -> builtin.Raw:
             akey = "axes" if k == "x" else f"axes{i}"
             axes.append(str(get(akey).reshape(-1)[0]) if akey in keys else None)
         class_names = [str(c) for c in get("class_names").reshape(-1)] if "class_names" in keys else []
+        z_lengths = {k: get(k) for k in keys if k.endswith("_lengths") or k.endswith("_lengths_val")}
         task = str(get("task").reshape(-1)[0]) if "task" in keys else None
     for name, a in [*zip(xnames, xs), ("y", y)]:
         if a.dtype.kind not in "biuf":
@@ -209,11 +212,47 @@ def read_npz(path: Path) -> builtin.Raw:
         task = "classification" if y.dtype.kind in "biu" else "regression"
     if task not in ("classification", "regression", "ctc"):
         raise DatasetError(f"{path}: task must be 'classification', 'regression' or 'ctc', got '{task}'")
-    if "x_lengths" in keys:
-        raise DatasetError(f"{path}: 'x_lengths' (variable-length inputs) is not supported yet: pad every sample "
-                           f"to one length and leave x_lengths out")
+    lengths, val_lengths = [], []
+    for i, k in enumerate(xnames):
+        lengths.append(_lengths(path, f"{k}_lengths", z_lengths.get(f"{k}_lengths"), k, xs[i], axes[i]))
+        if val is not None:
+            if f"{k}_lengths" in z_lengths and f"{k}_lengths_val" not in z_lengths:
+                raise DatasetError(f"{path}: {k}_lengths is given but {k}_lengths_val (the lengths of {k}_val) is "
+                                   f"missing")
+            val_lengths.append(_lengths(path, f"{k}_lengths_val", z_lengths.get(f"{k}_lengths_val"), f"{k}_val",
+                                        val[0][i], axes[i]))
+    stray = sorted(set(z_lengths) - {f"{k}_lengths{s}" for k in xnames for s in ("", "_val")})
+    if stray:
+        raise DatasetError(f"{path}: {', '.join(stray)} names no input array (lengths are '<input>_lengths', e.g. "
+                           f"x_lengths for x)")
+    if not any(ln is not None for ln in lengths + val_lengths):
+        lengths, val_lengths = [], []
     y, val = _targets(path, y, val, task)
-    return builtin.Raw(xs, y, axes, task, class_names, [], val)
+    return builtin.Raw(xs, y, axes, task, class_names, [], val, lengths=lengths, val_lengths=val_lengths)
+
+
+def _lengths(path, name, lengths, xname, x, axes):
+    """Validated per-sample lengths ``name`` of input ``xname`` (int (N,), each 1..T), or None when absent."""
+    if lengths is None:
+        return None
+    if lengths.dtype.kind not in "iu":
+        raise DatasetError(f"{path}: '{name}' must hold integers (the length of each sample's time axis), got "
+                           f"{lengths.dtype}")
+    if lengths.shape != (len(x),):
+        raise DatasetError(f"{path}: '{name}' must be shaped (N,) = ({len(x)},), one length per sample of "
+                           f"'{xname}', got {lengths.shape}")
+    if not axes.startswith("T"):
+        raise DatasetError(f"{path}: '{name}' gives lengths of a time axis T, but '{xname}' has axes '{axes}' "
+                           f"(T must come first)")
+    steps = x.shape[1]
+    if len(lengths) and lengths.max() > steps:
+        i = int(np.argmax(lengths))
+        raise DatasetError(f"{path}: '{name}' is longer than '{xname}': sample {i} has length {int(lengths[i])} "
+                           f"but '{xname}' holds {steps} time steps per sample")
+    if len(lengths) and lengths.min() < 1:
+        i = int(np.argmin(lengths))
+        raise DatasetError(f"{path}: '{name}' must be 1..{steps}: sample {i} has length {int(lengths[i])}")
+    return lengths.astype(np.int64)
 
 
 def _input_array(path, name, x, axes):

@@ -121,8 +121,8 @@ def test_ctc_npz_bad_input_names_the_file(tmp_path):
     np.savez(path, x=x, y=y, task=np.array("ctc"), class_names=np.array(["a", "b"]))
     with pytest.raises(DatasetError, match="bad.npz.*a label is 3 but class_names names 2"):
         get_dataset(str(path))
-    np.savez(path, x=x, y=y, task=np.array("ctc"), x_lengths=np.full(20, 12))
-    with pytest.raises(DatasetError, match="bad.npz.*x_lengths"):
+    np.savez(path, x=x, y=y, task=np.array("ctc"), x_lengths=np.full(20, 13))  # longer than x (T = 12)
+    with pytest.raises(DatasetError, match="bad.npz.*'x_lengths' is longer than 'x'"):
         get_dataset(str(path))
 
 
@@ -168,6 +168,17 @@ def test_digit_waves_builtin_spells_digits_with_their_tones():
     loud = next(t for t in range(80) if x[0, t].max() > 2.0)
     top = set(np.argsort(x[0, loud + 1:loud + 3].mean(0))[-2:] + 1)
     assert top == set(_WAVE_TONES[first])
+
+
+def test_the_crnn_template_fits_digit_strings_as_shipped():
+    """The full CRNN (Shi et al.) trains on digit-strings with no change: ctc, 11 classes, the data's 1x24x160."""
+    from hybrid_studio.project import load_template
+    graph = load_template("crnn")
+    assert graph.training["dataset"] == "digit-strings"
+    assert match_dataset(graph, get_dataset("digit-strings")) == []
+    ck = checker_for(graph)
+    ck.flush()
+    assert ck.result("out").output.describe() == "N x 41 x 11"  # 41 columns: room for 8 digits and their blanks
 
 
 def test_speech_template_matches_digit_waves():
