@@ -1,9 +1,13 @@
-"""Recurrent layers: LSTM and GRU over sequences (N, T, F), batch first.
+"""Recurrent layers: LSTM, GRU and a plain RNN over sequences (N, T, F), batch first.
 
 ``return_sequences=false`` returns the final hidden state ``h_n`` of the last layer (both directions for a
 bidirectional layer), not ``out[:, -1]``: for the backward direction the last output step has seen one element only.
 The forward code indexes the module's result (``self.lstm(x)[1][0]``) rather than unpacking it, so torch.fx can
 trace it.
+
+A GRU with ``reset_after=false`` (Keras's ``reset_after=False``, ONNX's ``linear_before_reset=0``) applies the reset
+gate before the recurrent matrix; PyTorch's nn.GRU applies it after, so that form is a small helper module
+(``GRUResetBefore``, below) that the generated model.py defines: a readable loop over time over one cell.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from .params import Param
 
 
 class RecurrentBase(Block):
-    """Shared by LSTM and GRU; subclasses set ``gates`` and how to pick ``h_n`` from the module's result."""
+    """Shared by LSTM, GRU and RNN; subclasses set ``gates`` and how to pick ``h_n`` from the module's result."""
 
     category = "Recurrent"
     gates = 4
@@ -83,12 +87,16 @@ class RecurrentBase(Block):
         f_in, t = ins[0].size("F"), ins[0].size("T")
         h, g = p["hidden_size"], self.gates
         dirs = 2 if p["bidirectional"] else 1
-        bias = 2 * g * h if p["bias"] else 0
+        bias = self.biases(p) * g * h if p["bias"] else 0
         later = p["num_layers"] - 1  # layers after the first read the previous layer's (directions x H) features
         # closed form, not a loop over layers: a count is O(1) whatever num_layers says
         macs = dirs * g * h * (f_in + h) + later * dirs * g * h * (h * dirs + h)
         params = macs + (1 + later) * dirs * bias
         return params, None if t is None else t * macs
+
+    def biases(self, p) -> int:
+        """Bias vectors per gate (PyTorch keeps two: one for the input, one for the recurrent part)."""
+        return 2
 
     # ---- code ----------------------------------------------------------------------------------------------------
     def module(self, p, ins, out):
@@ -142,6 +150,59 @@ class LSTM(RecurrentBase):
             "step (N, T, F') with return_sequences. F' = hidden_size, doubled for bidirectional concat.")
 
 
+#: The GRU with the reset gate before the recurrent matrix, written into the generated model.py when a GRU block
+#: has reset_after=false. Same arguments (batch first), parameter names and gate order (r, z, n) as nn.GRU, except
+#: one bias per gate (``bias_l0``: nn.GRU's two would simply add up here); returns (output, h_n) as nn.GRU does.
+GRU_RESET_BEFORE_SOURCE = '''
+class GRUResetBefore(nn.Module):
+    """GRU applying the reset gate before the recurrent matrix (Keras reset_after=False, ONNX linear_before_reset=0).
+
+    r = sigmoid(W_ir x + U_hr h + b_r), z = sigmoid(W_iz x + U_hz h + b_z), n = tanh(W_in x + U_hn (r * h) + b_n),
+    h' = (1 - z) * n + z * h. Batch first; returns (output, h_n) like nn.GRU.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, dropout=0.0, bidirectional=False):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.bias, self.dropout = hidden_size, num_layers, bias, dropout
+        self.suffixes = ("", "_reverse") if bidirectional else ("",)
+        k = hidden_size ** -0.5  # nn.GRU's initialisation: uniform(-k, k)
+        for layer in range(num_layers):
+            f = input_size if layer == 0 else hidden_size * len(self.suffixes)
+            for sfx in self.suffixes:
+                shapes = {"weight_ih": (3 * hidden_size, f), "weight_hh": (3 * hidden_size, hidden_size)}
+                if bias:
+                    shapes["bias"] = (3 * hidden_size,)
+                for name, shape in shapes.items():
+                    self.register_parameter(f"{name}_l{layer}{sfx}", nn.Parameter(torch.empty(shape).uniform_(-k, k)))
+
+    def direction(self, x, layer, sfx):
+        """One layer in one direction over x (N, T, F): every step (N, T, H) and the last state (N, H)."""
+        hs = self.hidden_size
+        w_hh = getattr(self, f"weight_hh_l{layer}{sfx}")
+        bias = getattr(self, f"bias_l{layer}{sfx}") if self.bias else None
+        gates_x = F.linear(x, getattr(self, f"weight_ih_l{layer}{sfx}"), bias)  # the input's part, all steps at once
+        h = x.new_zeros(x.shape[0], hs)
+        steps = list(range(x.shape[1]))
+        outputs = [h] * len(steps)
+        for t in (steps[::-1] if sfx else steps):  # the reverse direction reads the sequence backwards
+            r, z = torch.sigmoid(gates_x[:, t, :2 * hs] + h @ w_hh[:2 * hs].t()).chunk(2, 1)
+            n = torch.tanh(gates_x[:, t, 2 * hs:] + (r * h) @ w_hh[2 * hs:].t())
+            h = (1 - z) * n + z * h
+            outputs[t] = h
+        return torch.stack(outputs, 1), h
+
+    def forward(self, x):
+        last = []
+        for layer in range(self.num_layers):
+            if layer and self.dropout:
+                x = F.dropout(x, self.dropout, self.training)
+            runs = [self.direction(x, layer, sfx) for sfx in self.suffixes]
+            x = torch.cat([out for out, _ in runs], 2)
+            last += [h for _, h in runs]
+        return x, torch.stack(last, 0)
+'''
+
+
 @register
 class GRU(RecurrentBase):
     type_name = "GRU"
@@ -149,4 +210,55 @@ class GRU(RecurrentBase):
     gates = 3
     h_n_index = "[1]"  # GRU returns (out, h_n)
     help = ("Gated recurrent unit over a sequence (N, T, F). Returns the final hidden state (N, F'), or every step "
-            "(N, T, F') with return_sequences. F' = hidden_size, doubled for bidirectional concat.")
+            "(N, T, F') with return_sequences. F' = hidden_size, doubled for bidirectional concat. reset_after=false "
+            "is Keras's reset_after=False form (one bias per gate), written as a loop over time in the exported "
+            "model.py.")
+    params = RecurrentBase.params + (
+        Param("reset_after", "bool", True, "Apply the reset gate after the recurrent matrix, as PyTorch's GRU and "
+              "Keras's default do; false: before it (Keras reset_after=False, ONNX linear_before_reset=0), with one "
+              "bias per gate."),
+    )
+    onnx = ("reset_after=false: the loop over time is unrolled into T steps, so the sequence's T must be fixed (a "
+            "variable T is refused with a message); the batch stays dynamic.")
+
+    def biases(self, p) -> int:
+        return 2 if p["reset_after"] else 1
+
+    def onnx_problem(self, p, ins):
+        if not p["reset_after"] and ins[0].size("T") is None:
+            return ("with reset_after=false loops over the time steps, which the ONNX export unrolls at one length: "
+                    "give the sequence Input a fixed T (its batch size stays free), or use reset_after=true")
+        return None
+
+    def module(self, p, ins, out):
+        spec = super().module(p, ins, out)
+        if p["reset_after"]:
+            return spec
+        kw = {k: v for k, v in spec.kwargs.items() if k != "batch_first"}  # the helper is always batch first
+        return ModuleSpec("GRUResetBefore", spec.args, kw, helper=GRU_RESET_BEFORE_SOURCE)
+
+    def summary(self, p):
+        return super().summary(p) + ("" if p["reset_after"] else ", reset before")
+
+
+@register
+class RNN(RecurrentBase):
+    type_name = "RNN"
+    id_prefix = "rnn"
+    gates = 1
+    h_n_index = "[1]"  # RNN returns (out, h_n)
+    help = ("Plain (Elman) recurrent layer over a sequence (N, T, F): h' = tanh(W x + U h + b), or relu; Keras's "
+            "SimpleRNN. Returns the final hidden state (N, F'), or every step (N, T, F') with return_sequences. "
+            "F' = hidden_size, doubled for bidirectional concat.")
+    params = RecurrentBase.params + (
+        Param("nonlinearity", "choice", "tanh", "The activation of the hidden state.", choices=("tanh", "relu")),
+    )
+
+    def module(self, p, ins, out):
+        spec = super().module(p, ins, out)
+        if p["nonlinearity"] != "tanh":
+            spec.kwargs["nonlinearity"] = p["nonlinearity"]
+        return spec
+
+    def summary(self, p):
+        return super().summary(p) + ("" if p["nonlinearity"] == "tanh" else ", relu")
