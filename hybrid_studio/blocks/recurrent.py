@@ -118,7 +118,10 @@ class RecurrentBase(Block):
         if p["return_sequences"]:
             lines = [f"{y} = {m}({xs[0]})[0]"]
             if bi and summed:
-                lines.append(f"{y} = {y}.unflatten(2, (2, {p['hidden_size']})).sum(2)")
+                # slices, not unflatten(2, (2, H)).sum(2): the TorchScript ONNX exporter bakes the example's batch
+                # size into that reshape, and a recurrent block after it then fails at any other batch size
+                h = p["hidden_size"]
+                lines.append(f"{y} = {y}[..., :{h}] + {y}[..., {h}:]")
             return lines
         lines = [f"{y} = {m}({xs[0]}){self.h_n_index}"]  # h_n: (num_layers * directions, N, H)
         if not bi:

@@ -1,4 +1,5 @@
-"""ONNX export of the v2 blocks (ConvLSTM2d, Conv3d, AttentionPool, MultiheadAttention, Permute): onnxruntime gives
+"""ONNX export of the v2 blocks (ConvLSTM2d, Conv3d, AttentionPool, MultiheadAttention, Permute, GRU with
+reset_after=false, RNN): onnxruntime gives
 torch's numbers at other batch sizes, and at other lengths where a length is variable (docs/blocks.md says which
 block exports how)."""
 
@@ -48,10 +49,19 @@ CASES = {
                       {"source": "mha", "target": "out"}]),
     "permute": project([("image", [3, 4, 5], "CHW")],
                        [("p", "Permute", {"axes": "HWC"}), ("fc", "Linear", {"out_features": 2})]),
+    "gru_reset_before": project([("series", [6, 4], "TF")],
+                                [("g1", "GRU", {"hidden_size": 3, "reset_after": False, "bidirectional": True,
+                                                "num_layers": 2, "return_sequences": True}),
+                                 ("g2", "GRU", {"hidden_size": 2, "reset_after": False})]),
+    "rnn": project([("series", [None, 4], "TF")],
+                   [("r1", "RNN", {"hidden_size": 3, "bidirectional": True, "return_sequences": True,
+                                   "merge_mode": "sum"}),
+                    ("r2", "RNN", {"hidden_size": 2, "nonlinearity": "relu"})]),
 }
 #: (batch, length for variable sizes) pairs each case runs at.
 SIZES = {"convlstm": [(1, 0), (3, 0)], "conv3d": [(1, 3), (2, 7)], "attention": [(1, 4), (3, 9)],
-         "cross": [(1, 3), (2, 8)], "permute": [(1, 0), (4, 0)]}
+         "cross": [(1, 3), (2, 8)], "permute": [(1, 0), (4, 0)], "gru_reset_before": [(1, 0), (3, 0)],
+         "rnn": [(1, 3), (2, 9)]}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -65,6 +75,16 @@ def test_convlstm_over_a_variable_length_is_refused_and_nothing_is_written(tmp_p
                                   [("cl", "ConvLSTM2d", {"hidden_channels": 3, "return_sequences": False})]))
     target = tmp_path / "cl.onnx"
     with pytest.raises(CompileError, match=r"block 'cl' \(ConvLSTM2d\).*fixed T"):
+        export_onnx(graph, target)
+    assert not target.exists()
+
+
+
+def test_gru_reset_before_over_a_variable_length_is_refused(tmp_path):
+    graph = loads_project(project([("series", [None, 4], "TF")],
+                                  [("gru", "GRU", {"hidden_size": 3, "reset_after": False})]))
+    target = tmp_path / "gru.onnx"
+    with pytest.raises(CompileError, match=r"block 'gru' \(GRU\) with reset_after=false.*fixed T"):
         export_onnx(graph, target)
     assert not target.exists()
 
