@@ -579,6 +579,8 @@ class OnnxImporter:
     def op_Transpose(self, node, ins):
         t = self._ot(ins)
         perm = _attrs(node).get("perm") or list(reversed(range(len(t.src))))
+        if sorted(perm) != list(range(len(t.src))):  # e.g. after a placeholder whose rank was a guess
+            self.fail(f"Transpose with perm {list(perm)} does not fit its input's {len(t.src)} axes ({t.src})")
         return replace(t, src="".join(t.src[p] for p in perm), sizes=tuple(t.sizes[p] for p in perm))
 
     def op_Squeeze(self, node, ins):

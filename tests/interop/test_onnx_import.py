@@ -299,3 +299,17 @@ def test_outputs_are_classification_after_softmax_and_as_the_studio_exported_the
     result = import_model(tmp_path / "tasks.onnx")
     assert {n.id: n.params["task"] for n in result.graph.nodes_of_type("Output")} == \
         {"per_step": "ctc", "label": "classification"}
+
+
+def test_a_transpose_that_does_not_fit_its_input_becomes_a_placeholder(tmp_path):
+    """A rank the importer had to guess (after a placeholder) must not fail the whole file."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Sin", ["x"], ["s"], name="odd"),
+             helper.make_node("Transpose", ["s"], ["y"], perm=[0, 2, 1], name="swap")]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), tmp_path / "t.onnx")
+    result = import_model(tmp_path / "t.onnx")
+    assert [e.op for e in result.unsupported] == ["Sin", "Transpose"]
+    assert "perm [0, 2, 1]" in result.unsupported[1].reason and "t.onnx" in result.unsupported[1].reason
