@@ -156,6 +156,7 @@ class LSTM(RecurrentBase):
 #: The GRU with the reset gate before the recurrent matrix, written into the generated model.py when a GRU block
 #: has reset_after=false. Same arguments (batch first), parameter names and gate order (r, z, n) as nn.GRU, except
 #: one bias per gate (``bias_l0``: nn.GRU's two would simply add up here); returns (output, h_n) as nn.GRU does.
+#: Exported to ONNX it is ONNX's own GRU op (its linear_before_reset=0 is this form), so the length stays free.
 GRU_RESET_BEFORE_SOURCE = '''
 class GRUResetBefore(nn.Module):
     """GRU applying the reset gate before the recurrent matrix (Keras reset_after=False, ONNX linear_before_reset=0).
@@ -178,31 +179,66 @@ class GRUResetBefore(nn.Module):
                 for name, shape in shapes.items():
                     self.register_parameter(f"{name}_l{layer}{sfx}", nn.Parameter(torch.empty(shape).uniform_(-k, k)))
 
-    def direction(self, x, layer, sfx):
-        """One layer in one direction over x (N, T, F): every step (N, T, H) and the last state (N, H)."""
-        hs = self.hidden_size
-        w_hh = getattr(self, f"weight_hh_l{layer}{sfx}")
-        bias = getattr(self, f"bias_l{layer}{sfx}") if self.bias else None
-        gates_x = F.linear(x, getattr(self, f"weight_ih_l{layer}{sfx}"), bias)  # the input's part, all steps at once
+    @staticmethod
+    def steps(x, w_ih, w_hh, bias, reverse):
+        """One direction over x (N, T, F), gates in the order r, z, n: every step (N, T, H) and the last state."""
+        hs = w_hh.shape[1]
+        gates_x = F.linear(x, w_ih, bias)  # the input's part of every gate, for all steps at once
         h = x.new_zeros(x.shape[0], hs)
-        steps = list(range(x.shape[1]))
-        outputs = [h] * len(steps)
-        for t in (steps[::-1] if sfx else steps):  # the reverse direction reads the sequence backwards
+        order = list(range(x.shape[1]))
+        outputs = [h] * len(order)
+        for t in (order[::-1] if reverse else order):  # the reverse direction reads the sequence backwards
             r, z = torch.sigmoid(gates_x[:, t, :2 * hs] + h @ w_hh[:2 * hs].t()).chunk(2, 1)
             n = torch.tanh(gates_x[:, t, 2 * hs:] + (r * h) @ w_hh[2 * hs:].t())
             h = (1 - z) * n + z * h
             outputs[t] = h
         return torch.stack(outputs, 1), h
 
+    def onnx_weights(self, name, layer):
+        """A weight of every direction of a layer in ONNX's gate order z, r, h (the bias: ONNX's [input, recurrent])."""
+        if name == "bias" and not self.bias:
+            return None
+        hs = self.hidden_size
+        ws = [getattr(self, f"{name}_l{layer}{sfx}") for sfx in self.suffixes]
+        w = torch.stack([torch.cat([w[hs:2 * hs], w[:hs], w[2 * hs:]]) for w in ws])
+        return torch.cat([w, torch.zeros_like(w)], 1) if name == "bias" else w
+
     def forward(self, x):
         last = []
         for layer in range(self.num_layers):
             if layer and self.dropout:
                 x = F.dropout(x, self.dropout, self.training)
-            runs = [self.direction(x, layer, sfx) for sfx in self.suffixes]
-            x = torch.cat([out for out, _ in runs], 2)
-            last += [h for _, h in runs]
-        return x, torch.stack(last, 0)
+            if torch.onnx.is_in_onnx_export():  # ONNX has this GRU as an op: export it as one, for any length
+                w, r, b = (self.onnx_weights(name, layer) for name in ("weight_ih", "weight_hh", "bias"))
+                x, h = OnnxGRUResetBefore.apply(x, w, r, b, self.hidden_size)
+            else:
+                runs = [self.steps(x, getattr(self, f"weight_ih_l{layer}{sfx}"), getattr(self, f"weight_hh_l{layer}{sfx}"),
+                                   getattr(self, f"bias_l{layer}{sfx}") if self.bias else None, sfx == "_reverse")
+                        for sfx in self.suffixes]
+                x, h = torch.cat([out for out, _ in runs], 2), torch.stack([h for _, h in runs])
+            last.append(h)
+        return x, last[0] if len(last) == 1 else torch.cat(last, 0)  # one layer: ONNX's own state, no Concat
+
+
+class OnnxGRUResetBefore(torch.autograd.Function):
+    """One layer of GRUResetBefore written as ONNX's GRU op, weights in its gate order z, r, h; export only."""
+
+    @staticmethod
+    def forward(ctx, x, w, r, b, hidden_size):
+        hs = hidden_size
+        swap = lambda m: torch.cat([m[hs:2 * hs], m[:hs], m[2 * hs:]])  # z, r, h <-> r, z, n
+        runs = [GRUResetBefore.steps(x, swap(w[d]), swap(r[d]), None if b is None else swap(b[d][:3 * hs]), d == 1)
+                for d in range(w.shape[0])]
+        return torch.cat([out for out, _ in runs], 2), torch.stack([h for _, h in runs])
+
+    @staticmethod
+    def symbolic(g, x, w, r, b, hidden_size):
+        direction = "bidirectional" if w.type().sizes()[0] == 2 else "forward"
+        ins = [g.op("Transpose", x, perm_i=[1, 0, 2]), w, r] + ([b] if b is not None else [])  # ONNX reads (T, N, F)
+        y, y_h = g.op("GRU", *ins, hidden_size_i=hidden_size, direction_s=direction, linear_before_reset_i=0,
+                      outputs=2)
+        y = g.op("Transpose", y, perm_i=[2, 0, 1, 3])  # (T, D, N, H) -> (N, T, D, H) -> (N, T, D * H)
+        return g.op("Reshape", y, g.op("Constant", value_t=torch.tensor([0, 0, -1]))), y_h
 '''
 
 
@@ -221,17 +257,11 @@ class GRU(RecurrentBase):
               "Keras's default do; false: before it (Keras reset_after=False, ONNX linear_before_reset=0), with one "
               "bias per gate."),
     )
-    onnx = ("reset_after=false: the loop over time is unrolled into T steps, so the sequence's T must be fixed (a "
-            "variable T is refused with a message); the batch stays dynamic.")
+    onnx = ("reset_after=false exports as ONNX's GRU op with linear_before_reset=0 (the same equations), one op per "
+            "layer: the batch and the length stay dynamic.")
 
     def biases(self, p) -> int:
         return 2 if p["reset_after"] else 1
-
-    def onnx_problem(self, p, ins):
-        if not p["reset_after"] and ins[0].size("T") is None:
-            return ("with reset_after=false loops over the time steps, which the ONNX export unrolls at one length: "
-                    "give the sequence Input a fixed T (its batch size stays free), or use reset_after=true")
-        return None
 
     def module(self, p, ins, out):
         spec = super().module(p, ins, out)

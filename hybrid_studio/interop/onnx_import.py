@@ -324,7 +324,7 @@ class OnnxImporter:
     @staticmethod
     def _is_plumbing(node) -> bool:
         return node.op_type in ("Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Gather", "Reshape",
-                                "Flatten", "Cast")
+                                "Flatten", "Cast", "Slice")
 
     def _mark(self, node, value):
         for o in node.output:
@@ -777,6 +777,9 @@ class OnnxImporter:
             self.fail(f"{node.op_type} needs two computed tensors")
         if a.rnn is not None and b.rnn is not None and a.rnn is b.rnn and op == "Add" and \
                 {a.direction, b.direction} == {0, 1}:
+            if "T" in a.src:  # the two halves of every step (see op_Slice): a sum merge of the sequences
+                o = self._rnn_block(a.rnn, True, "sum", "TF", "NTF", (None, a.size("T"), a.rnn.hidden))
+                return replace(o, src=a.src, sizes=a.sizes)
             return self._rnn_block(a.rnn, False, "sum", "F", "NF", (None, a.rnn.hidden))
         if a.rnn is not None and a.rnn is b.rnn:
             self.fail("combining the directions of a recurrent output this way is not supported")
@@ -851,6 +854,23 @@ class OnnxImporter:
                 return self.materialize(out, node.output[0])
             return out
         self.fail("Gather is supported on a recurrent state and as an embedding lookup")
+
+    def op_Slice(self, node, ins):
+        """One direction's half of a bidirectional recurrent layer's steps (``y[..., :H]``, ``y[..., H:]``): the
+        studio writes a sum merge of sequences so, and the Add of the two halves becomes that block."""
+        t = self._ot(ins)
+        starts, ends = (self.need_const(node, i, what) for i, what in ((1, "start"), (2, "end")))
+        axes = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else np.zeros(1, np.int64)
+        steps = self.const(node.input[4]) if len(node.input) > 4 and node.input[4] else np.ones(1, np.int64)
+        r = t.rnn
+        if r is not None and t.node is None and r.dirs == 2 and "T" in t.src and starts.size == 1 and \
+                steps.reshape(-1)[0] == 1:
+            axis = int(axes.reshape(-1)[0]) % len(t.src)
+            h = r.hidden
+            half = {(0, h): 0, (h, 2 * h): 1}.get((int(starts.reshape(-1)[0]), min(int(ends.reshape(-1)[0]), 2 * h)))
+            if t.src[axis] == "F" and half is not None:
+                return replace(t, sizes=tuple(h if k == axis else s for k, s in enumerate(t.sizes)), direction=half)
+        self.fail("Slice is supported as the halves of a bidirectional recurrent layer's steps (a sum merge)")
 
     def _rnn(self, node, ins, kind):
         a = _attrs(node)

@@ -39,10 +39,10 @@ def _compare(result, path, xs):
         np.testing.assert_allclose(g.numpy(), e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
 
 
-def _round_trip(name, tmp_path):
+def _round_trip(name, tmp_path, graph=None):
     from hybrid_studio.compile.onnx_export import export_onnx
 
-    graph = load_project(templates_dir() / f"{name}.hsproj.json")
+    graph = graph or load_project(templates_dir() / f"{name}.hsproj.json")
     torch.manual_seed(0)
     model = compile_graph(graph).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, so that a swapped mean/variance shows
@@ -313,3 +313,21 @@ def test_a_transpose_that_does_not_fit_its_input_becomes_a_placeholder(tmp_path)
     result = import_model(tmp_path / "t.onnx")
     assert [e.op for e in result.unsupported] == ["Sin", "Transpose"]
     assert "perm [0, 2, 1]" in result.unsupported[1].reason and "t.onnx" in result.unsupported[1].reason
+
+
+def test_round_trip_of_gru_reset_after_false_and_rnn(tmp_path):
+    """The studio's GRU with reset_after=false exports as ONNX's GRU op and comes back as the same block."""
+    import json
+
+    from hybrid_studio.project import loads_project
+    nodes = [{"id": "series", "type": "Input", "params": {"shape": [None, 4], "axes": "TF"}},
+             {"id": "bi", "type": "GRU", "params": {"hidden_size": 3, "bidirectional": True, "merge_mode": "sum",
+                                                    "return_sequences": True, "reset_after": False}},
+             {"id": "plain", "type": "RNN", "params": {"hidden_size": 4, "return_sequences": True,
+                                                        "nonlinearity": "relu"}},
+             {"id": "last", "type": "GRU", "params": {"hidden_size": 2, "bias": False, "reset_after": False}},
+             {"id": "out", "type": "Output", "params": {"task": "regression"}}]
+    ids = [n["id"] for n in nodes]
+    graph = loads_project(json.dumps({"format": "hybrid-studio", "version": 1, "name": "rt", "nodes": nodes,
+                                      "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]}))
+    _round_trip("gru-reset-before", tmp_path, graph)
