@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import tempfile
@@ -43,6 +44,9 @@ TORCHSCRIPT_OPSET = 17
 #: Largest difference from torch's outputs an export may show in onnxruntime.
 TOLERANCE = 1e-4
 EXPORTERS = ("auto", "torchscript", "dynamo")
+#: Metadata key of the exported model: JSON {output id: task} of its Output blocks, so that importing the file back
+#: gives the same tasks (ONNX itself cannot tell logits for classification from a regression output).
+OUTPUT_TASKS_KEY = "hybrid_studio.output_tasks"
 
 
 class ExportCheckError(RuntimeError):
@@ -112,6 +116,8 @@ def export_onnx(graph: Graph, path, model=None, opset: int | None = None, export
         except Exception as e:  # noqa: BLE001 - a failed try means the next exporter; all failures are reported
             problems.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
             continue
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = OUTPUT_TASKS_KEY, json.dumps(gen.tasks)
         atomic_write_bytes(Path(path), proto.SerializeToString())
         if report is not None:
             report.update(exporter=name, max_abs_diff=diff, checked_sizes=[list(c) for c in checks],

@@ -398,30 +398,38 @@ def embedding(b: Builder, L: Layer, ins, **_) -> KT:
 
 
 # ---- recurrent -------------------------------------------------------------------------------------------------------
+#: Keras recurrent layer class -> the studio block it becomes.
+RNN_BLOCKS = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
+
+
+def _act_name(got):
+    if isinstance(got, dict):
+        got = got.get("config", {}).get("name") or got.get("class_name")
+    return got
+
+
 def _check_rnn(cfg: dict, kind: str):
-    for key, want in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
-        got = cfg.get(key, want)
-        if isinstance(got, dict):
-            got = got.get("config", {}).get("name") or got.get("class_name")
-        if got != want:
-            raise Unsupported(f"{kind} with {key}='{got}': PyTorch's {kind} uses {want}")
+    if kind == "SimpleRNN":  # one activation, tanh or relu (nn.RNN's nonlinearity)
+        got = _act_name(cfg.get("activation", "tanh"))
+        if got not in ("tanh", "relu"):
+            raise Unsupported(f"SimpleRNN with activation='{got}': the studio's RNN uses tanh or relu")
+    else:
+        for key, want in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+            got = _act_name(cfg.get(key, want))
+            if got != want:
+                raise Unsupported(f"{kind} with {key}='{got}': PyTorch's {kind} uses {want}")
     for key in ("stateful", "return_state"):
         if cfg.get(key):
             raise Unsupported(f"{key}=True is not supported")
-    if kind == "GRU" and not cfg.get("reset_after", True):
-        raise Unsupported("GRU with reset_after=False applies the reset gate before the recurrent matrix; "
-                          "PyTorch's GRU (and the studio's) applies it after, so no weights give the same outputs. "
-                          "Retrain in Keras with reset_after=True (the default), or replace this block with a GRU and "
-                          "train it")
 
 
 def _rnn_weights(b: Builder, L: Layer, nid: str, kind: str, f_in: int, h: int, offset: int, suffix: str,
-                 bias: bool) -> int:
+                 bias: bool, reset_after: bool = True) -> int:
     """Copy one direction's Keras weights (from array ``offset``) into ``nid``; returns the next offset."""
-    g = 4 if kind == "LSTM" else 3
+    g = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
     kernel = expect(L, offset, (f_in, g * h), "kernel")
     rec = expect(L, offset + 1, (h, g * h), "recurrent_kernel")
-    if kind == "LSTM":  # Keras's gate order i, f, c, o is PyTorch's i, f, g, o
+    if kind != "GRU":  # LSTM: Keras's gate order i, f, c, o is PyTorch's i, f, g, o; SimpleRNN: one gate
         def order(w):
             return w
     else:  # Keras z, r, h -> PyTorch r, z, n
@@ -431,10 +439,12 @@ def _rnn_weights(b: Builder, L: Layer, nid: str, kind: str, f_in: int, h: int, o
     b.set_weight(f"{nid}.weight_hh_l0{suffix}", order(rec.T))
     if not bias:
         return offset + 2
-    if kind == "LSTM":
+    if kind != "GRU":  # one Keras bias; PyTorch adds its two
         bvec = expect(L, offset + 2, (g * h,), "bias")
         b.set_weight(f"{nid}.bias_ih_l0{suffix}", bvec)
         b.set_weight(f"{nid}.bias_hh_l0{suffix}", np.zeros_like(bvec))
+    elif not reset_after:  # one bias per gate, as the studio's GRU with reset_after=false keeps it
+        b.set_weight(f"{nid}.bias_l0{suffix}", order(expect(L, offset + 2, (g * h,), "bias")))
     else:  # reset_after: an input bias and a recurrent bias
         bvec = expect(L, offset + 2, (2, g * h), "bias")
         b.set_weight(f"{nid}.bias_ih_l0{suffix}", order(bvec[0]))
@@ -467,10 +477,15 @@ def _recurrent_block(b, L, t, kind, cfg, bidirectional, merge) -> KT:
         params["return_sequences"] = True
     if not bias:
         params["bias"] = False
-    nid = b.add(kind, params, [t], L.name)
-    nxt = _rnn_weights(b, L, nid, kind, f_in, h, 0, "", bias)
+    reset_after = kind != "GRU" or cfg.get("reset_after", True)  # Keras 2.3+ defaults to True
+    if not reset_after:
+        params["reset_after"] = False
+    if kind == "SimpleRNN" and _act_name(cfg.get("activation", "tanh")) == "relu":
+        params["nonlinearity"] = "relu"
+    nid = b.add(RNN_BLOCKS[kind], params, [t], L.name)
+    nxt = _rnn_weights(b, L, nid, kind, f_in, h, 0, "", bias, reset_after)
     if bidirectional:
-        _rnn_weights(b, L, nid, kind, f_in, h, nxt, "_reverse", bias)
+        _rnn_weights(b, L, nid, kind, f_in, h, nxt, "_reverse", bias, reset_after)
     letters = "TF" if cfg.get("return_sequences") else "F"
     return b.out(nid, letters, letters)
 
@@ -479,8 +494,8 @@ def bidirectional(b: Builder, L: Layer, ins, **_) -> KT:
     cfg = L.cfg
     inner = cfg.get("layer", {})
     kind = inner.get("class_name")
-    if kind not in ("LSTM", "GRU"):
-        raise Unsupported(f"Bidirectional around {kind} is not supported (LSTM and GRU are)")
+    if kind not in RNN_BLOCKS:
+        raise Unsupported(f"Bidirectional around {kind} is not supported (LSTM, GRU and SimpleRNN are)")
     merge = cfg.get("merge_mode", "concat")
     if merge not in ("concat", "sum"):
         raise Unsupported(f"merge_mode '{merge}' is not supported; the studio's bidirectional layers concat or sum")
@@ -489,7 +504,7 @@ def bidirectional(b: Builder, L: Layer, ins, **_) -> KT:
     back = (cfg.get("backward_layer") or {}).get("config")
     if back:
         _check_rnn(back, kind)
-        for key in ("units", "use_bias", "return_sequences"):
+        for key in ("units", "use_bias", "return_sequences", "reset_after", "activation"):
             if back.get(key) != icfg.get(key):
                 raise Unsupported(f"the backward layer's {key} differs from the forward layer's")
     if ins[0].rank != 2:
@@ -654,7 +669,8 @@ CONVERTERS = {
     "Softmax": softmax_layer,
     "Flatten": flatten, "Reshape": reshape, "Permute": permute,
     "Dense": dense, "Embedding": embedding,
-    "LSTM": _c(recurrent, kind="LSTM"), "GRU": _c(recurrent, kind="GRU"), "Bidirectional": bidirectional,
+    "LSTM": _c(recurrent, kind="LSTM"), "GRU": _c(recurrent, kind="GRU"), "SimpleRNN": _c(recurrent, kind="SimpleRNN"),
+    "Bidirectional": bidirectional,
     "ConvLSTM2D": conv_lstm, "TimeDistributed": time_distributed,
     "Concatenate": concatenate, "Add": _c(elementwise, op="Add"), "Multiply": _c(elementwise, op="Multiply"),
     "MultiHeadAttention": multi_head_attention,
@@ -667,7 +683,6 @@ TD_OK = {"Conv2D", "Convolution2D", "MaxPooling2D", "AveragePooling2D", "MaxPool
 #: What each unsupported kind of layer should become, in the user's words.
 HINTS = {
     "Lambda": "a Lambda layer holds Python code, which the import never runs; rebuild what it does with blocks",
-    "SimpleRNN": "the studio has no plain RNN block; replace it with a GRU or LSTM and retrain it",
     "GlobalMaxPooling1D": "the studio has no global max pooling; use GlobalAvgPool or MaxPool with the full size",
     "GlobalMaxPooling2D": "the studio has no global max pooling; use GlobalAvgPool or MaxPool with the full size",
 }

@@ -10,14 +10,19 @@ sub-graphs are folded with numpy; sizes come from ONNX shape inference; Shape ar
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from hybrid_studio.compile.onnx_export import OUTPUT_TASKS_KEY
+
 from .builder import Builder, clean_id
 from .result import ImportFailure, ImportResult, ReportEntry, Unsupported
 
+#: ONNX recurrent ops; each becomes the studio block of the same name.
+RNN_OPS = ("LSTM", "GRU", "RNN")
 ACT = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Elu": "elu", "Gelu": "gelu", "Softmax": "softmax"}
 SHAPE = object()   # a value computed from Shape (sizes): only ever used as a shape argument
 ZEROS = object()   # an all-zero tensor of a computed size (an RNN's initial state)
@@ -25,7 +30,7 @@ ZEROS = object()   # an all-zero tensor of a computed size (an RNN's initial sta
 
 @dataclass
 class RNN:
-    """An ONNX LSTM/GRU whose studio block is made once its consumers say which output form they want."""
+    """An ONNX LSTM/GRU/RNN whose studio block is made once its consumers say which output form they want."""
 
     kind: str
     onnx_name: str
@@ -34,6 +39,8 @@ class RNN:
     dirs: int
     weights: dict          # torch key suffix -> array
     bias: bool
+    #: block params beyond the shared ones (a GRU's reset_after, an RNN's nonlinearity)
+    extra: dict = field(default_factory=dict)
     made: dict = field(default_factory=dict)   # (return_sequences, merge) -> studio id
     entry: object = None                         # its report entry (blocks are added when made)
 
@@ -152,6 +159,7 @@ class OnnxImporter:
                 params["return_sequences"] = True
             if not r.bias:
                 params["bias"] = False
+            params.update(r.extra)
             nid = self.b.add(r.kind, params, [_kt(r.x)], _weight_owner(r.onnx_name)
                              if "." in r.onnx_name else clean_id(r.onnx_name))
             if r.entry is not None and nid not in r.entry.blocks:
@@ -187,11 +195,34 @@ class OnnxImporter:
                 if t.node is None or t.rnn is not None:
                     t = self.materialize(t, out.name)
                 t = self.as_layout(t, t.src[1:] if t.src[0] == "N" else t.studio, out.name)
-                self.b.add("Output", {"task": "regression"}, [_kt(t)], out.name)
+                self.b.add("Output", {"task": self._task(out.name, t)}, [_kt(t)], out.name)
                 self.b.entries.append(ReportEntry(out.name, "output", self.b.created()))
             except Unsupported as e:
                 raise ImportFailure(self.path, f"output '{out.name}': {e}") from None
         return ImportResult(self.b.graph, self.b.weights, self.b.entries, self.path, has_weights=True)
+
+    def _task(self, name: str, t: OT) -> str:
+        """The Output's task: as the studio's own export recorded it (metadata ``hybrid_studio.output_tasks``),
+        else classification for a feature vector that ends in Softmax (as the Keras import decides), else
+        regression."""
+        recorded = self._recorded_tasks().get(name)
+        if recorded in ("classification", "regression", "ctc"):
+            return recorded
+        node = self.b.graph.get(t.node) if t.node else None
+        if node is not None and t.studio == "F" and (node.params.get("activation") == "softmax" or (
+                node.type == "Activation" and node.params.get("function") == "softmax")):
+            return "classification"
+        return "regression"
+
+    def _recorded_tasks(self) -> dict:
+        for prop in self.model.metadata_props:
+            if prop.key == OUTPUT_TASKS_KEY:
+                try:
+                    tasks = json.loads(prop.value)
+                except ValueError:
+                    return {}
+                return tasks if isinstance(tasks, dict) else {}
+        return {}
 
     def _input(self, inp) -> OT:
         tt = inp.type.tensor_type
@@ -255,12 +286,12 @@ class OnnxImporter:
                 self.values[o_name] = o
             # a recurrent block made while converting a consumer is reported under its own LSTM/GRU node
             rnn_blocks = {nid for r in self._rnns for nid in r.made.values()}
-            created = [c for c in self.b.created() if c not in rnn_blocks or node.op_type in ("LSTM", "GRU")]
+            created = [c for c in self.b.created() if c not in rnn_blocks or node.op_type in RNN_OPS]
             if created or not self._is_plumbing(node):
                 entry = ReportEntry(name, node.op_type, created)
                 if not created and isinstance(outs[0], OT) and outs[0].node and outs[0].rnn is None:
                     entry.blocks, entry.note = [outs[0].node], f"folded into {outs[0].node}"
-                if node.op_type in ("LSTM", "GRU"):
+                if node.op_type in RNN_OPS:
                     outs[0].rnn.entry = entry
                     entry.blocks = list(outs[0].rnn.made.values())
                 self.b.entries.append(entry)
@@ -293,7 +324,7 @@ class OnnxImporter:
     @staticmethod
     def _is_plumbing(node) -> bool:
         return node.op_type in ("Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Gather", "Reshape",
-                                "Flatten", "Cast")
+                                "Flatten", "Cast", "Slice")
 
     def _mark(self, node, value):
         for o in node.output:
@@ -548,6 +579,8 @@ class OnnxImporter:
     def op_Transpose(self, node, ins):
         t = self._ot(ins)
         perm = _attrs(node).get("perm") or list(reversed(range(len(t.src))))
+        if sorted(perm) != list(range(len(t.src))):  # e.g. after a placeholder whose rank was a guess
+            self.fail(f"Transpose with perm {list(perm)} does not fit its input's {len(t.src)} axes ({t.src})")
         return replace(t, src="".join(t.src[p] for p in perm), sizes=tuple(t.sizes[p] for p in perm))
 
     def op_Squeeze(self, node, ins):
@@ -744,6 +777,9 @@ class OnnxImporter:
             self.fail(f"{node.op_type} needs two computed tensors")
         if a.rnn is not None and b.rnn is not None and a.rnn is b.rnn and op == "Add" and \
                 {a.direction, b.direction} == {0, 1}:
+            if "T" in a.src:  # the two halves of every step (see op_Slice): a sum merge of the sequences
+                o = self._rnn_block(a.rnn, True, "sum", "TF", "NTF", (None, a.size("T"), a.rnn.hidden))
+                return replace(o, src=a.src, sizes=a.sizes)
             return self._rnn_block(a.rnn, False, "sum", "F", "NF", (None, a.rnn.hidden))
         if a.rnn is not None and a.rnn is b.rnn:
             self.fail("combining the directions of a recurrent output this way is not supported")
@@ -819,6 +855,23 @@ class OnnxImporter:
             return out
         self.fail("Gather is supported on a recurrent state and as an embedding lookup")
 
+    def op_Slice(self, node, ins):
+        """One direction's half of a bidirectional recurrent layer's steps (``y[..., :H]``, ``y[..., H:]``): the
+        studio writes a sum merge of sequences so, and the Add of the two halves becomes that block."""
+        t = self._ot(ins)
+        starts, ends = (self.need_const(node, i, what) for i, what in ((1, "start"), (2, "end")))
+        axes = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else np.zeros(1, np.int64)
+        steps = self.const(node.input[4]) if len(node.input) > 4 and node.input[4] else np.ones(1, np.int64)
+        r = t.rnn
+        if r is not None and t.node is None and r.dirs == 2 and "T" in t.src and starts.size == 1 and \
+                steps.reshape(-1)[0] == 1:
+            axis = int(axes.reshape(-1)[0]) % len(t.src)
+            h = r.hidden
+            half = {(0, h): 0, (h, 2 * h): 1}.get((int(starts.reshape(-1)[0]), min(int(ends.reshape(-1)[0]), 2 * h)))
+            if t.src[axis] == "F" and half is not None:
+                return replace(t, sizes=tuple(h if k == axis else s for k, s in enumerate(t.sizes)), direction=half)
+        self.fail("Slice is supported as the halves of a bidirectional recurrent layer's steps (a sum merge)")
+
     def _rnn(self, node, ins, kind):
         a = _attrs(node)
         x = self._ot(ins)
@@ -830,14 +883,24 @@ class OnnxImporter:
             x = replace(x, src="N" + x.src[0] + x.src[2], sizes=(None, x.sizes[0], x.sizes[2]))
         if x.studio != "TF" or x.src != "NTF":
             x = self.as_layout(x, "TF", node.output[0])
-        for key in ("activations", "clip", "activation_alpha", "activation_beta"):
+        extra = {}
+        acts = [v.decode() if isinstance(v, bytes) else v for v in a.get("activations", [])]
+        if kind == "RNN" and acts and len(set(acts)) == 1 and acts[0] in ("Tanh", "Relu"):
+            if acts[0] == "Relu":
+                extra["nonlinearity"] = "relu"
+        elif acts:
+            self.fail(f"{kind} with activations {acts} is not supported (the studio's {kind} uses "
+                      f"{'Tanh or Relu' if kind == 'RNN' else 'the default ones'})")
+        for key in ("clip", "activation_alpha", "activation_beta"):
             if key in a:
                 self.fail(f"{kind} with custom {key} is not supported")
         if a.get("input_forget", 0):
             self.fail("input_forget=1 is not supported")
-        if kind == "GRU" and not a.get("linear_before_reset", 0):
-            self.fail("GRU with linear_before_reset=0 applies the reset gate before the recurrent matrix; PyTorch's "
-                      "GRU applies it after, so no weights give the same outputs")
+        # linear_before_reset=0 (ONNX's default) applies the reset gate before the recurrent matrix: the studio's
+        # GRU with reset_after=false, whose one bias per gate is ONNX's two added up
+        reset_before = kind == "GRU" and not a.get("linear_before_reset", 0)
+        if reset_before:
+            extra["reset_after"] = False
         for i in (4,):
             if len(node.input) > i and node.input[i]:
                 self.fail("per-sample sequence lengths are not supported")
@@ -854,9 +917,9 @@ class OnnxImporter:
         h = int(a["hidden_size"])
         W, R = self.need_const(node, 1, "W"), self.need_const(node, 2, "R")
         B = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
-        g = 4 if kind == "LSTM" else 3
-        # ONNX gate blocks -> PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n
-        order = [0, 2, 3, 1] if kind == "LSTM" else [1, 0, 2]
+        g = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+        # ONNX gate blocks -> PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n; RNN: one
+        order = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}[kind]
 
         def reorder(m):
             return np.concatenate([m[k * h:(k + 1) * h] for k in order], axis=0)
@@ -869,12 +932,14 @@ class OnnxImporter:
             sfx = "_reverse" if d == 1 else ""
             weights[f"weight_ih_l0{sfx}"] = reorder(W[d])
             weights[f"weight_hh_l0{sfx}"] = reorder(R[d])
-            if B is not None:
+            if B is not None and reset_before:
+                weights[f"bias_l0{sfx}"] = reorder(B[d][:g * h] + B[d][g * h:])
+            elif B is not None:
                 weights[f"bias_ih_l0{sfx}"] = reorder(B[d][:g * h])
                 weights[f"bias_hh_l0{sfx}"] = reorder(B[d][g * h:])
         xs = x
         r = RNN(kind, node.input[1] if node.input[1] in self._initializer_names() and "." in node.input[1]
-                else node.output[0], xs, h, dirs, weights, B is not None)
+                else node.output[0], xs, h, dirs, weights, B is not None, extra)
         self._rnns.append(r)
         r.onnx_name = _module_scope(node) or self._rnn_name(node, r.onnx_name)
         r.entry = None
@@ -914,6 +979,9 @@ class OnnxImporter:
 
     def op_GRU(self, node, ins):
         return self._rnn(node, ins, "GRU")
+
+    def op_RNN(self, node, ins):
+        return self._rnn(node, ins, "RNN")
 
 
 # ---- module-level helpers ------------------------------------------------------------------------------------

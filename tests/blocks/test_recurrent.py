@@ -1,7 +1,8 @@
-"""LSTM, GRU and Embedding: shapes, PyTorch's parameter counts, h_n semantics, fx tracing and diagnostics."""
+"""LSTM, GRU, RNN and Embedding: shapes, PyTorch's parameter counts, h_n semantics, fx tracing and diagnostics."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -30,7 +31,8 @@ def chain(input_params: dict, *blocks):
 SEQ = {"shape": [7, 5], "axes": "TF"}
 
 
-@pytest.mark.parametrize("type_name,torch_cls", [("LSTM", torch.nn.LSTM), ("GRU", torch.nn.GRU)])
+@pytest.mark.parametrize("type_name,torch_cls", [("LSTM", torch.nn.LSTM), ("GRU", torch.nn.GRU),
+                                                 ("RNN", torch.nn.RNN)])
 @pytest.mark.parametrize("layers,bi,bias", [(1, False, True), (2, True, True), (3, True, False), (2, False, False)])
 def test_param_count_is_pytorchs(type_name, torch_cls, layers, bi, bias):
     g, ck = chain(SEQ, (type_name, {"hidden_size": 6, "num_layers": layers, "bidirectional": bi, "bias": bias}))
@@ -38,7 +40,7 @@ def test_param_count_is_pytorchs(type_name, torch_cls, layers, bi, bias):
     assert ck.result("b0").params == sum(p.numel() for p in ref.parameters())
 
 
-@pytest.mark.parametrize("type_name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("type_name", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("bi,merge,seq,expected", [
     (False, "concat", False, ("F", (6,))),
     (False, "concat", True, ("TF", (7, 6))),
@@ -70,13 +72,13 @@ def test_macs_estimate():
     assert ck.result("b0").macs == 7 * 2 * (3 * 4 * (5 + 4) + 3 * 4 * (8 + 4))
 
 
-def _module_and_model(type_name, params, t=7):
-    g, ck = chain({"shape": [t, 5], "axes": "TF"}, (type_name, params))
+def _module_and_model(type_name, params, t=7, features=5):
+    g, ck = chain({"shape": [t, features], "axes": "TF"}, (type_name, params))
     gm = compile_graph(g, ck)
     return gm.b0, gm
 
 
-@pytest.mark.parametrize("type_name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("type_name", ["LSTM", "GRU", "RNN"])
 def test_final_state_is_h_n_not_last_output(type_name):
     """Bidirectional, no sequences: forward h_n[-2] and backward h_n[-1], not out[:, -1]."""
     rnn, gm = _module_and_model(type_name, {"hidden_size": 4, "num_layers": 2, "bidirectional": True})
@@ -89,7 +91,7 @@ def test_final_state_is_h_n_not_last_output(type_name):
     assert not torch.allclose(y[:, 4:], out[:, -1, 4:])
 
 
-@pytest.mark.parametrize("type_name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("type_name", ["LSTM", "GRU", "RNN"])
 def test_sum_merge(type_name):
     rnn, gm = _module_and_model(type_name, {"hidden_size": 4, "bidirectional": True, "merge_mode": "sum"})
     x = torch.randn(2, 7, 5)
@@ -100,6 +102,136 @@ def test_sum_merge(type_name):
                                             "return_sequences": True})
     out, _ = rnn(x)
     assert torch.allclose(gm(x), out[..., :4] + out[..., 4:])
+
+
+
+# ---- GRU with reset_after=false (Keras's reset_after=False, ONNX's linear_before_reset=0) ---------------------------
+
+def _onnx_gru_reference(module, x, bidirectional: bool, bias: bool):
+    """onnxruntime's GRU op (linear_before_reset=0) on ``x`` with ``module``'s weights: (every step, final states)."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    hs = module.hidden_size
+    sfx = ("", "_reverse") if bidirectional else ("",)
+
+    def zrh(w):  # the studio's gate order r, z, n -> ONNX's z, r, h
+        return torch.cat([w[hs:2 * hs], w[:hs], w[2 * hs:]]).detach().numpy()
+
+    W = np.stack([zrh(getattr(module, f"weight_ih_l0{s}")) for s in sfx])
+    R = np.stack([zrh(getattr(module, f"weight_hh_l0{s}")) for s in sfx])
+    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")]
+    ins = ["X", "W", "R"]
+    if bias:
+        B = np.stack([np.concatenate([zrh(getattr(module, f"bias_l0{s}")), np.zeros(3 * hs, np.float32)])
+                      for s in sfx])
+        inits.append(numpy_helper.from_array(B, "B"))
+        ins.append("B")
+    node = helper.make_node("GRU", ins, ["Y", "Y_h"], hidden_size=hs, linear_before_reset=0,
+                            direction="bidirectional" if bidirectional else "forward")
+    graph = helper.make_graph([node], "gru", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, None)], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    y, y_h = sess.run(None, {"X": x.transpose(0, 1).numpy()})  # ONNX reads (T, N, F)
+    # Y: (T, directions, N, H) -> (N, T, directions * H)
+    return torch.from_numpy(y).permute(2, 0, 1, 3).flatten(2), torch.from_numpy(y_h)
+
+
+@pytest.mark.parametrize("bi,bias", [(False, True), (True, True), (True, False)])
+def test_gru_reset_before_matches_onnxruntimes_gru_op(bi, bias):
+    """An independent implementation of the same equations: ONNX's GRU with linear_before_reset=0."""
+    torch.manual_seed(0)
+    rnn, gm = _module_and_model("GRU", {"hidden_size": 4, "bidirectional": bi, "bias": bias, "reset_after": False,
+                                        "return_sequences": True})
+    assert type(rnn).__name__ == "GRUResetBefore"
+    x = torch.randn(3, 7, 5)
+    want_seq, want_h = _onnx_gru_reference(rnn, x, bi, bias)
+    with torch.no_grad():
+        out, h_n = rnn(x)
+        torch.testing.assert_close(gm(x), want_seq, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, want_seq, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h_n, want_h, atol=1e-5, rtol=1e-5)
+    # and it differs from PyTorch's reset-after GRU with the same weights (the form really changed)
+    ref = torch.nn.GRU(5, 4, batch_first=True, bidirectional=bi, bias=bias)
+    with torch.no_grad():
+        for name, w in rnn.named_parameters():
+            if name.startswith("bias"):
+                getattr(ref, name.replace("bias", "bias_ih")).copy_(w)
+                getattr(ref, name.replace("bias", "bias_hh")).zero_()
+            else:
+                getattr(ref, name).copy_(w)
+        assert not torch.allclose(ref(x)[0], want_seq, atol=1e-3)
+
+
+@pytest.mark.parametrize("layers,bi,bias", [(1, False, True), (2, True, True), (3, True, False), (2, False, False)])
+def test_gru_reset_before_count_and_stacked_layers(layers, bi, bias):
+    params = {"hidden_size": 6, "num_layers": layers, "bidirectional": bi, "bias": bias, "reset_after": False}
+    g, ck = chain(SEQ, ("GRU", params))
+    model = compile_graph(g, ck)
+    counted = ck.result("b0").params
+    assert counted == sum(p.numel() for p in model.parameters())
+    ref = torch.nn.GRU(5, 6, num_layers=layers, bidirectional=bi, bias=bias)
+    # one bias per gate instead of PyTorch's two
+    assert counted == sum(p.numel() for p in ref.parameters()) - (layers * (2 if bi else 1) * 18 if bias else 0)
+    x = torch.randn(2, 7, 5)
+    out, h_n = model.b0(x)
+    assert tuple(out.shape) == (2, 7, 6 * (2 if bi else 1)) and tuple(h_n.shape) == (layers * (2 if bi else 1), 2, 6)
+    assert torch.allclose(model(x), h_n[-2:].permute(1, 0, 2).flatten(1) if bi else h_n[-1])
+
+
+def test_gru_reset_before_stacked_equals_its_layers_chained():
+    torch.manual_seed(1)
+    two, _ = _module_and_model("GRU", {"hidden_size": 3, "num_layers": 2, "bidirectional": True,
+                                       "reset_after": False, "return_sequences": True})
+    one, _ = _module_and_model("GRU", {"hidden_size": 3, "bidirectional": True, "reset_after": False,
+                                       "return_sequences": True})
+    upper, _ = _module_and_model("GRU", {"hidden_size": 3, "bidirectional": True, "reset_after": False,
+                                         "return_sequences": True}, features=6)
+    state = two.state_dict()
+    one.load_state_dict({k: v for k, v in state.items() if "_l0" in k})
+    upper.load_state_dict({k.replace("_l1", "_l0"): v for k, v in state.items() if "_l1" in k})
+    x = torch.randn(2, 7, 5)
+    with torch.no_grad():
+        lower_out, lower_h = one(x)
+        upper_out, upper_h = upper(lower_out)
+        out, h_n = two(x)
+    torch.testing.assert_close(out, upper_out)
+    torch.testing.assert_close(h_n, torch.cat([lower_h, upper_h]))
+
+
+def test_gru_reset_before_source_is_standalone_and_readable(tmp_path):
+    g, ck = chain(SEQ, ("GRU", {"hidden_size": 4, "reset_after": False, "bidirectional": True}))
+    src = generate(g, ck).source
+    assert "class GRUResetBefore(nn.Module):" in src
+    assert "self.b0 = GRUResetBefore(5, 4, bidirectional=True)" in src
+    assert "nn.GRU(" not in src and "import hybrid_studio" not in src
+    # the written file runs on its own, with the compiled model's weights (same state_dict keys)
+    path = tmp_path / "model.py"
+    path.write_text(src)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("exported_gru", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    gm = compile_graph(g, ck)
+    standalone = mod.Model()
+    standalone.load_state_dict(gm.state_dict())
+    x = torch.randn(2, 7, 5)
+    torch.testing.assert_close(standalone(x), gm(x))
+    p = CATALOG.get("GRU").resolve({"hidden_size": 4, "reset_after": False})[0]
+    assert CATALOG.get("GRU").summary(p) == "4, reset before"
+
+
+def test_rnn_relu_is_torchs_rnn_and_in_the_source():
+    g, ck = chain(SEQ, ("RNN", {"hidden_size": 4, "nonlinearity": "relu", "return_sequences": True}))
+    assert "self.b0 = nn.RNN(5, 4, batch_first=True, nonlinearity='relu')" in generate(g, ck).source
+    gm = compile_graph(g, ck)
+    assert gm.b0.nonlinearity == "relu"
+    x = torch.randn(2, 7, 5)
+    assert (gm(x) >= 0).all() and torch.allclose(gm(x), gm.b0(x)[0])
+    assert CATALOG.get("RNN").category == "Recurrent" and new_graph().new_id("RNN") == "rnn1"
 
 
 def test_unidirectional_final_state_is_last_layer():

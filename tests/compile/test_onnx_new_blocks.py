@@ -1,4 +1,5 @@
-"""ONNX export of the v2 blocks (ConvLSTM2d, Conv3d, AttentionPool, MultiheadAttention, Permute): onnxruntime gives
+"""ONNX export of the v2 blocks (ConvLSTM2d, Conv3d, AttentionPool, MultiheadAttention, Permute, GRU with
+reset_after=false, RNN): onnxruntime gives
 torch's numbers at other batch sizes, and at other lengths where a length is variable (docs/blocks.md says which
 block exports how)."""
 
@@ -48,10 +49,19 @@ CASES = {
                       {"source": "mha", "target": "out"}]),
     "permute": project([("image", [3, 4, 5], "CHW")],
                        [("p", "Permute", {"axes": "HWC"}), ("fc", "Linear", {"out_features": 2})]),
+    "gru_reset_before": project([("series", [None, 4], "TF")],
+                                [("g1", "GRU", {"hidden_size": 3, "reset_after": False, "bidirectional": True,
+                                                "num_layers": 2, "return_sequences": True}),
+                                 ("g2", "GRU", {"hidden_size": 2, "reset_after": False, "bias": False})]),
+    "rnn": project([("series", [None, 4], "TF")],
+                   [("r1", "RNN", {"hidden_size": 3, "bidirectional": True, "return_sequences": True,
+                                   "merge_mode": "sum"}),
+                    ("r2", "RNN", {"hidden_size": 2, "nonlinearity": "relu"})]),
 }
 #: (batch, length for variable sizes) pairs each case runs at.
 SIZES = {"convlstm": [(1, 0), (3, 0)], "conv3d": [(1, 3), (2, 7)], "attention": [(1, 4), (3, 9)],
-         "cross": [(1, 3), (2, 8)], "permute": [(1, 0), (4, 0)]}
+         "cross": [(1, 3), (2, 8)], "permute": [(1, 0), (4, 0)], "gru_reset_before": [(1, 3), (3, 11)],
+         "rnn": [(1, 3), (2, 9)]}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -67,6 +77,19 @@ def test_convlstm_over_a_variable_length_is_refused_and_nothing_is_written(tmp_p
     with pytest.raises(CompileError, match=r"block 'cl' \(ConvLSTM2d\).*fixed T"):
         export_onnx(graph, target)
     assert not target.exists()
+
+
+
+def test_gru_reset_before_exports_as_onnxs_gru_op(tmp_path):
+    """ONNX's GRU with linear_before_reset=0 is the same form: one op per layer and direction pair, any length."""
+    import onnx
+    check_against_torch(loads_project(CASES["gru_reset_before"]), tmp_path / "gru.onnx", [(2, 5)])
+    grus = [n for n in onnx.load(str(tmp_path / "gru.onnx")).graph.node if n.op_type == "GRU"]
+    assert len(grus) == 3  # two layers of g1, one of g2
+    for node in grus:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs.get("linear_before_reset", 0) == 0
+    assert [len(n.input) for n in grus] == [4, 4, 3]  # g2 has no bias
 
 
 def test_the_command_line_names_the_block_that_cannot_be_exported(tmp_path, capsys):

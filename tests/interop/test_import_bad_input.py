@@ -19,13 +19,13 @@ def _small(keras, middle):
     return keras.Sequential([keras.Input((6, 3)), L.LSTM(4, return_sequences=True), middle, L.Dense(2)])
 
 
-def test_gru_reset_after_false_becomes_a_placeholder_with_the_reason(keras, tmp_path):
+def test_gru_with_relu_becomes_a_placeholder_with_the_reason(keras, tmp_path):
     L = keras.layers
-    m = _small(keras, L.GRU(4, reset_after=False, return_sequences=True))
+    m = _small(keras, L.GRU(4, activation="relu", return_sequences=True))
     m.save(tmp_path / "g.keras")
     result = import_model(tmp_path / "g.keras")
     (bad,) = result.unsupported
-    assert bad.op == "GRU" and "reset_after=False" in bad.reason and "g.keras" in bad.reason
+    assert bad.op == "GRU" and "activation='relu'" in bad.reason and "g.keras" in bad.reason
     ph = result.graph.node(bad.blocks[0])
     assert ph.type == PLACEHOLDER and ph.params["source"] == bad.source
     # the layers around it are converted with their weights
@@ -37,7 +37,7 @@ def test_gru_reset_after_false_becomes_a_placeholder_with_the_reason(keras, tmp_
     checker = checker_for(result.graph)
     checker.flush()
     (diag,) = [d for d in checker.diagnostics() if d.node == ph.id]
-    assert "placeholder for GRU layer" in diag.message and "reset_after=False" in diag.message
+    assert "placeholder for GRU layer" in diag.message and "activation='relu'" in diag.message
 
 
 def test_lambda_layer_is_never_run(keras, tmp_path):
@@ -65,12 +65,12 @@ def test_custom_and_unknown_layers_become_placeholders(keras, tmp_path):
         def call(self, x):
             return x * 2
 
-    m = keras.Sequential([keras.Input((6, 3)), Doubler(), L.SimpleRNN(3), L.Dense(2)])
+    m = keras.Sequential([keras.Input((6, 3)), Doubler(), L.SimpleRNN(3, activation="sigmoid"), L.Dense(2)])
     m.save(tmp_path / "custom.keras")
     result = import_model(tmp_path / "custom.keras")
     reasons = {e.op: e.reason for e in result.unsupported}
     assert "mypkg>Doubler" in reasons["Doubler"] and "never run" in reasons["Doubler"]
-    assert "plain RNN" in reasons["SimpleRNN"]
+    assert "tanh or relu" in reasons["SimpleRNN"]
     assert [e.op for e in result.converted] == ["InputLayer", "Dense"]
 
 
@@ -78,7 +78,7 @@ def test_placeholder_projects_still_compile_once_replaced(keras, tmp_path):
     """Replacing the placeholder with a real block gives a model the imported weights load into."""
     from hybrid_studio.graph import Edge, Node
     L = keras.layers
-    m = _small(keras, L.GRU(4, reset_after=False, return_sequences=True))
+    m = _small(keras, L.GRU(4, activation="relu", return_sequences=True))
     m.save(tmp_path / "g.h5")
     result = import_model(tmp_path / "g.h5")
     g = result.graph

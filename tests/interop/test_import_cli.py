@@ -50,7 +50,7 @@ def test_import_writes_project_and_weights(small_keras, tmp_path, capsys):
 
 def test_partial_import_exits_1_and_unreadable_exits_2(keras, tmp_path, capsys):
     L = keras.layers
-    m = keras.Sequential([keras.Input((6, 3)), L.SimpleRNN(4), L.Dense(2)])
+    m = keras.Sequential([keras.Input((6, 3)), L.SimpleRNN(4, activation="sigmoid"), L.Dense(2)])
     m.save(tmp_path / "rnn.keras")
     out = tmp_path / "rnn.hsproj.json"
     assert main(["import", str(tmp_path / "rnn.keras"), "-o", str(out), "--json"]) == 1

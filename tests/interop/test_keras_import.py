@@ -80,6 +80,42 @@ def test_recurrent_layers_and_bidirectional_merge_modes(keras, rng, tmp_path):
     assert_matches_keras(m, rng.standard_normal((2, 5, 3)).astype("float32"), tmp_path / "bi", ".h5")
 
 
+
+@pytest.mark.parametrize("fmt", [".keras", ".h5"])
+def test_gru_reset_after_false_in_both_directions_and_both_returns(keras, rng, tmp_path, fmt):
+    """Keras's reset_after=False GRU (one bias per gate, reset before the recurrent matrix) imports exactly."""
+    L = keras.layers
+    m = keras.Sequential([keras.Input((7, 4)),
+                          L.GRU(5, reset_after=False, return_sequences=True),
+                          L.Bidirectional(L.GRU(3, reset_after=False, return_sequences=True), merge_mode="sum"),
+                          L.Bidirectional(L.GRU(4, reset_after=False), merge_mode="concat"),
+                          L.Dense(2)])
+    randomize(m, rng)
+    result = assert_matches_keras(m, rng.standard_normal((3, 7, 4)).astype("float32"), tmp_path / "gru", fmt)
+    grus = [n for n in result.graph.nodes if n.type == "GRU"]
+    assert [n.params.get("reset_after") for n in grus] == [False] * 3
+    assert result.weights[f"{grus[0].id}.bias_l0"].shape == (15,)  # one bias per gate, not two
+    # without bias, and the final state of a single direction
+    m = keras.Sequential([keras.Input((5, 3)), L.GRU(4, reset_after=False, use_bias=False), L.Dense(2)])
+    randomize(m, rng)
+    assert_matches_keras(m, rng.standard_normal((2, 5, 3)).astype("float32"), tmp_path / "gru_nobias", fmt)
+
+
+def test_simple_rnn_tanh_relu_and_bidirectional(keras, rng, tmp_path):
+    L = keras.layers
+    m = keras.Sequential([keras.Input((6, 4)),
+                          L.SimpleRNN(5, return_sequences=True),
+                          L.Bidirectional(L.SimpleRNN(3, activation="relu", return_sequences=True), merge_mode="sum"),
+                          L.Bidirectional(L.SimpleRNN(2)),
+                          L.Dense(2)])
+    randomize(m, rng)
+    result = assert_matches_keras(m, rng.standard_normal((3, 6, 4)).astype("float32") * 0.5, tmp_path / "srnn")
+    rnns = [n for n in result.graph.nodes if n.type == "RNN"]
+    assert [n.params.get("nonlinearity", "tanh") for n in rnns] == ["tanh", "relu", "tanh"]
+    m = keras.Sequential([keras.Input((5, 3)), L.SimpleRNN(4, use_bias=False), L.Dense(1)])
+    randomize(m, rng)
+    assert_matches_keras(m, rng.standard_normal((2, 5, 3)).astype("float32"), tmp_path / "srnn_nobias", ".h5")
+
 def test_embedding_and_flatten_of_a_sequence(keras, rng, tmp_path):
     L = keras.layers
     m = keras.Sequential([keras.Input((5,), dtype="int32"), L.Embedding(20, 6), L.LSTM(4, return_sequences=True),

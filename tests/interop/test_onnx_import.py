@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 from interop_helpers import studio_model
 
+from hybrid_studio.blocks import CATALOG
 from hybrid_studio.compile import compile_graph
 from hybrid_studio.interop import ImportFailure, import_model
 from hybrid_studio.project import load_project, templates_dir
@@ -38,10 +39,10 @@ def _compare(result, path, xs):
         np.testing.assert_allclose(g.numpy(), e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
 
 
-def _round_trip(name, tmp_path):
+def _round_trip(name, tmp_path, graph=None):
     from hybrid_studio.compile.onnx_export import export_onnx
 
-    graph = load_project(templates_dir() / f"{name}.hsproj.json")
+    graph = graph or load_project(templates_dir() / f"{name}.hsproj.json")
     torch.manual_seed(0)
     model = compile_graph(graph).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, so that a swapped mean/variance shows
@@ -62,6 +63,10 @@ def _round_trip(name, tmp_path):
     def key(n):
         return n.type, {k: same(v) for k, v in n.params.items() if k != "task"}
     assert sorted(map(repr, map(key, got))) == sorted(map(repr, map(key, want)))
+    # the Outputs' tasks come back from the file's metadata (ONNX alone cannot tell logits from a regression)
+    def tasks(g):
+        return {n.id: CATALOG.get("Output").resolve(n.params)[0]["task"] for n in g.nodes if n.type == "Output"}
+    assert tasks(result.graph) == tasks(graph)
     # the same weights, under the ids of the modules they belong to
     state = {k: v.numpy() for k, v in model.state_dict().items()}
     assert set(result.weights) == set(state)
@@ -144,10 +149,14 @@ def test_hand_written_modules_match_onnxruntime(module, shape, tmp_path):
     assert not result.unsupported, result.report_text()
     _compare(result, tmp_path / "m.onnx", [np.random.default_rng(2).standard_normal((3, *shape)).astype("float32")])
     types = [n.type for n in result.graph.nodes]
+    (out,) = result.graph.nodes_of_type("Output")
     if module is Hybrid:
         assert "ToSequence" in types and types.count("GRU") == 1
         gru = result.graph.nodes_of_type("GRU")[0]
         assert gru.params == {"hidden_size": 5, "bidirectional": True}
+        assert out.params["task"] == "classification"  # a feature vector out of a Softmax
+    else:
+        assert out.params["task"] == "regression"
 
 
 def test_unknown_op_becomes_a_placeholder_and_the_rest_imports(tmp_path):
@@ -187,3 +196,138 @@ def test_unresolved_dynamic_shape_and_corrupt_files(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage" * 10)
     with pytest.raises(ImportFailure, match="junk.onnx"):
         import_model(tmp_path / "junk.onnx")
+
+
+class Recurrents(nn.Module):
+    """Plain RNNs (tanh bidirectional, then relu) exported as ONNX RNN ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(4, 3, batch_first=True, bidirectional=True)
+        self.relu_rnn = nn.RNN(6, 5, batch_first=True, nonlinearity="relu")
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        _, h = self.relu_rnn(y)
+        return self.fc(h[-1])
+
+
+def test_onnx_rnn_op_becomes_rnn_blocks(tmp_path):
+    torch.manual_seed(3)
+    m = Recurrents()
+    _export(m, (torch.randn(2, 7, 4),), tmp_path / "rnn.onnx", ["x"])
+    assert {n.op_type for n in onnx.load(str(tmp_path / "rnn.onnx")).graph.node} >= {"RNN"}
+    result = import_model(tmp_path / "rnn.onnx")
+    assert not result.unsupported, result.report_text()
+    rnns = result.graph.nodes_of_type("RNN")
+    assert [r.params for r in rnns] == [{"hidden_size": 3, "bidirectional": True, "return_sequences": True},
+                                        {"hidden_size": 5, "nonlinearity": "relu"}]
+    _compare(result, tmp_path / "rnn.onnx", [np.random.default_rng(4).standard_normal((3, 7, 4)).astype("float32")])
+
+
+def _onnx_gru(tmp_path, direction, rng):
+    """A hand-written ONNX GRU with linear_before_reset=0 (its default) and both biases non-zero."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dirs, h, f = (2 if direction == "bidirectional" else 1), 4, 3
+    W = rng.standard_normal((dirs, 3 * h, f)).astype("float32")
+    R = rng.standard_normal((dirs, 3 * h, h)).astype("float32") * 0.5
+    B = rng.standard_normal((dirs, 6 * h)).astype("float32")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6, f])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 6, dirs * h])
+    nodes = [helper.make_node("Transpose", ["x"], ["x_tnf"], perm=[1, 0, 2], name="time_first"),
+             helper.make_node("GRU", ["x_tnf", "W", "R", "B"], ["y_tdnh"], hidden_size=h, direction=direction,
+                              name="gru"),
+             # every step, batch first, the directions side by side: (T, D, N, H) -> (N, T, D * H)
+             helper.make_node("Transpose", ["y_tdnh"], ["y_ntdh"], perm=[2, 0, 1, 3], name="batch_first"),
+             helper.make_node("Reshape", ["y_ntdh", "shape"], ["y"], name="join")]
+    inits = [numpy_helper.from_array(v, n) for v, n in ((W, "W"), (R, "R"), (B, "B"))]
+    inits.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64), "shape"))
+    g = helper.make_graph(nodes, "g", [x], [y], initializer=inits)
+    path = tmp_path / f"gru_{direction}.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_onnx_gru_with_linear_before_reset_0_imports_as_reset_after_false(direction, tmp_path):
+    rng = np.random.default_rng(5)
+    path = _onnx_gru(tmp_path, direction, rng)
+    result = import_model(path)
+    assert not result.unsupported, result.report_text()
+    (gru,) = result.graph.nodes_of_type("GRU")
+    assert gru.params.get("reset_after") is False
+    x = rng.standard_normal((2, 6, 3)).astype("float32")
+    model = studio_model(result)
+    (want,) = _ort(path, {"x": x})
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))
+    assert gru.params.get("return_sequences") is True and tuple(got.shape) == want.shape == (2, 6, len(want[0, 0]))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_outputs_are_classification_after_softmax_and_as_the_studio_exported_them(tmp_path):
+    class Soft(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return torch.softmax(self.fc(x), 1), self.fc(x) * 2
+
+    _export(Soft(), (torch.randn(2, 4),), tmp_path / "soft.onnx", ["x"])
+    result = import_model(tmp_path / "soft.onnx")
+    assert [n.params["task"] for n in result.graph.nodes_of_type("Output")] == ["classification", "regression"]
+    # the studio's own classification (logits, no softmax) and CTC outputs come back as they were exported
+    from hybrid_studio.compile.onnx_export import OUTPUT_TASKS_KEY, export_onnx
+    from hybrid_studio.project import loads_project
+
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [5, 4], "axes": "TF"}},
+             {"id": "gru", "type": "GRU", "params": {"hidden_size": 3, "return_sequences": True}},
+             {"id": "fc", "type": "Linear", "params": {"out_features": 3}},
+             {"id": "per_step", "type": "Output", "params": {"task": "ctc"}},
+             {"id": "last", "type": "GRU", "params": {"hidden_size": 2}},
+             {"id": "label", "type": "Output", "params": {"task": "classification"}}]
+    edges = [("x", "gru"), ("gru", "fc"), ("fc", "per_step"), ("gru", "last"), ("last", "label")]
+    import json
+    graph = loads_project(json.dumps({"format": "hybrid-studio", "version": 1, "name": "tasks", "nodes": nodes,
+                                      "edges": [{"source": a, "target": b} for a, b in edges]}))
+    export_onnx(graph, tmp_path / "tasks.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "tasks.onnx")).metadata_props}
+    assert json.loads(meta[OUTPUT_TASKS_KEY]) == {"per_step": "ctc", "label": "classification"}
+    result = import_model(tmp_path / "tasks.onnx")
+    assert {n.id: n.params["task"] for n in result.graph.nodes_of_type("Output")} == \
+        {"per_step": "ctc", "label": "classification"}
+
+
+def test_a_transpose_that_does_not_fit_its_input_becomes_a_placeholder(tmp_path):
+    """A rank the importer had to guess (after a placeholder) must not fail the whole file."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Sin", ["x"], ["s"], name="odd"),
+             helper.make_node("Transpose", ["s"], ["y"], perm=[0, 2, 1], name="swap")]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), tmp_path / "t.onnx")
+    result = import_model(tmp_path / "t.onnx")
+    assert [e.op for e in result.unsupported] == ["Sin", "Transpose"]
+    assert "perm [0, 2, 1]" in result.unsupported[1].reason and "t.onnx" in result.unsupported[1].reason
+
+
+def test_round_trip_of_gru_reset_after_false_and_rnn(tmp_path):
+    """The studio's GRU with reset_after=false exports as ONNX's GRU op and comes back as the same block."""
+    import json
+
+    from hybrid_studio.project import loads_project
+    nodes = [{"id": "series", "type": "Input", "params": {"shape": [None, 4], "axes": "TF"}},
+             {"id": "bi", "type": "GRU", "params": {"hidden_size": 3, "bidirectional": True, "merge_mode": "sum",
+                                                    "return_sequences": True, "reset_after": False}},
+             {"id": "plain", "type": "RNN", "params": {"hidden_size": 4, "return_sequences": True,
+                                                        "nonlinearity": "relu"}},
+             {"id": "last", "type": "GRU", "params": {"hidden_size": 2, "bias": False, "reset_after": False}},
+             {"id": "out", "type": "Output", "params": {"task": "regression"}}]
+    ids = [n["id"] for n in nodes]
+    graph = loads_project(json.dumps({"format": "hybrid-studio", "version": 1, "name": "rt", "nodes": nodes,
+                                      "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]}))
+    _round_trip("gru-reset-before", tmp_path, graph)
