@@ -47,7 +47,8 @@ def block_paths(graph) -> dict:
     """``{block id: "dynamic int8" | "static int8" | "float32"}``: what quantisation does to each block."""
     out = {}
     for node in graph.nodes:
-        if node.type in DYNAMIC_TYPES:
+        # a GRU with reset_after false is the studio's own loop (GRUResetBefore), not nn.GRU: torch leaves it float
+        if node.type in DYNAMIC_TYPES and not (node.type == "GRU" and node.params.get("reset_after") is False):
             out[node.id] = "dynamic int8"
         elif node.type in STATIC_TYPES:
             out[node.id] = "static int8"

@@ -111,3 +111,20 @@ def test_quantize_bad_input(tmp_path, capsys):
     (tmp_path / "project.json").write_text("{}")
     assert main(["quantize", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_block_paths_name_what_torch_actually_quantises():
+    """Dynamic int8 covers nn.LSTM/nn.GRU/nn.Linear; a GRU with reset_after false is the studio's own loop and
+    stays float32, and so does the plain RNN block."""
+    from hybrid_studio.profile.quantize import block_paths
+
+    graph = lstm_heavy_graph(hidden=8)
+    paths = block_paths(graph)
+    assert {paths[n.id] for n in graph.nodes if n.type in ("LSTM", "Linear")} == {"dynamic int8"}
+    lstm2 = graph.node("lstm2")
+    lstm2.type = "GRU"
+    assert block_paths(graph)["lstm2"] == "dynamic int8"
+    lstm2.params["reset_after"] = False
+    assert block_paths(graph)["lstm2"] == "float32"
+    lstm2.type = "RNN"
+    assert block_paths(graph)["lstm2"] == "float32"
