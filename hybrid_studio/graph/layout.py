@@ -41,7 +41,7 @@ READABLE_ZOOM = 0.75
 CUT_BRANCH_COST = 0.8
 #: a row may end this many layers early (as a share of its width) to end where fewer wires cross to the next row
 BREAK_SLACK = 0.34
-#: kept for callers that used the old fixed wrap: a row never holds more than this many layers by default
+#: the most layers a row may hold unless the caller says (``max_columns``): no cap, the view decides
 MAX_COLUMNS = None
 
 
