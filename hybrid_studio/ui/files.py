@@ -313,10 +313,11 @@ class FileActions(QObject):
     def eventFilter(self, obj, event):
         if obj is self.window:
             kind = event.type()
-            if kind in (QEvent.DragEnter, QEvent.DragMove) and self._project_paths(event.mimeData()):
+            # the scoped names: the old unscoped ones (QEvent.DragEnter) take a slow path, on every window event
+            if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and self._project_paths(event.mimeData()):
                 event.acceptProposedAction()
                 return True
-            if kind == QEvent.Drop:
+            if kind == QEvent.Type.Drop:
                 paths = self._project_paths(event.mimeData())
                 if paths:
                     event.acceptProposedAction()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QSizePolicy, QToolBar,
-                               QToolButton, QUndoView, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QSizePolicy, QStatusBar,
+                               QToolBar, QToolButton, QUndoView, QWidget)
 
 from . import theme
 from .icons import named_icon
@@ -77,6 +77,10 @@ class MainWindow(QMainWindow):
         self.scene: GraphScene | None = None
         self.undo_group = QUndoGroup(self)
         self.view = GraphView(parent=self)
+        # A viewport made here, in Python: PySide then knows its type, whereas the first ``viewport()`` call on the
+        # one QGraphicsView makes in C++ costs ~20 ms of start-up (shiboken initialises every QWidget subclass
+        # it knows to find the most derived type). Same for the status bar below.
+        self.view.setViewport(QWidget())
         self.view.message.connect(self.show_message)
         self.setCentralWidget(self.view)
         self._fitted = False
@@ -232,7 +236,8 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self):
-        self.status_bar = self.statusBar()
+        self.status_bar = QStatusBar(self)
+        self.setStatusBar(self.status_bar)
         self.valid_label = QLabel()
         self.params_label = QLabel()
         self.macs_label = QLabel()

@@ -390,7 +390,14 @@ class GraphView(QGraphicsView):
             item.setSelected(True)
 
     def auto_layout(self):
-        edit = auto_layout_edit(self.graph)
+        """Lay the graph out in rows that fit this view (one undo step), then fit it."""
+        nodes = self.scene().nodes
+        vp = self.viewport()
+
+        def size_of(nid):
+            item = nodes.get(nid)
+            return (NODE_W, item.height) if item is not None else (NODE_W, HEADER_H + 48)
+        edit = auto_layout_edit(self.graph, view=(vp.width(), vp.height()), size_of=size_of)
         if edit is not None:
             self.document.push(edit)
         self.fit()
