@@ -3,11 +3,12 @@ blocks at 1k, 10k and 100k, and the re-check after one param edit at each size.
 
 Run on demand: ``pytest -m benchmark -s tests/benchmarks/test_scaling_bench.py``. Prints the curve; asserts the
 targets (100k < 10 s, 10k < 1 s, edit at 100k < 50 ms and < 2 ms) on this process's CPU time, and that 10x the
-blocks costs at most 15x the time (linear, with room for noise; it was quadratic: 8k unconnected took 246 s).
+blocks costs at most 25x the time (linear, with room for noise; it was quadratic: 8k unconnected took 246 s).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -41,6 +42,9 @@ def unconnected(n: int) -> str:
 
 def measure(text: str, n: int) -> tuple[float, float]:
     """(CPU s of load + full check, median CPU ms of the re-check after one param edit)."""
+    # free the previous size's graph first: its collection otherwise lands in this measurement (1k blocks after
+    # 100k read 1.5 s instead of 0.06 s)
+    gc.collect()
     start = time.process_time()
     graph = loads_project(text)
     checker = checker_for(graph)
@@ -68,4 +72,8 @@ def test_load_check_and_edit_scale_linearly(kind):
     print()
     assert results[100_000][0] < 10 and results[10_000][0] < 1.0
     assert results[100_000][1] < 2.0
-    assert results[100_000][0] / results[10_000][0] < 15
+    ratio = results[100_000][0] / results[10_000][0]
+    print(f"{kind}: 100k / 10k = {ratio:.1f}x")
+    # linear work costs ~10x; a profile at 100k shows exactly 10x the calls of 10k, each ~1.4x slower (the graph no
+    # longer fits the CPU caches), so 25x leaves room for that and for a shared machine; quadratic would be 100x
+    assert ratio < 25
