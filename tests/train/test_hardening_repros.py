@@ -105,3 +105,36 @@ def test_an_empty_task_or_axes_array_is_named(tmp_path, member):
     np.savez(tmp_path / "e.npz", x=np.zeros((8, 4), np.float32), y=np.arange(8) % 2, **{member: np.array([], str)})
     with pytest.raises(DatasetError, match=f"e.npz: '{member}' must hold one string"):
         get_dataset(str(tmp_path / "e.npz"))
+
+
+@pytest.mark.parametrize("errno_name", ["EROFS", "ENOSPC"])
+def test_a_file_system_that_turns_read_only_or_full_mid_run_leaves_an_interrupted_resumable_run(
+        tmp_path, seq_npz, monkeypatch, errno_name):
+    # issue 14: "running" stayed for good after the output turned read-only / ran out of inodes mid-run. The
+    # status cannot be written then; the lock, released with the run, tells the reader the truth.
+    import errno
+    import os
+    import tempfile
+
+    from hybrid_studio.train.errors import RunFailure
+    real, calls = tempfile.mkstemp, []
+
+    def mkstemp(*a, **k):
+        calls.append(1)
+        if len(calls) > 12:  # past the folder, the first checkpoint and a few epochs' writes
+            code = getattr(errno, errno_name)
+            raise OSError(code, os.strerror(code))
+        return real(*a, **k)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(RunFailure, match=os.strerror(getattr(errno, errno_name))):
+        train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), {**CFG, "epochs": 20, "batch_size": 64},
+                         tmp_path / "runs")
+    monkeypatch.setattr(tempfile, "mkstemp", real)
+    (info,) = list_runs(tmp_path / "runs")
+    assert json.loads((Path(info.path) / "status.json").read_text())["status"] == "running"
+    assert info.status == INTERRUPTED and "resume continues from its last checkpoint" in info.message
+    from hybrid_studio.train.checkpoints import load_checkpoint
+    done = load_checkpoint(Path(info.path) / "checkpoints" / "last.pt")["epoch"]
+    summary = train_in_process(graph_to_dict(tiny_seq_graph()), str(seq_npz), {**CFG, "epochs": done + 1},
+                               resume=info.path)
+    assert summary["status"] == "finished"
