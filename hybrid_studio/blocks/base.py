@@ -180,9 +180,25 @@ class Block:
         return index
 
     @classmethod
+    def _default_parts(cls) -> tuple[dict, tuple]:
+        """(defaults of immutable values, names whose default is a list), built once per class: defaults() is
+        asked for every block on every check, and testing each value's type each time was a fifth of the check."""
+        parts = cls.__dict__.get("_defaults_parts")
+        if parts is None or parts[2] is not cls.params:
+            scalars = {p.name: p.default for p in cls.params}
+            mutable = tuple(p.name for p in cls.params if isinstance(p.default, (list, dict)))
+            parts = (scalars, mutable, cls.params)
+            cls._defaults_parts = parts
+        return parts[0], parts[1]
+
+    @classmethod
     def defaults(cls) -> dict:
         # only lists (shapes, [h, w]) are mutable among param values: copy those, share the rest
-        return {p.name: _fresh(p.default) for p in cls.params}
+        scalars, mutable = cls._default_parts()
+        out = dict(scalars)
+        for name in mutable:
+            out[name] = copy.deepcopy(out[name])
+        return out
 
     @classmethod
     def resolve(cls, raw: dict) -> tuple[dict, list]:
@@ -312,11 +328,16 @@ class Catalog:
 
     def input_ports(self, type_name: str, params: dict) -> list[str] | None:
         b = self._blocks.get(type_name)
-        return None if b is None else b.inputs(b.safe_params(params))
+        if b is None:
+            return None
+        # most blocks have the one port whatever their params: resolving them only to ask was half of a full check
+        return b.inputs(b.safe_params(params)) if type(b).inputs is not Block.inputs else ["in"]
 
     def output_ports(self, type_name: str, params: dict) -> list[str] | None:
         b = self._blocks.get(type_name)
-        return None if b is None else b.outputs(b.safe_params(params))
+        if b is None:
+            return None
+        return b.outputs(b.safe_params(params)) if type(b).outputs is not Block.outputs else ["out"]
 
     def has_param(self, type_name: str, name: str) -> bool:
         """Whether blocks of ``type_name`` have a param ``name`` (fix binding asks before offering to set it)."""

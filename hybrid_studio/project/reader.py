@@ -31,8 +31,9 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 #: Top-level keys in the order the writer puts them; anything else is kept in ``graph.extra``.
 KNOWN_KEYS = ("format", "version", "name", "nodes", "edges", "training")
-#: The largest project file read, in MiB (100,000 blocks take ~15 MiB); HYBRID_STUDIO_MAX_PROJECT_MB raises it.
-MAX_PROJECT_MB = 64
+#: The largest project file read, in MiB: a saved 100,000-block chain takes 14 MiB; a 50 MB file of 550,000 blocks
+#: took 3 GB and minutes to check under the old 64 MiB limit. HYBRID_STUDIO_MAX_PROJECT_MB raises it.
+MAX_PROJECT_MB = 32
 #: JSON escapes that can spell a NUL or a UTF-16 surrogate: text without any needs no walk over its strings
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 

@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, fields
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
 AMP_MODES = ("none", "bf16", "fp16")
+#: the largest value of each count setting: far past any real run, small enough for torch, numpy and the
+#: checkpoint reader (which takes epochs and steps up to 10**9)
+MAX_SETTINGS = {"epochs": 1_000_000, "batch_size": 1 << 24, "step_size": 1_000_000_000,
+                "early_stopping": 1_000_000_000, "num_threads": 1024, "seed": (1 << 63) - 1}
 _DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d+|mps")  # fullmatch: "$" would let "cpu\n" through
 
 
@@ -81,6 +85,13 @@ class TrainConfig:
                 bad(name, "must be at least 1")
         if self.early_stopping < 0 or self.num_threads < 0:
             bad("early_stopping" if self.early_stopping < 0 else "num_threads", "must not be negative")
+        # upper bounds: a crafted config.json or training section must not reach torch with a count it cannot take
+        # (num_threads 10**9 aborted the process inside libgomp, a seed of 10**30 failed in torch.manual_seed)
+        for name, most in MAX_SETTINGS.items():
+            if getattr(self, name) > most:
+                bad(name, f"must be at most {most:,}")
+        if self.seed < 0:
+            bad("seed", "must not be negative")
         if not (0 <= self.val_split < 1):
             bad("val_split", "must be in [0, 1)")
         if not (self.divergence == 0 or (self.divergence > 1 and math.isfinite(self.divergence))):

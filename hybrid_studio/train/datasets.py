@@ -236,8 +236,9 @@ def _assemble(name, raw: builtin.Raw, seed, val_split, source="built-in", title=
     else:
         tr, va = split_indices(raw.y if raw.task == "classification" and raw.y.ndim == 1 else None, n, val_split,
                                seed)
-        train = Split([x[tr] for x in raw.x], raw.y[tr], [None if ln is None else ln[tr] for ln in raw.lengths])
-        val = Split([x[va] for x in raw.x], raw.y[va], [None if ln is None else ln[va] for ln in raw.lengths])
+        parts = [_split_rows(x, tr, va) for x in raw.x]
+        train = Split([p[0] for p in parts], raw.y[tr], [None if ln is None else ln[tr] for ln in raw.lengths])
+        val = Split([p[1] for p in parts], raw.y[va], [None if ln is None else ln[va] for ln in raw.lengths])
     names = raw.input_names or []
     inputs = [InputInfo(tuple(int(s) for s in x.shape[1:]), axes, "int64" if x.dtype == np.int64 else "float32",
                         names[i] if i < len(names) else "")
@@ -256,6 +257,24 @@ def _assemble(name, raw: builtin.Raw, seed, val_split, source="built-in", title=
     else:
         ds.num_targets = 1 if raw.y.ndim == 1 else int(np.prod(raw.y.shape[1:]))
     return ds
+
+
+def _split_rows(a: np.ndarray, tr: np.ndarray, va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a[tr], a[va]) for the sorted, disjoint index arrays of ``split_indices``. An array of the user's own file
+    (writable: freshly read; built-in data is read-only) is split in place: the validation rows are copied out,
+    then the training rows moved to the front in chunks, so the split costs the data plus its validation part instead of twice the data
+    (a 300k-sample .npz peaked at 2.1 GB). Built-in data is shared read-only and copied as before."""
+    if not (a.flags.writeable and a.flags.c_contiguous and a.ndim >= 1) \
+            or len(tr) + len(va) != len(a):
+        return a[tr], a[va]
+    val = a[va]
+    rows = max(1, (4 << 20) // max(1, a[:1].nbytes))  # 4 MiB per move
+    for start in range(0, len(tr), rows):
+        end = min(start + rows, len(tr))
+        # tr is sorted and tr[i] >= i: the rows a chunk reads lie at or after the rows it writes, and no later
+        # chunk reads a row before its own start, so nothing is overwritten before it is moved
+        a[start:end] = a[tr[start:end]]
+    return a[:len(tr)], val
 
 
 def split_indices(y, n: int, val_split: float, seed: int):

@@ -178,10 +178,20 @@ def _fmt(v):
     return v
 
 
+def _load_json(path: Path):
+    """A run-folder JSON file's value; ValueError for text that is not JSON, including arrays nested so deeply that
+    the parser runs out of stack (json raises RecursionError for those, which no reader expects)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply to read") from None
+
+
 def read_status(run_dir) -> dict:
     """The run's status.json as a dict ({} when missing, unreadable or not a JSON object)."""
     try:
-        data = json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+        data = _load_json(Path(run_dir) / "status.json")
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -191,7 +201,7 @@ def status_problem(run_dir) -> str | None:
     """What is wrong with ``run_dir``'s status.json (naming the file and the field), or None."""
     path = Path(run_dir) / "status.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _load_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -248,13 +258,20 @@ def load_metrics(run_dir) -> list[dict]:
 
 def load_run_graph(run_dir) -> dict:
     """The project (graph) the run trained, as the dict stored in project.json."""
-    return json.loads((Path(run_dir) / "project.json").read_text(encoding="utf-8"))
+    path = Path(run_dir) / "project.json"
+    try:
+        return _load_json(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def load_run_config(run_dir) -> dict:
     """The run's config.json; raises ValueError naming the file when it is not a JSON object."""
     path = Path(run_dir) / "config.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = _load_json(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: cannot be read ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of training settings, got {type(data).__name__}")
     return data

@@ -232,7 +232,15 @@ class SetupMixin:
         run_dir = self.resume
         last = run_dir / "checkpoints" / "last.pt"
         if not last.is_file():
-            raise InputProblem(f"cannot resume {run_dir}: it has no checkpoints/last.pt")
+            if self.rank == 0 and (run_dir / "status.json").is_file():
+                # a run killed while writing its first checkpoint leaves that write's temporary file: taking the
+                # lock cleans it (it was left for good otherwise, since such a run can never be resumed)
+                try:
+                    os.close(acquire_lock(run_dir))
+                except (RunInUse, OSError):
+                    pass
+            raise InputProblem(f"cannot resume {run_dir}: it has no checkpoints/last.pt (a run stopped before its "
+                               f"first checkpoint had trained no step yet: start a new run instead)")
         if self.rank == 0:  # before reading anything: a second resume of the folder is refused here
             try:
                 self.run_lock = acquire_lock(run_dir)

@@ -197,10 +197,10 @@ def read_npz(path: Path) -> builtin.Raw:
         axes = []
         for i, k in enumerate(xnames):
             akey = "axes" if k == "x" else f"axes{i}"
-            axes.append(str(get(akey).reshape(-1)[0]) if akey in keys else None)
+            axes.append(_one_text(path, akey, get(akey)) if akey in keys else None)
         class_names = [str(c) for c in get("class_names").reshape(-1)] if "class_names" in keys else []
         z_lengths = {k: get(k) for k in keys if k.endswith("_lengths") or k.endswith("_lengths_val")}
-        task = str(get("task").reshape(-1)[0]) if "task" in keys else None
+        task = _one_text(path, "task", get("task")) if "task" in keys else None
     for name, a in [*zip(xnames, xs), ("y", y)]:
         if a.dtype.kind not in "biuf":
             raise DatasetError(f"{path}: array '{name}' must be numeric, got dtype {a.dtype}")
@@ -255,17 +255,28 @@ def _lengths(path, name, lengths, xname, x, axes):
     return lengths.astype(np.int64)
 
 
+def _one_text(path, name, a) -> str:
+    """The one string an array such as 'axes' or 'task' holds (an empty array was an IndexError)."""
+    flat = a.reshape(-1)
+    if flat.size != 1:
+        raise DatasetError(f"{path}: '{name}' must hold one string, got an array of {flat.size} values")
+    return str(flat[0])
+
+
 def _input_array(path, name, x, axes):
     if x.ndim < 2:
         raise DatasetError(f"{path}: '{name}' must have the samples first and at least one more axis, got shape "
                            f"{x.shape}")
     rank = x.ndim - 1
+    # no copies beyond the one a conversion needs: the loaded array is ours (astype copied a float32 array too,
+    # and "/ 255.0" made a second float copy, which doubled the peak memory of a large file)
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    elif x.dtype.kind in "iu" and rank == 1 and axes in (None, "T"):
-        return x.astype(np.int64), "T"
-    else:
         x = x.astype(np.float32)
+        x /= np.float32(255.0)  # into the fresh array astype gave, same float32 values as "/ 255.0"
+    elif x.dtype.kind in "iu" and rank == 1 and axes in (None, "T"):
+        return x.astype(np.int64, copy=False), "T"
+    else:
+        x = x.astype(np.float32, copy=False)
     if axes is None:
         if rank not in DEFAULT_AXES:
             raise DatasetError(f"{path}: '{name}' has {rank} axes per sample; store an 'axes' string for it")

@@ -116,3 +116,19 @@ def test_param_and_token_messages_do_not_repeat_the_block_id():
     _, ck = run_chain({"shape": [8], "axes": "T", "dtype": "int64"}, ("Linear", {}))
     (d,) = ck.diagnostics()
     assert d.message.startswith("Linear received int64 tokens (N, T=8) on 'in'")
+
+
+def test_defaults_are_fresh_copies_and_ports_follow_params_where_a_block_says_so():
+    # defaults() is built from a per-class table: a caller changing its lists must not change the next block's
+    a = CATALOG.get("Input").defaults()
+    a["shape"].append(99)
+    assert 99 not in CATALOG.get("Input").defaults()["shape"]
+    assert a is not CATALOG.get("Input").defaults()
+    # ports skip resolving params only for blocks whose ports never read them
+    assert CATALOG.input_ports("Linear", {"out_features": -3}) == ["in"]
+    assert CATALOG.output_ports("Linear", {}) == ["out"]
+    assert CATALOG.output_ports("Output", {}) == CATALOG.get("Output").outputs(CATALOG.get("Output").defaults())
+    assert CATALOG.input_ports("Input", {}) == CATALOG.get("Input").inputs(CATALOG.get("Input").defaults())
+    for b in CATALOG:
+        assert CATALOG.input_ports(b.type_name, {}) == b.inputs(b.defaults()), b.type_name
+        assert CATALOG.output_ports(b.type_name, {}) == b.outputs(b.defaults()), b.type_name

@@ -102,6 +102,19 @@ def test_a_project_over_the_size_limit_is_refused_with_its_size(tmp_path, monkey
     assert load_project(path).node("conv").type == "Conv2d"
 
 
+def test_the_default_limit_refuses_a_50_mb_project_and_keeps_a_100k_block_one(tmp_path, monkeypatch):
+    # issue 14's repro: a 50 MB project (550,000 blocks) took 3 GB and minutes to check under the old 64 MiB limit;
+    # a saved 100,000-block chain is 14 MiB and must still open
+    monkeypatch.delenv("HYBRID_STUDIO_MAX_PROJECT_MB", raising=False)
+    path = tmp_path / "huge.hsproj.json"
+    path.write_text(json.dumps(image_project()) + " " * (50 * 1000 * 1000))
+    with pytest.raises(ProjectError) as e:
+        load_project(path)
+    assert "47.7 MiB" in str(e.value) and "32 MiB" in str(e.value)
+    path.write_text(json.dumps(image_project()) + " " * (15 * 1024 * 1024))
+    assert load_project(path).node("conv").type == "Conv2d"
+
+
 def test_wires_per_block_keep_file_order_through_inserts_in_the_middle():
     g = new_graph()
     for nid in ("a", "b", "c"):
