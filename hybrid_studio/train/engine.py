@@ -531,7 +531,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
         whole = duration + val_s + checkpoint_s
         # after the checkpoint, so that its time is in the figures (its CheckpointSaved follows once written)
         self.emit(EpochEnd(epoch_no, self.step, train_loss, val_loss, train_acc, val_acc, val_mae, duration, cpu,
-                           val_cer=val_cer, val_s=round(val_s, 4), checkpoint_s=round(checkpoint_s, 4),
+                           val_cer=val_cer, val_s=val_s, checkpoint_s=checkpoint_s,
                            samples_per_s=round(timed_samples / max(whole, 1e-9), 2),
                            train_samples_per_s=round(timed_samples / max(duration, 1e-9), 2),
                            epoch_cpu_s=None if cpu is None else cpu + time.process_time() - cpu_val))

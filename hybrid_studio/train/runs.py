@@ -169,13 +169,13 @@ class RunFolder:
         self.write_status_data(self.stage_status(**changes))
 
     def stage_status(self, **changes) -> dict:
-        """Apply ``changes`` to the status and return a copy of it to write (now or in the background)."""
-        self.status.update(changes)
-        self.status["updated"] = now_iso()
-        return dict(self.status)
+        """The status with ``changes``, to write now or in the background; ``self.status`` stays what is on disk
+        until it is written (a write that fails leaves the file and this in agreement)."""
+        return {**self.status, **changes, "updated": now_iso()}
 
     def write_status_data(self, status: dict) -> None:
         atomic_write_text(self.path / "status.json", json.dumps(status, indent=2) + "\n")
+        self.status = dict(status)
 
 
 def _fmt(v):
