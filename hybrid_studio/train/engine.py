@@ -44,6 +44,41 @@ EVAL_DEVICE_BYTES = 2 ** 30
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new context object per step
 
 
+def eval_batch_size(model, sample_inputs, device, batch_size: int, autocast=None) -> int:
+    """A validation batch sized for throughput from the model's layer outputs per sample (measured with one
+    forward of ``sample_inputs`` in eval mode): ``EVAL_CPU_BYTES`` of them per batch on the CPU (a power of two,
+    16 to 512), up to ``EVAL_DEVICE_BYTES`` and at least twice the training batch (or 256) on accelerators.
+    Deterministic, so that a resumed run validates exactly as the run it continues."""
+    import torch
+
+    per_sample = 0
+    hooks = []
+
+    def count(module, args, out):
+        nonlocal per_sample
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                per_sample += t.numel() * t.element_size()
+    was_training = model.training
+    try:
+        hooks = [m.register_forward_hook(count) for m in model.modules() if next(m.children(), None) is None]
+        model.eval()
+        with torch.no_grad(), (autocast() if autocast else _NO_AUTOCAST):
+            model(*sample_inputs)
+        per_sample //= max(1, len(sample_inputs[0]))
+    except Exception:  # noqa: BLE001 - sizing is an optimisation: fall back to a middle size
+        per_sample = 0
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    if torch.device(device).type == "cpu":
+        fits = EVAL_CPU_BYTES // per_sample if per_sample else 64
+        return min(512, max(16, 2 ** int(math.log2(max(fits, 1)))))
+    fits = EVAL_DEVICE_BYTES // per_sample if per_sample else 1024
+    return max(batch_size, min(max(2 * batch_size, 256), fits))
+
+
 class Control:
     """Cooperative commands for a running loop, checked at batch boundaries.
 
@@ -393,40 +428,11 @@ class _Trainer(SetupMixin, CheckpointMixin):
         return t.tolist()
 
     def eval_batch_size(self) -> int:
-        """The validation batch, sized for throughput from the model's layer outputs per sample (measured once, on
-        the two check samples): ``EVAL_CPU_BYTES`` of them per batch on the CPU (a power of two, 16 to 512), up to
-        ``EVAL_DEVICE_BYTES`` and at least twice the training batch (or 256) on accelerators. Deterministic, so
-        that a resumed run validates exactly as the run it continues."""
-        if getattr(self, "eval_batch", None):
-            return self.eval_batch
-        import torch
-
-        per_sample = 0
-        hooks = []
-
-        def count(module, args, out):
-            nonlocal per_sample
-            for t in out if isinstance(out, (tuple, list)) else (out,):
-                if isinstance(t, torch.Tensor):
-                    per_sample += t.numel() * t.element_size()
-        try:
-            hooks = [m.register_forward_hook(count) for m in self.model.modules() if next(m.children(), None) is None]
-            with torch.no_grad(), self.autocast():
-                self.model(*self.sample_inputs)
-            per_sample //= max(1, len(self.sample_inputs[0]))
-        except Exception:  # noqa: BLE001 - sizing is an optimisation: fall back to a middle size
-            per_sample = 0
-        finally:
-            for h in hooks:
-                h.remove()
-        if self.device.type == "cpu":
-            fits = EVAL_CPU_BYTES // per_sample if per_sample else 64
-            size = min(512, max(16, 2 ** int(math.log2(max(fits, 1)))))
-        else:
-            fits = EVAL_DEVICE_BYTES // per_sample if per_sample else 1024
-            size = max(self.batch_size, min(max(2 * self.batch_size, 256), fits))
-        self.eval_batch = size
-        return size
+        """The validation batch (``eval_batch_size``), measured once per run."""
+        if not getattr(self, "eval_batch", None):
+            self.eval_batch = eval_batch_size(self.model, self.sample_inputs, self.device, self.batch_size,
+                                              self.autocast)
+        return self.eval_batch
 
     def evaluate(self):
         """(loss, accuracy, mae) over this rank's share of the validation set, summed over ranks.
