@@ -2,13 +2,25 @@
 optimizer, scheduler, AMP scaler, RNG states, epoch, step and the position within the epoch), writing them
 atomically with the metrics and status, reading them back with ``torch.load(weights_only=True)`` and restoring
 a trainer from one.
+
+Writing happens off the training thread: the loop takes a snapshot (every tensor copied to the CPU, which costs a
+memory copy) and hands it to a ``CheckpointWriter``, whose one thread serialises it and writes metrics.csv,
+last.pt, best.pt and status.json in that order, each atomically (temp file, fsync, rename). The loop goes on
+training meanwhile. Guarantees kept from the synchronous writes: the checkpoint before the first step is written
+before that step; pause, stop and the end of a run wait for the writes in flight; a failed write becomes the run's
+error (``RunFailure``) at the next report; CheckpointSaved events are emitted (by the training thread) only once
+their file is in place, so whoever hears of a checkpoint finds the folder up to date with it.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import math
+import threading
+from collections import OrderedDict
 
+from .errors import RunFailure
 from .events import CheckpointSaved
 from .losses import Totals
 
@@ -65,6 +77,136 @@ def _safe_reason(e: BaseException) -> str:
     return (text.strip().splitlines() or [type(e).__name__])[0]
 
 
+def cpu_copy(obj):
+    """A deep copy of a (nested) state dict whose tensors are copied to the CPU: the snapshot a background write
+    serialises while training goes on changing the originals in place. OrderedDicts keep their ``_metadata`` (the
+    module versions ``load_state_dict`` reads)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        out = OrderedDict() if isinstance(obj, OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = cpu_copy(v)
+        metadata = getattr(obj, "_metadata", None)
+        if metadata is not None:
+            out._metadata = copy.deepcopy(metadata)
+        return out
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+class CheckpointJob:
+    """One checkpoint to write: the snapshot, the metric rows and status as they were when it was taken, and the
+    events that announce it once written."""
+
+    def __init__(self, folder, data: dict, rows: list, status: dict, best: bool, epoch: int, step: int,
+                 events: list):
+        self.folder, self.data, self.rows, self.status = folder, data, rows, status
+        self.best, self.epoch, self.step, self.events = best, epoch, step, events
+
+    def write(self) -> None:
+        """Serialise and write, in the order that keeps the folder consistent if the process dies at any point:
+        metrics first (a resume drops rows past the older checkpoint's step), then last.pt, best.pt, and status.json
+        last (it never names a checkpoint that is not on disk)."""
+        import torch
+
+        from hybrid_studio.project import atomic_write_bytes
+
+        buf = io.BytesIO()
+        torch.save(self.data, buf)
+        data = buf.getvalue()
+        self.folder.write_metrics(self.rows)
+        atomic_write_bytes(self.folder.checkpoints / "last.pt", data)
+        if self.best:
+            atomic_write_bytes(self.folder.checkpoints / "best.pt", data)
+        self.folder.write_status_data(self.status)
+
+    def failure_message(self, e: BaseException) -> str:
+        where = getattr(e, "filename", None) or self.folder.checkpoints
+        reason = getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"
+        return (f"cannot save the checkpoint of epoch {self.epoch} (step {self.step}): {reason} ({where}); the "
+                f"run folder keeps the previous checkpoint, from which a resume continues")
+
+
+class CheckpointWriter:
+    """One background thread that writes ``CheckpointJob``s in order, one at a time.
+
+    At most one job waits behind the one being written. A newer job replaces a waiting one that only updates
+    last.pt (the newer last.pt supersedes it); a waiting job that writes best.pt is never dropped: ``submit`` then
+    waits for it to start. After a failed write the remaining jobs are dropped (the folder keeps its previous,
+    complete checkpoint) and ``error`` holds the message until the training thread reports it."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending: CheckpointJob | None = None
+        self._busy = False
+        self._closed = False
+        self._done: list = []
+        self.error: str | None = None
+        self.superseded = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: CheckpointJob) -> None:
+        with self._cond:
+            while self._pending is not None and self._pending.best and self.error is None:
+                self._cond.wait()
+            if self.error is not None:
+                return  # reported by the caller's next check; nothing more is written after a failure
+            if self._pending is not None:
+                self.superseded += 1
+            self._pending = job
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="hybrid-studio-checkpoints", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                job, self._pending, self._busy = self._pending, None, True
+                self._cond.notify_all()
+            error = None
+            try:
+                job.write()
+            except BaseException as e:  # noqa: BLE001 - kept and reported as the run's error by the training thread
+                error = job.failure_message(e)
+            with self._cond:
+                self._busy = False
+                if error is not None:
+                    self.error, self._pending = error, None
+                else:
+                    self._done.extend(job.events)
+                self._cond.notify_all()
+
+    def wait(self) -> None:
+        """Until nothing is being written or waiting to be."""
+        with self._cond:
+            while self._busy or self._pending is not None:
+                self._cond.wait()
+
+    def take_events(self) -> list:
+        """The events of the jobs written since the last call."""
+        with self._cond:
+            done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        """Wait for the writes, then end the thread."""
+        self.wait()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class CheckpointMixin:
     """``checkpoint_dict``, ``save_checkpoint`` and ``restore``; mixed into the engine's ``_Trainer``."""
 
@@ -90,8 +232,10 @@ class CheckpointMixin:
             "device": str(self.device), "config": self.config.to_dict(),
         }
 
-    def save_checkpoint(self, epochs_done: int, batch: int, partial: Totals, best: bool, quiet: bool = False):
-        """Write metrics.csv, checkpoints/last.pt (and best.pt when ``best``) and status.json atomically (rank 0).
+    def save_checkpoint(self, epochs_done: int, batch: int, partial: Totals, best: bool, quiet: bool = False,
+                        wait: bool = False):
+        """Checkpoint (rank 0): snapshot the state here, write metrics.csv, checkpoints/last.pt (and best.pt when
+        ``best``) and status.json in the background (``CheckpointWriter``); ``wait``: return once written.
 
         Before the first validation there is no best model yet: best.pt is then the same as last.pt, so that every
         run folder holds both files (contract section 4); the first epoch's validation replaces it. ``quiet``: no
@@ -99,28 +243,47 @@ class CheckpointMixin:
         if self.folder is None:
             return
         best = best or self.best_metric is None
-        import torch
-
-        from hybrid_studio.project import atomic_write_bytes
-
-        buf = io.BytesIO()
-        torch.save(self.checkpoint_dict(epochs_done, batch, partial), buf)
-        data = buf.getvalue()
-        # Metrics first: if the process dies before the checkpoint lands, a resume drops the rows past the older
-        # checkpoint's step and the curve stays consistent. Events last: whoever hears of the checkpoint finds
-        # the whole folder up to date.
-        self.folder.write_metrics()
         last = self.folder.checkpoints / "last.pt"
-        atomic_write_bytes(last, data)
-        if best:
-            atomic_write_bytes(self.folder.checkpoints / "best.pt", data)
-        self.folder.write_status(epoch=epochs_done, step=self.step, best_metric=self.best_metric,
-                                 best_epoch=self.best_epoch, duration_s=round(self.duration(), 3))
-        if quiet:
+        events = [] if quiet else [CheckpointSaved(str(last), epochs_done, False)] + (
+            [CheckpointSaved(str(self.folder.checkpoints / "best.pt"), epochs_done, True)] if best else [])
+        status = self.folder.stage_status(epoch=epochs_done, step=self.step, best_metric=self.best_metric,
+                                          best_epoch=self.best_epoch, duration_s=round(self.duration(), 3))
+        job = CheckpointJob(self.folder, cpu_copy(self.checkpoint_dict(epochs_done, batch, partial)),
+                            list(self.folder.rows), status, best, epochs_done, self.step, events)
+        self.check_checkpoints()  # before submitting: this job's own events follow whatever the caller emits next
+        writer = getattr(self, "checkpoint_writer", None)
+        if writer is None:
+            writer = self.checkpoint_writer = CheckpointWriter()
+        writer.submit(job)
+        if wait:
+            self.wait_for_checkpoints()
+
+    def check_checkpoints(self) -> None:
+        """Emit the CheckpointSaved events of finished writes; raise RunFailure when a write failed."""
+        writer = getattr(self, "checkpoint_writer", None)
+        if writer is None:
             return
-        self.emit(CheckpointSaved(str(last), epochs_done, False))
-        if best:
-            self.emit(CheckpointSaved(str(self.folder.checkpoints / "best.pt"), epochs_done, True))
+        for event in writer.take_events():
+            self.emit(event)
+        if writer.error is not None:
+            raise RunFailure(writer.error)
+
+    def wait_for_checkpoints(self) -> None:
+        """Wait for the writes in flight, then ``check_checkpoints``."""
+        writer = getattr(self, "checkpoint_writer", None)
+        if writer is not None:
+            writer.wait()
+        self.check_checkpoints()
+
+    def close_checkpoints(self) -> None:
+        """Wait for the writes and end the writer's thread, emitting what was written (a failure is not raised:
+        the run is ending on another error, or has reported this one)."""
+        writer, self.checkpoint_writer = getattr(self, "checkpoint_writer", None), None
+        if writer is None:
+            return
+        writer.close()
+        for event in writer.take_events():
+            self.emit(event)
 
     def restore(self, ck: dict):
         import torch

@@ -18,6 +18,7 @@ restoring), ``losses.py`` (losses and metrics) and this module (the loop, valida
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -33,6 +34,49 @@ from .setup import RESUME_OVERRIDABLE, SetupMixin  # noqa: F401 - public names
 
 __all__ = ["CHECKPOINT_FORMAT", "RESUME_OVERRIDABLE", "Control", "InputProblem", "RunFailure", "TrainError",
            "load_checkpoint", "train_in_process"]
+
+#: Layer outputs (bytes) per validation batch on the CPU. Measured on one thread (seed-cnn-lstm on digits, crnn-small
+#: on digit-strings, rnn-cnn on waveforms): the time per sample is lowest when a batch's activations are a few tens of
+#: MB (batches of 128, 64 and 256-512 there); the fixed 256 used before was 30-50% slower for the conv models.
+EVAL_CPU_BYTES = 32 * 2 ** 20
+#: ... and on accelerators, where larger batches only help, a cap that keeps validation's memory modest
+EVAL_DEVICE_BYTES = 2 ** 30
+_NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new context object per step
+
+
+def eval_batch_size(model, sample_inputs, device, batch_size: int, autocast=None) -> int:
+    """A validation batch sized for throughput from the model's layer outputs per sample (measured with one
+    forward of ``sample_inputs`` in eval mode): ``EVAL_CPU_BYTES`` of them per batch on the CPU (a power of two,
+    16 to 512), up to ``EVAL_DEVICE_BYTES`` and at least twice the training batch (or 256) on accelerators.
+    Deterministic, so that a resumed run validates exactly as the run it continues."""
+    import torch
+
+    per_sample = 0
+    hooks = []
+
+    def count(module, args, out):
+        nonlocal per_sample
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                per_sample += t.numel() * t.element_size()
+    was_training = model.training
+    try:
+        hooks = [m.register_forward_hook(count) for m in model.modules() if next(m.children(), None) is None]
+        model.eval()
+        with torch.no_grad(), (autocast() if autocast else _NO_AUTOCAST):
+            model(*sample_inputs)
+        per_sample //= max(1, len(sample_inputs[0]))
+    except Exception:  # noqa: BLE001 - sizing is an optimisation: fall back to a middle size
+        per_sample = 0
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    if torch.device(device).type == "cpu":
+        fits = EVAL_CPU_BYTES // per_sample if per_sample else 64
+        return min(512, max(16, 2 ** int(math.log2(max(fits, 1)))))
+    fits = EVAL_DEVICE_BYTES // per_sample if per_sample else 1024
+    return max(batch_size, min(max(2 * batch_size, 256), fits))
 
 
 class Control:
@@ -99,7 +143,10 @@ class _Trainer(SetupMixin, CheckpointMixin):
         try:
             return self._run()
         finally:
-            self.release_lock()
+            try:
+                self.close_checkpoints()  # no write may outlive the lock (a resume could start mid-write)
+            finally:
+                self.release_lock()
 
     def release_lock(self):
         """Let go of the run folder's OS lock (the process may go on: a test, the sweep's next trial)."""
@@ -123,7 +170,11 @@ class _Trainer(SetupMixin, CheckpointMixin):
         try:
             summary = self.loop()
         except _Stopped:
-            summary = self.finish("stopped")
+            try:
+                summary = self.finish("stopped")
+            except TrainError as e:  # a checkpoint write that failed in the background
+                self.fail(e.message, traceback.format_exc())
+                raise
         except KeyboardInterrupt:
             # Ctrl-C twice on the command line: no checkpoint (the step may be half done), but the folder must
             # not say "running" forever; last.pt (the last epoch's) is where a resume continues.
@@ -144,7 +195,9 @@ class _Trainer(SetupMixin, CheckpointMixin):
         self.emit(Failed(message, tb))
 
     def end_status(self, status: str, message: str):
-        """Write the metrics so far and the final status.json (rank 0, when the folder exists)."""
+        """Write the metrics so far and the final status.json (rank 0, when the folder exists), after the
+        checkpoint writes in flight."""
+        self.close_checkpoints()
         if self.folder is not None:
             try:
                 self.folder.write_metrics()
@@ -174,12 +227,10 @@ class _Trainer(SetupMixin, CheckpointMixin):
 
     # ---- helpers used per step ---------------------------------------------------------------------------------------
     def autocast(self):
-        import contextlib
-
         import torch
 
         if self.amp_dtype is None:
-            return contextlib.nullcontext()
+            return _NO_AUTOCAST
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     @staticmethod
@@ -250,7 +301,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
         if self.step == 0 and self.epoch == 0 and self.batch_start == 0:
             # a new run's folder holds last.pt and best.pt from the start (contract section 4), so that even a run
             # that fails in its first epoch leaves a loadable model (its initial weights) and can be resumed
-            self.save_checkpoint(0, batch=0, partial=Totals(), best=True, quiet=True)
+            self.save_checkpoint(0, batch=0, partial=Totals(), best=True, quiet=True, wait=True)
         stop, pause = self.control.stop, self.control.pause
         while self.epoch < c.epochs:
             epoch_no = self.epoch + 1
@@ -302,6 +353,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
                         self.folder.add_row(epoch=epoch_no, step=self.step, split="train", scope="step", loss=mean,
                                             lr=self.lr(), samples_per_s=round(rate, 2),
                                             elapsed_s=round(self.duration(), 3))
+                    self.check_checkpoints()  # a write that failed in the background ends the run here
                     interval_samples, t_interval = 0, time.monotonic()
             if self.scheduler is not None and not self.sched_per_step:
                 self.scheduler.step()
@@ -314,6 +366,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
         """Wait while paused; on stop, checkpoint the position within the epoch and end the run."""
         if pause.is_set() and not stop.is_set():
             paused_at = time.monotonic()
+            self.wait_for_checkpoints()  # a paused run's folder is complete (it may be copied or resumed elsewhere)
             self.log(f"paused at epoch {epoch_no}, step {self.step}")
             while pause.is_set() and not stop.is_set():
                 time.sleep(0.05)
@@ -325,7 +378,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
                 self.log("resumed")
         if stop.is_set():
             self.flush_pending(totals, *pending, epoch_no)
-            self.save_checkpoint(epoch_no - 1, batch=b, partial=totals, best=False)
+            self.save_checkpoint(epoch_no - 1, batch=b, partial=totals, best=False, wait=True)
             self.log(f"stopped at epoch {epoch_no}, step {self.step}")
             raise _Stopped()
         return t_interval, t_epoch
@@ -383,8 +436,18 @@ class _Trainer(SetupMixin, CheckpointMixin):
         dist.all_reduce(t)
         return t.tolist()
 
+    def eval_batch_size(self) -> int:
+        """The validation batch (``eval_batch_size``), measured once per run."""
+        if not getattr(self, "eval_batch", None):
+            self.eval_batch = eval_batch_size(self.model, self.sample_inputs, self.device, self.batch_size,
+                                              self.autocast)
+        return self.eval_batch
+
     def evaluate(self):
-        """(loss, accuracy, mae) over this rank's share of the validation set, summed over ranks."""
+        """(loss, accuracy, mae) over this rank's share of the validation set, summed over ranks.
+
+        Sums stay on the device until the end (one transfer, no sync per batch), except the CTC decoding, which
+        needs each batch's outputs on the host."""
         import torch
 
         n = len(self.y_val)
@@ -393,19 +456,23 @@ class _Trainer(SetupMixin, CheckpointMixin):
         model = self.model
         model.eval()
         idx_all = torch.arange(self.rank, n, self.world)
-        loss_sum = correct = counted = abs_sum = 0.0
+        size = self.eval_batch_size()
+        acc = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        loss_sum = torch.zeros((), dtype=acc, device=self.device)
+        metric_sum = torch.zeros((), dtype=acc, device=self.device)  # right answers, or absolute errors
+        counted = abs_sum = 0.0
         samples = 0
         ctc = self.dataset.task == "ctc"
         self.val_decoded = [] if ctc else None
         with torch.no_grad(), self.autocast():
-            for idx in idx_all.split(max(self.batch_size, 256)):
+            for idx in idx_all.split(size):
                 xs, y = self.fetch(self.x_val, self.y_val, idx)
                 outs = self.as_tuple(model(*xs))
                 lengths = self.output_lengths(xs)
-                total = 0.0
+                total = None
                 for j, (out_id, o) in enumerate(zip(self.output_ids, outs)):
                     loss, c, k = self.loss_terms(out_id, o, y, lengths.get(out_id))
-                    total = total + loss
+                    total = loss if total is None else total + loss
                     if j == 0 and ctc:
                         # character errors: greedy decoding against the targets (edit distance / length)
                         from .ctc import errors_and_length, greedy_decode
@@ -417,14 +484,16 @@ class _Trainer(SetupMixin, CheckpointMixin):
                         counted += length
                         self.val_decoded.extend(zip(idx.tolist(), decoded))
                     elif j == 0:
-                        if self.dataset.task == "classification":
-                            correct += float(c)
-                        else:
-                            abs_sum += float(c)
+                        metric_sum += c
                         counted += k
-                loss_sum += float(total) * len(idx)
+                loss_sum += total.detach().to(acc) * len(idx)
                 samples += len(idx)
         model.train()
+        loss_sum, metric = torch.stack([loss_sum, metric_sum]).tolist()
+        classification = self.dataset.task == "classification"
+        correct = metric if classification else 0.0
+        if not classification and not ctc:
+            abs_sum = metric
         loss_sum, samples, correct, counted, abs_sum = self.reduce([loss_sum, samples, correct, counted, abs_sum])
         loss = loss_sum / max(samples, 1)
         if not math.isfinite(loss):
@@ -450,7 +519,9 @@ class _Trainer(SetupMixin, CheckpointMixin):
         classification = self.dataset.task == "classification"
         train_acc = correct / max(counted, 1) if classification else None
         self.val_cer = None
+        t_val, cpu_val = time.monotonic(), time.process_time()
         val_loss, val_acc, val_mae = self.evaluate()
+        val_s = time.monotonic() - t_val
         val_cer = self.val_cer
         self.epoch = epoch_no
         metrics = {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
@@ -463,8 +534,6 @@ class _Trainer(SetupMixin, CheckpointMixin):
             self.best_metric, self.best_epoch, self.bad_epochs = value, epoch_no, 0
         else:
             self.bad_epochs += 1
-        self.emit(EpochEnd(epoch_no, self.step, train_loss, val_loss, train_acc, val_acc, val_mae, duration, cpu,
-                           val_cer=val_cer))
         if self.folder is not None:
             lr, el = self.lr(), round(self.duration(), 3)
             self.folder.add_row(epoch=epoch_no, step=self.step, split="train", scope="epoch", loss=train_loss,
@@ -474,7 +543,16 @@ class _Trainer(SetupMixin, CheckpointMixin):
             if val_loss is not None:
                 self.folder.add_row(epoch=epoch_no, step=self.step, split="val", scope="epoch", loss=val_loss,
                                     accuracy=val_acc, mae=val_mae, cer=val_cer, lr=lr, elapsed_s=el)
+        t_ck = time.monotonic()
         self.save_checkpoint(epoch_no, batch=0, partial=Totals(), best=improved)
+        checkpoint_s = time.monotonic() - t_ck
+        whole = duration + val_s + checkpoint_s
+        # after the checkpoint, so that its time is in the figures (its CheckpointSaved follows once written)
+        self.emit(EpochEnd(epoch_no, self.step, train_loss, val_loss, train_acc, val_acc, val_mae, duration, cpu,
+                           val_cer=val_cer, val_s=val_s, checkpoint_s=checkpoint_s,
+                           samples_per_s=round(timed_samples / max(whole, 1e-9), 2),
+                           train_samples_per_s=round(timed_samples / max(duration, 1e-9), 2),
+                           epoch_cpu_s=None if cpu is None else cpu + time.process_time() - cpu_val))
         patience = self.config.early_stopping
         if patience and self.bad_epochs >= patience and epoch_no < self.config.epochs:
             self.early_stopped = True
@@ -510,6 +588,7 @@ class _Trainer(SetupMixin, CheckpointMixin):
             return float(sum(p.detach().double().sum().item() for p in self.model.parameters()))
 
     def finish(self, status: str) -> dict:
+        self.wait_for_checkpoints()  # the folder's final state follows the last checkpoint; a failed write fails here
         m = self.last_epoch_metrics
         summary = {
             "status": status, "run_id": self.run_id, "run_dir": str(self.folder.path) if self.folder else "",

@@ -57,6 +57,16 @@ class EpochEnd:
     cpu_s: float | None = None
     #: the validation character error rate of a ctc output (edit distance / target length); None otherwise
     val_cer: float | None = None
+    #: Where the epoch's time went (wall seconds): ``duration_s`` trained, ``val_s`` validated, ``checkpoint_s``
+    #: held the loop for the checkpoint (a snapshot; the file is written in the background). None when not measured.
+    val_s: float | None = None
+    checkpoint_s: float | None = None
+    #: Training samples per second over the whole epoch, validation and checkpoint included; and over the training
+    #: loop alone (``duration_s``). Samples trained before a mid-epoch resume are not counted.
+    samples_per_s: float | None = None
+    train_samples_per_s: float | None = None
+    #: CPU seconds of the process (all threads, the background checkpoint writer's included) over the whole epoch.
+    epoch_cpu_s: float | None = None
 
 
 @dataclass

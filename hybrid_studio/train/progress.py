@@ -90,7 +90,12 @@ class ProgressPrinter:
                 parts.append(f"cer {_pct(e.val_cer)}")
             else:
                 parts.append(f"acc {_pct(e.val_acc)}" if e.val_acc is not None else f"mae {_num(e.val_mae)}")
-        parts.append(f"({e.duration_s:.1f} s)")
+        val_s, ck_s = getattr(e, "val_s", None), getattr(e, "checkpoint_s", None)
+        if val_s is None or ck_s is None:
+            parts.append(f"({e.duration_s:.1f} s)")
+        else:  # where the epoch's time went, and the throughput with validation and checkpoint included
+            parts.append(f"({e.duration_s:.1f} s training, {val_s:.1f} s validation, {ck_s:.2f} s checkpoint; "
+                         f"{e.samples_per_s:,.0f} samples/s overall)")
         self._write(" ".join(parts))
 
     def on_CheckpointSaved(self, e: CheckpointSaved) -> None:

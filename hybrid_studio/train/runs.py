@@ -156,18 +156,26 @@ class RunFolder:
     def add_row(self, **row) -> None:
         self.rows.append({k: row.get(k) for k in METRIC_COLUMNS})
 
-    def write_metrics(self) -> None:
+    def write_metrics(self, rows: list | None = None) -> None:
+        """Write metrics.csv with ``rows`` (a snapshot taken by a background writer), else the rows so far."""
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
         w.writeheader()
-        for r in self.rows:
+        for r in self.rows if rows is None else rows:
             w.writerow({k: _fmt(v) for k, v in r.items()})
         atomic_write_text(self.path / "metrics.csv", buf.getvalue())
 
     def write_status(self, **changes) -> None:
-        self.status.update(changes)
-        self.status["updated"] = now_iso()
-        atomic_write_text(self.path / "status.json", json.dumps(self.status, indent=2) + "\n")
+        self.write_status_data(self.stage_status(**changes))
+
+    def stage_status(self, **changes) -> dict:
+        """The status with ``changes``, to write now or in the background; ``self.status`` stays what is on disk
+        until it is written (a write that fails leaves the file and this in agreement)."""
+        return {**self.status, **changes, "updated": now_iso()}
+
+    def write_status_data(self, status: dict) -> None:
+        atomic_write_text(self.path / "status.json", json.dumps(status, indent=2) + "\n")
+        self.status = dict(status)
 
 
 def _fmt(v):

@@ -7,11 +7,20 @@
   epochs vary by 2x from one minute to the next; on an idle machine (load average below 1) the wall-clock ratio
   is asserted as well.
 - Time from the start request to the first Step event.
+- Throughput with validation and checkpoints (issue 15): whole epochs of the runner (training, validation after
+  each epoch, checkpoints written each epoch) against a minimal loop that does the same validation (same loss and
+  metric, same validation batch, one sync at the end), for seed-cnn-lstm on digits and crnn-small on digit-strings
+  (CTC: greedy decoding and CER, as the runner). Interleaved rounds, medians of the epochs after the first of each
+  run; the split of the runner's epoch (train, validation, checkpoint) is printed from its EpochEnd events. The
+  ratio must be at least 0.95 in CPU time (the runner's background checkpoint writer counts there), and in wall
+  clock too on an idle machine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import statistics
 import time
 
 import pytest
@@ -105,3 +114,123 @@ def test_time_to_first_step_event(tmp_path):
     print(f"\nstart request -> first step event (rnn-cnn on waveforms): {first_step:.2f} s")
     # spawning a Python process and importing torch dominate; a generous bound for a loaded 2-core machine
     assert first_step < 30
+
+
+ROUNDS = 3
+
+
+def subset(dataset_name: str, n_train: int | None, n_val: int | None):
+    """The built-in dataset, cut to its first ``n_train`` / ``n_val`` samples (a Dataset, which runs accept)."""
+    from hybrid_studio.train.datasets import Split, get_dataset
+
+    ds = get_dataset(dataset_name)
+    if n_train is None:
+        return ds
+
+    def cut(split, n):
+        return Split([x[:n] for x in split.x], split.y[:n])
+    return dataclasses.replace(ds, train=cut(ds.train, n_train), val=cut(ds.val, n_val))
+
+
+def minimal_epochs_with_validation(graph, ds, epochs: int, eval_batch: int) -> list[tuple[float, float]]:
+    """The smallest loop that trains the same compiled model on the same tensors with the same loss, and validates
+    after each epoch as the runner does (loss and accuracy, or loss and CER by greedy decoding): (wall, CPU)
+    seconds per epoch, validation included."""
+    import numpy as np
+    import torch
+
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.train.ctc import errors_and_length, greedy_decode
+    from hybrid_studio.train.losses import loss_terms
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = compile_graph(graph)
+    x, y = torch.from_numpy(np.array(ds.train.x[0])), torch.from_numpy(np.array(ds.train.y))
+    xv, yv = torch.from_numpy(np.array(ds.val.x[0])), torch.from_numpy(np.array(ds.val.y))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = []
+    for epoch in range(epochs):
+        g = torch.Generator().manual_seed(epoch)
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.train()
+        for idx in torch.randperm(len(y), generator=g).split(BATCH):
+            loss = loss_terms(ds.task, "out", model(x.index_select(0, idx)), y.index_select(0, idx))[0]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            metric = torch.zeros((), dtype=torch.float64)
+            errors = length = 0
+            for xb, yb in zip(xv.split(eval_batch), yv.split(eval_batch)):
+                out = model(xb)
+                loss, c, _ = loss_terms(ds.task, "out", out, yb)
+                loss_sum += loss.double() * len(yb)
+                if ds.task == "ctc":
+                    e, n = errors_and_length(greedy_decode(out.numpy()), yb.numpy())
+                    errors, length = errors + e, length + n
+                else:
+                    metric += c
+            torch.stack([loss_sum, metric]).tolist()
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    return times
+
+
+def worker_epochs(graph, ds, runs_dir, epochs: int) -> list:
+    """The EpochEnd events of a worker run (one thread, a checkpoint each epoch)."""
+    from hybrid_studio.train import start_run
+    from hybrid_studio.train.events import EpochEnd
+
+    handle = start_run(graph_to_dict(graph), ds, {"epochs": epochs, "batch_size": BATCH, "lr": 1e-3,
+                                                  "num_threads": 1}, runs_dir)
+    ends = []
+    while not handle.done:
+        ends += [e for e in handle.poll() if isinstance(e, EpochEnd)]
+        time.sleep(0.05)
+    ends += [e for e in handle.poll() if isinstance(e, EpochEnd)]
+    handle.join(30)
+    assert handle.status == "finished", handle.error
+    return ends
+
+
+@pytest.mark.parametrize("template,dataset,n_train,n_val,epochs", [
+    ("seed-cnn-lstm", "digits", None, None, 4),
+    ("crnn-small", "digit-strings", 960, 240, 3),
+])
+def test_training_with_validation_and_checkpoints_keeps_up_with_a_minimal_loop(tmp_path, template, dataset, n_train,
+                                                                               n_val, epochs):
+    import numpy as np
+    import torch
+
+    from hybrid_studio.compile import compile_graph
+    from hybrid_studio.train.engine import eval_batch_size
+
+    graph = load_template(template)
+    ds = subset(dataset, n_train, n_val)
+    n = len(ds.train)
+    eval_batch = eval_batch_size(compile_graph(graph), [torch.from_numpy(np.array(ds.train.x[0][:2]))], "cpu", BATCH)
+    load_before = os.getloadavg()[0]
+    manual, worker = [], []
+    for r in range(ROUNDS):  # interleaved, so that a busy machine slows both alike; first epochs warm up
+        manual += minimal_epochs_with_validation(graph, ds, epochs, eval_batch)[1:]
+        worker += worker_epochs(graph, ds, tmp_path / f"r{r}", epochs)[1:]
+    load = max(load_before, os.getloadavg()[0])
+    med = statistics.median
+    wall_m, cpu_m = med(w for w, _ in manual), med(c for _, c in manual)
+    wall_w = med(e.duration_s + e.val_s + e.checkpoint_s for e in worker)
+    cpu_w = med(e.epoch_cpu_s for e in worker)
+    ratio_cpu, ratio_wall = cpu_m / cpu_w, wall_m / wall_w
+    print(f"\n{template} on {dataset} ({n} training, {len(ds.val)} validation samples), batch {BATCH}, validation "
+          f"batch {eval_batch}, 1 thread, {ROUNDS} interleaved rounds of {epochs} epochs (load average {load:.2f}):"
+          f"\n  minimal loop + validation: {n / wall_m:8.1f} samples/s wall, {n / cpu_m:8.1f} per CPU second"
+          f"\n  runner, whole epochs:      {n / wall_w:8.1f} samples/s wall, {n / cpu_w:8.1f} per CPU second"
+          f"\n  runner's epoch (median s):  train {med(e.duration_s for e in worker):.3f}, validation "
+          f"{med(e.val_s for e in worker):.3f}, checkpoint {med(e.checkpoint_s for e in worker):.4f}; "
+          f"{med(e.train_samples_per_s for e in worker):.1f} samples/s training alone, "
+          f"{med(e.samples_per_s for e in worker):.1f} with validation and checkpoint"
+          f"\n  ratio runner/minimal: {ratio_cpu:.3f} (CPU time), {ratio_wall:.3f} (wall clock)")
+    assert ratio_cpu >= 0.95
+    if load < 1.0:
+        assert ratio_wall >= 0.95

@@ -39,6 +39,7 @@ def test_train_prints_progress_and_a_summary(tmp_path, project, seq_npz, capsys)
     assert code == 0
     assert "epoch 1/2" in out and "samples/s" in out and "ETA" in out
     assert "epoch 2/2: train loss" in out and "val loss" in out and "acc" in out
+    assert "s validation" in out and "s checkpoint" in out and "samples/s overall" in out
     assert "finished: 2 epoch(s), 8 steps" in out and "best val accuracy" in out
     (run,) = list_runs(tmp_path / "runs")
     assert run.status == "finished" and run.run_id.endswith("-tiny") and f"run folder: {run.path}" in out
