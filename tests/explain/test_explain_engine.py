@@ -150,7 +150,8 @@ def test_convlstm_state_over_time_without_return_sequences(convlstm_run):
     from hybrid_studio.compile import compile_graph
     from hybrid_studio.explain.engine import activations, load_run
 
-    from conftest import build
+    # this folder's conftest.build (a plain ``from conftest import`` finds whichever conftest loaded first)
+    build = _conftest_build()
 
     run = load_run(convlstm_run)
     # the same data through a ConvLSTM2d that returns its last state only (weights as initialised: shapes matter)
@@ -176,3 +177,13 @@ def test_sample_outcomes_name_right_and_wrong(convlstm_run):
     wrong = o["correct"].count(False)
     assert 0 < wrong < 12, o["correct"]  # one label in five is flipped: some, not most, are wrong
     assert r["_run_dir"] == str(convlstm_run) and r["_block_types"]["convlstm"] == "ConvLSTM2d"
+
+
+def _conftest_build():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("explain_conftest", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build
