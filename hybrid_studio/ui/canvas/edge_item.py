@@ -38,6 +38,7 @@ class EdgeLabel(QGraphicsItem):
         # above the blocks (z 2): between two close blocks the pill overlaps them and would otherwise be cut off
         self.setZValue(3)
         self._rect = QRectF()
+        self._bounds = QRectF()
 
     def set_text(self, text: str):
         if text == self.text:
@@ -48,11 +49,12 @@ class EdgeLabel(QGraphicsItem):
         w = fm.horizontalAdvance(text) + 12
         h = fm.height() + 4
         self._rect = QRectF(-w / 2, -h / 2, w, h)
+        self._bounds = self._rect.adjusted(-1, -1, 1, 1)
         self.setVisible(bool(text))
         self.update()
 
     def boundingRect(self):
-        return self._rect.adjusted(-1, -1, 1, 1)
+        return self._bounds
 
     def paint(self, painter: QPainter, option, widget=None):
         # zoomed out (the blocks' simple face) an 8 pt label is unreadable clutter over the wires: skip it
@@ -91,6 +93,7 @@ class EdgeItem(QGraphicsPathItem):
         self.drop_target = False   # a block dragged from the palette would be inserted here
         self._ends = None
         self._shape = None
+        self._rect = QRectF()
         self.update_path()
 
     def update_path(self):
@@ -102,6 +105,7 @@ class EdgeItem(QGraphicsPathItem):
         path = wire_path(a, b)
         self._shape = None
         self.setPath(path)
+        self._rect = super().boundingRect().adjusted(-4, -4, 4, 4)
         mid = path.pointAtPercent(0.5)
         self.label.setPos(mid)
 
@@ -121,7 +125,7 @@ class EdgeItem(QGraphicsPathItem):
         return self._shape
 
     def boundingRect(self):
-        return super().boundingRect().adjusted(-4, -4, 4, 4)
+        return self._rect  # asked on every repaint near the wire: computed once per path
 
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()

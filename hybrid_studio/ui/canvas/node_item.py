@@ -50,14 +50,16 @@ class PortItem(QGraphicsItem):
         self._hover = False
         self.setZValue(1)
 
+    # Qt asks for these on every repaint and hit test near the item (a Python call each): shared constants
+    _RECT = QRectF(-(PORT_R + 4), -(PORT_R + 4), 2 * (PORT_R + 4), 2 * (PORT_R + 4))
+    _SHAPE = QPainterPath()
+    _SHAPE.addEllipse(_RECT)
+
     def boundingRect(self) -> QRectF:
-        r = PORT_R + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return self._RECT
 
     def shape(self):
-        p = QPainterPath()
-        p.addEllipse(self.boundingRect())
-        return p
+        return self._SHAPE
 
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()
@@ -93,8 +95,10 @@ class BadgeItem(QGraphicsItem):
         self.setZValue(2)
         self.setAcceptHoverEvents(True)
 
+    _RECT = QRectF(-9, -9, 18, 18)
+
     def boundingRect(self):
-        return QRectF(-9, -9, 18, 18)
+        return self._RECT
 
     def paint(self, painter, option, widget=None):
         t = theme.current()
@@ -127,6 +131,7 @@ class NodeItem(QGraphicsObject):
         self.badge = BadgeItem(self)
         self.badge.setVisible(False)
         self.height = HEADER_H + 48
+        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
         self._errors: list = []
         self.refresh_node(node)
 
@@ -163,6 +168,7 @@ class NodeItem(QGraphicsObject):
         self._paths = None
         rows = max(len(ins), len(outs), 2)
         self.height = HEADER_H + 12 + rows * PORT_GAP - 8
+        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
         for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_W)):
             n = len(ports)
             top = HEADER_H + (self.height - HEADER_H - (n - 1) * PORT_GAP) / 2
@@ -196,12 +202,10 @@ class NodeItem(QGraphicsObject):
 
     # ---- geometry ----------------------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return QRectF(-2, -2, NODE_W + 4, self.height + 4)
+        return self._rect  # asked on every repaint near the block: computed once per size
 
     def shape(self):
-        p = QPainterPath()
-        p.addRoundedRect(QRectF(0, 0, NODE_W, self.height), RADIUS, RADIUS)
-        return p
+        return self._shapes()[0]
 
     def port(self, name: str, output: bool) -> PortItem | None:
         return (self.outputs if output else self.inputs).get(name)
