@@ -28,6 +28,24 @@ def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
+_LABEL_SIZES: dict = {}
+
+
+def _label_size(text: str) -> tuple[float, float]:
+    """(width, height) of a wire's label pill: measured once per text and theme (most wires of a graph carry one of
+    a few shapes), not for every wire of a graph being opened."""
+    t = theme.current()
+    key = (text, id(t))
+    size = _LABEL_SIZES.get(key)
+    if size is None:
+        fm = QFontMetricsF(t.font(8))
+        size = (fm.horizontalAdvance(text) + 12, fm.height() + 4)
+        if len(_LABEL_SIZES) > 10_000:
+            _LABEL_SIZES.clear()
+        _LABEL_SIZES[key] = size
+    return size
+
+
 class EdgeLabel(QGraphicsItem):
     """The shape of the tensor on a wire, in a small pill above the wire (wires never cross it)."""
 
@@ -45,9 +63,7 @@ class EdgeLabel(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self.text = text
-        fm = QFontMetricsF(theme.current().font(8))
-        w = fm.horizontalAdvance(text) + 12
-        h = fm.height() + 4
+        w, h = _label_size(text)
         self._rect = QRectF(-w / 2, -h / 2, w, h)
         self._bounds = self._rect.adjusted(-1, -1, 1, 1)
         self.setVisible(bool(text))

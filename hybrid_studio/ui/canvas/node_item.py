@@ -25,6 +25,10 @@ RADIUS = 7.0
 LOD_SIMPLE = 0.5
 
 
+#: simple-face font size per (block id, theme)
+_SIMPLE_SIZES: dict = {}
+
+
 def human_count(n: int | None) -> str:
     """``1234567`` -> ``1.23 M``."""
     if n is None:
@@ -308,9 +312,15 @@ class NodeItem(QGraphicsObject):
     def simple_font_size(self) -> float:
         """Point size of the id on the simple face: as large as the block's width allows, up to 26 pt."""
         t = theme.current()
-        size = 26.0
-        while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
-            size -= 2.0
+        key = (self.node_id, id(t))
+        size = _SIMPLE_SIZES.get(key)
+        if size is None:  # measured once per id and theme, not on every paint of every block at "fit" zoom
+            size = 26.0
+            while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
+                size -= 2.0
+            if len(_SIMPLE_SIZES) > 100_000:
+                _SIMPLE_SIZES.clear()
+            _SIMPLE_SIZES[key] = size
         return size
 
     def count_text_fitting(self, fm: QFontMetricsF, width: float) -> str:

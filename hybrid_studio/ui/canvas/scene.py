@@ -78,7 +78,8 @@ class GraphScene(QGraphicsScene):
             self._add_node(node)
         for edge in self.graph.edges:
             self._add_edge(edge)
-        self._on_checked(set(self.nodes))
+        # each item was given its result and label as it was added: no second pass over the graph (after a reset
+        # the document's ``checked`` follows with whatever the re-check changed)
 
     def position_of(self, node) -> QPointF:
         pos = node.position if node.position is not None else self._fallback.get(node.id)
