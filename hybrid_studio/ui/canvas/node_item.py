@@ -156,6 +156,7 @@ class NodeItem(QGraphicsObject):
         else:
             self.summary, ins, outs = "unknown block type", ["in"], ["out"]
         self._rebuild_ports(ins, outs)
+        self._face = None  # the summary or ports may differ: the next result is drawn whatever it says
         self.setToolTip(self._tooltip())
         self.update()
 
@@ -186,11 +187,17 @@ class NodeItem(QGraphicsObject):
         self.macs = result.macs
         self.output = result.output
         self._errors = list(result.diagnostics)
+        # what the face and tooltip show of the result: a block whose count line and problems read the same (an
+        # Activation whose shape changed, say: its wire's label shows that) is not redrawn
+        face = (self._count_text(), tuple((d.severity, d.message) for d in self._errors))
+        if face == getattr(self, "_face", None):
+            return
+        self._face = face
         if self._errors:
             self.badge.severity = ERROR if any(d.severity == ERROR for d in self._errors) else "warning"
             self.badge.setToolTip("\n".join(d.message for d in self._errors))
+            self.badge.update()
         self.badge.setVisible(bool(self._errors))
-        self.badge.update()
         self.setToolTip(self._tooltip())
         self.update()
 
