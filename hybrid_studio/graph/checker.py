@@ -64,6 +64,9 @@ class ShapeChecker:
         self._unreported: set[str] = set()  # changed by a query's re-check, not yet returned by flush()
         self._free: list[str] | None = None  # blocks whose output goes nowhere (file order), once per structure
         self._unconnected_ids: set[str] = set()
+        # whole-graph answers (diagnostics, totals) kept until the graph or a result changes: the status bar and the
+        # problems panel ask after every edit, and each is a pass over every block
+        self._memo: dict = {}
         #: How many blocks the last flush re-checked (for tests and benchmarks).
         self.last_checked = 0
         graph.subscribe(self._on_event)
@@ -73,6 +76,7 @@ class ShapeChecker:
 
     # ---- events ------------------------------------------------------------------------------------------------
     def _on_event(self, event, **kw):
+        self._memo = {}
         if event == "node_added":
             self._dirty.add(kw["node"].id)
             self._structure()
@@ -114,6 +118,7 @@ class ShapeChecker:
     def check_all(self) -> set[str]:
         """Re-check every node from scratch."""
         self.results.clear()
+        self._memo = {}
         self._unconnected_ids.clear()
         self._dirty = set(n.id for n in self.graph.nodes)
         self._structure()
@@ -182,6 +187,9 @@ class ShapeChecker:
         if self._structure_changed:
             self.graph_diagnostics = self._check_graph()
             self._structure_changed = False
+            self._memo = {}
+        if changed:
+            self._memo = {}
         return changed
 
     def _check_node(self, node: Node) -> NodeResult:
@@ -273,12 +281,15 @@ class ShapeChecker:
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic: graph-level first, then per node in file order."""
         self._catch_up()
-        out = list(self.graph_diagnostics)
-        for n in self.graph.nodes:
-            r = self.results.get(n.id)
-            if r:
-                out.extend(r.diagnostics)
-        return out
+        memo = self._memo.get("diagnostics")
+        if memo is None:
+            memo = list(self.graph_diagnostics)
+            for n in self.graph.nodes:
+                r = self.results.get(n.id)
+                if r:
+                    memo.extend(r.diagnostics)
+            self._memo["diagnostics"] = memo
+        return list(memo)
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics() if d.severity == ERROR]
@@ -289,8 +300,12 @@ class ShapeChecker:
 
     def total_params(self) -> int:
         self._catch_up()
-        return sum(r.params or 0 for r in self.results.values())
+        if "params" not in self._memo:
+            self._memo["params"] = sum(r.params or 0 for r in self.results.values())
+        return self._memo["params"]
 
     def total_macs(self) -> int:
         self._catch_up()
-        return sum(r.macs or 0 for r in self.results.values())
+        if "macs" not in self._memo:
+            self._memo["macs"] = sum(r.macs or 0 for r in self.results.values())
+        return self._memo["macs"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from hybrid_studio.blocks import checker_for, new_graph
@@ -59,8 +59,13 @@ class EditCommand(QUndoCommand):
 class Document(QObject):
     """One open project."""
 
-    #: ids of nodes whose check result (shape, params, diagnostics) changed after an edit, undo or redo
+    #: ids of nodes whose check result (shape, params, diagnostics) changed after an edit, undo or redo; emitted
+    #: at once, for the canvas (its items must match the graph before the next gesture)
     checked = Signal(object)
+    #: the same, coalesced: once per event-loop turn with the union of the ids of every edit, undo and redo of that
+    #: turn. Side panels (status bar, inspector, problems, training settings) refresh on this, so typing, a macro
+    #: of several edits or an undo burst costs one refresh each, not one per edit
+    settled = Signal(object)
     #: an edit was refused: the reason in words
     refused = Signal(str)
     #: something the user should know about an edit, in words: it did more than asked (removed the wires of a port
@@ -77,6 +82,12 @@ class Document(QObject):
         self.path = Path(path) if path else None
         self._meta_modified = False  # changed outside the undo history (training settings): unsaved all the same
         self.undo_stack.cleanChanged.connect(self.state_changed)
+        self._unsettled: set = set()
+        self._due = False
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(0)  # the end of this event-loop turn
+        self._settle_timer.timeout.connect(self.settle)
         self.checker.flush()
 
     # ---- editing -----------------------------------------------------------------------------------------------
@@ -125,6 +136,24 @@ class Document(QObject):
     def _after_change(self):
         changed = self.checker.flush()
         self.checked.emit(changed)
+        self._unsettled.update(changed)
+        self._due = True
+        self._settle_timer.start()
+
+    @property
+    def settling(self) -> bool:
+        """Whether a ``settled`` is due (an edit happened this event-loop turn)."""
+        return self._due
+
+    def settle(self) -> None:
+        """Emit ``settled`` now if an edit is waiting for it (the timer does so at the end of the turn; code that
+        needs the panels up to date at once, or a test that cannot wait, calls this)."""
+        self._settle_timer.stop()
+        if not self._due:
+            return
+        self._due = False
+        ids, self._unsettled = self._unsettled, set()
+        self.settled.emit(ids)
 
     # ---- state -------------------------------------------------------------------------------------------------
     @property

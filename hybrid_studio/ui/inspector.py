@@ -2,7 +2,8 @@
 
 Every change the user makes is one ``SetParams`` pushed on the document (typing in one field merges into one undo
 step). The form follows the model, never the other way round: graph events refresh the values (so undo updates the
-form) and ``document.checked`` refreshes shapes and diagnostics.
+form) and ``document.settled`` (once per event-loop turn, however many edits it saw) refreshes shapes and
+diagnostics.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class Inspector(QWidget):
         self.editors: dict[str, ParamEditor] = {}
         self._merge_key = None
         self._merge_index = -1
+        self._shape_keys = None  # the rows the shapes form shows (updated in place while they stay the same)
+        self._shape_labels: list[QLabel] = []
+        self._problems_signature = None
+        self._problem_fixes: list[list] = []
         self._build()
         self.set_document(document)
 
@@ -123,10 +128,11 @@ class Inspector(QWidget):
         """Follow another document (the window opened or created one)."""
         if self.document is not None:
             self.document.graph.unsubscribe(self._on_graph_event)
-            self.document.checked.disconnect(self._on_checked)
+            self.document.settled.disconnect(self._on_checked)
         self.document = document
         document.graph.subscribe(self._on_graph_event)
-        document.checked.connect(self._on_checked)
+        # once per event-loop turn, however many edits it saw (typing, a fix of several edits, an undo burst)
+        document.settled.connect(self._on_checked)
         self.show_node(None)
 
     def editor(self, name: str) -> ParamEditor:
@@ -226,42 +232,60 @@ class Inspector(QWidget):
 
     def _refresh_info(self):
         res = self.document.checker.result(self.node_id)
-        while self.shape_form.rowCount():
-            self.shape_form.removeRow(0)
+        # (row label, object name, text, tooltip) of each row of the shapes form
+        rows = []
         ports = list(res.inputs.items())
         for port, spec in ports:
             edge = self.document.graph.edge_into(self.node_id, port)
             text = spec.describe() if spec is not None else ("not connected" if edge is None else "unknown")
-            lab = QLabel(text)
-            lab.setObjectName(f"input_{port}")
-            lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            if spec is not None:
-                lab.setToolTip(spec.describe_axes() + ("" if spec.dtype == "float32" else f" {spec.dtype}"))
-            self.shape_form.addRow("Input" if len(ports) == 1 and port == "in" else f"Input {port}", lab)
+            tip = spec.describe_axes() + ("" if spec.dtype == "float32" else f" {spec.dtype}") if spec else ""
+            rows.append(("Input" if len(ports) == 1 and port == "in" else f"Input {port}", f"input_{port}", text, tip))
         out = res.output
-        lab = QLabel(out.describe() if out is not None else "—")
-        lab.setObjectName("output_shape")
-        lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        if out is not None:
-            lab.setToolTip(out.describe_axes())
-        self.shape_form.addRow("Output", lab)
-        p = QLabel(exact_count(res.params) if res.output is not None else "—")
-        p.setObjectName("param_count")
-        self.shape_form.addRow("Parameters", p)
-        m = QLabel(exact_count(res.macs) if res.output is not None else "—")
-        m.setObjectName("mac_count")
-        m.setToolTip("Multiply-accumulate operations per sample")
-        self.shape_form.addRow("MACs", m)
+        rows.append(("Output", "output_shape", out.describe() if out is not None else "—",
+                     out.describe_axes() if out is not None else ""))
+        rows.append(("Parameters", "param_count", exact_count(res.params) if out is not None else "—", ""))
+        rows.append(("MACs", "mac_count", exact_count(res.macs) if out is not None else "—",
+                     "Multiply-accumulate operations per sample"))
+        self._fill_shape_form(rows)
 
+        # the problems box is rebuilt only when the block's diagnostics changed (not on every edit)
+        signature = [(d.severity, d.message, tuple(f.label for f in d.fixes)) for d in res.diagnostics]
+        # the buttons look their fix up here at click time: it stays fresh when the rows are kept
+        self._problem_fixes = [list(d.fixes) for d in res.diagnostics]
+        if signature == self._problems_signature and self.problems_layout.count():
+            return
+        self._problems_signature = signature
         while self.problems_layout.count():
             item = self.problems_layout.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
         self.problems_box.setVisible(bool(res.diagnostics))
-        for d in res.diagnostics:
-            self.problems_layout.addWidget(self._diagnostic_row(d))
+        for i, d in enumerate(res.diagnostics):
+            self.problems_layout.addWidget(self._diagnostic_row(i, d))
 
-    def _diagnostic_row(self, d) -> QWidget:
+    def _fill_shape_form(self, rows):
+        """Show ``rows`` in the shapes form: the labels are updated in place when the rows are the same as shown
+        (an edit of the same block), rebuilt otherwise (another block, ports added or removed)."""
+        keys = [(title, name) for title, name, _, _ in rows]
+        if keys != self._shape_keys or len(self._shape_labels) != len(rows):
+            while self.shape_form.rowCount():
+                self.shape_form.removeRow(0)
+            self._shape_labels = []
+            for title, name, _, _ in rows:
+                lab = QLabel()
+                lab.setObjectName(name)
+                if name != "param_count" and name != "mac_count":
+                    lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+                self.shape_form.addRow(title, lab)
+                self._shape_labels.append(lab)
+            self._shape_keys = keys
+        for lab, (_, _, text, tip) in zip(self._shape_labels, rows):
+            if lab.text() != text:
+                lab.setText(text)
+            if lab.toolTip() != tip:
+                lab.setToolTip(tip)
+
+    def _diagnostic_row(self, row_index: int, d) -> QWidget:
         row = QWidget()
         lay = QVBoxLayout(row)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -275,12 +299,17 @@ class Inspector(QWidget):
         msg.setTextInteractionFlags(Qt.TextSelectableByMouse)
         top.addWidget(msg, 1)
         lay.addLayout(top)
-        for fix in d.fixes:
+        for j, fix in enumerate(d.fixes):
             b = QPushButton(fix.label[0].upper() + fix.label[1:])
             b.setToolTip("Apply this fix (undoable)")
-            b.clicked.connect(lambda _c=False, f=fix: self._apply_fix(f))
+            b.clicked.connect(lambda _c=False, i=row_index, k=j: self._apply_fix_at(i, k))
             lay.addWidget(b)
         return row
+
+    def _apply_fix_at(self, row_index: int, index: int):
+        fixes = self._problem_fixes[row_index] if row_index < len(self._problem_fixes) else []
+        if index < len(fixes):
+            self._apply_fix(fixes[index])
 
     def _apply_fix(self, fix):
         try:
@@ -298,6 +327,8 @@ class Inspector(QWidget):
         if self.node_id is None:
             return
         if event == "params_changed" and kw["node_id"] == self.node_id:
+            # at once (cheap: an editor showing its value already does nothing): typing and undo in a field must
+            # see the block's value before the next key
             self._refresh_values()
         elif event == "node_removed" and kw["node"].id == self.node_id:
             self.show_node(None)
@@ -312,7 +343,8 @@ class Inspector(QWidget):
             return
         if self.node_id not in self.document.graph:
             self.show_node(None)
-        elif self.node_id in changed:
+            return
+        if self.node_id in changed:
             self._refresh_info()
 
     # ---- form -> model -----------------------------------------------------------------------------------------

@@ -594,7 +594,7 @@ class MainWindow(QMainWindow):
         """Edit ``document`` from now on (the old one is dropped from the undo group)."""
         old = self.document
         if old is not None:
-            for signal, slot in ((old.checked, self._update_status), (old.refused, self.show_message),
+            for signal, slot in ((old.settled, self._update_status), (old.refused, self.show_message),
                                  (old.notice, self.show_message)):
                 try:
                     signal.disconnect(slot)
@@ -627,7 +627,7 @@ class MainWindow(QMainWindow):
 
     def _wire_document(self):
         d = self.document
-        d.checked.connect(self._update_status)
+        d.settled.connect(self._update_status)  # once per event-loop turn, however many edits it saw
         d.refused.connect(self.show_message)
         d.notice.connect(self.show_message)
         self._update_status()
@@ -636,15 +636,15 @@ class MainWindow(QMainWindow):
         ck = self.document.checker
         problems = ck.errors()
         if not len(self.document.graph):
-            self.valid_label.setText("Empty graph")
-            self.valid_label.setStyleSheet("")
+            text, style = "Empty graph", ""
         elif problems:
             n = len(problems)
-            self.valid_label.setText(f"\u2716 {n} problem{'s' if n > 1 else ''}")
-            self.valid_label.setStyleSheet(f"color: {theme.ERROR_COLOUR}; font-weight: bold")
+            text, style = f"\u2716 {n} problem{'s' if n > 1 else ''}", f"color: {theme.ERROR_COLOUR}; font-weight: bold"
         else:
-            self.valid_label.setText("\u2714 Valid")
-            self.valid_label.setStyleSheet("color: #16a34a; font-weight: bold")
+            text, style = "\u2714 Valid", "color: #16a34a; font-weight: bold"
+        self.valid_label.setText(text)
+        if self.valid_label.styleSheet() != style:  # setting a style sheet re-polishes the label: only on a change
+            self.valid_label.setStyleSheet(style)
         g = self.document.graph
         n_blocks, n_wires = len(g), len(g.edges)
         self.count_label.setText(f"{n_blocks} block{'s' * (n_blocks != 1)}, {n_wires} wire{'s' * (n_wires != 1)}")
@@ -705,6 +705,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event):
         if event.type() == event.Type.PaletteChange:
             theme.refresh()
+            self.view.reset_background()
             if self.scene is not None:
                 self.scene.update()
         super().changeEvent(event)

@@ -57,6 +57,13 @@ class AppUndoKeys(QObject):
         return False
 
 
+def _set_spin(spin, value) -> None:
+    """Set a spin box's value unless it already shows it: setValue repaints the box (and its line edit) even when
+    nothing changed, which after every edit of a block is most of the inspector's cost."""
+    if spin.value() != value:
+        spin.setValue(value)
+
+
 class ParamEditor(QWidget):
     """Base class: a field plus an error line below it that is shown only while the value is flagged."""
 
@@ -145,10 +152,13 @@ class ParamEditor(QWidget):
     # ---- flags -------------------------------------------------------------------------------------------------
     def show_error(self, message: str | None) -> None:
         """Flag the field (red border and the message below it), or clear the flag when ``message`` is None."""
+        style = ERROR_STYLE if message else ""
         for w in self.fields():
-            w.setStyleSheet(ERROR_STYLE if message else "")
+            if w.styleSheet() != style:  # a style sheet set again re-polishes and repaints the field: after every edit
+                w.setStyleSheet(style)
             w.setProperty("invalid", bool(message))
-        self.message.setText(message or "")
+        if self.message.text() != (message or ""):
+            self.message.setText(message or "")
         self.message.setVisible(bool(message))
 
     @property
@@ -214,9 +224,9 @@ class IntEditor(ParamEditor):
     def set_value(self, value):
         self.spin.blockSignals(True)
         if value is None and self.param.nullable:
-            self.spin.setValue(self.spin.minimum())
+            _set_spin(self.spin, self.spin.minimum())
         elif _is_int(value):
-            self.spin.setValue(value)
+            _set_spin(self.spin, value)
         self.spin.blockSignals(False)
 
     def value(self):
@@ -281,7 +291,7 @@ class FloatEditor(ParamEditor):
     def set_value(self, value):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             self.spin.blockSignals(True)
-            self.spin.setValue(float(value))
+            _set_spin(self.spin, float(value))
             self.spin.blockSignals(False)
 
 
@@ -327,8 +337,11 @@ class ChoiceEditor(ParamEditor):
     def set_value(self, value):
         self.combo.blockSignals(True)
         known = value in self.param.choices
-        self._fill(() if known else value)
-        self.combo.setCurrentIndex(self.param.choices.index(value) if known else self.combo.count() - 1)
+        if not (known and self.combo.count() == len(self.param.choices)):  # refilled only for a value outside them
+            self._fill(() if known else value)
+        index = self.param.choices.index(value) if known else self.combo.count() - 1
+        if self.combo.currentIndex() != index:
+            self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
 
 
@@ -418,21 +431,21 @@ class PairEditor(ParamEditor):
         elif _is_int(value):
             self._set_mode("size")
             for w in self._sizes():
-                w.setValue(value)
+                _set_spin(w, value)
             if self.w is not None:
                 self.link.setChecked(True)
         elif isinstance(value, list) and len(value) == len(self._sizes()) and all(_is_int(x) for x in value) \
                 and self.w is not None:
             self._set_mode("size")
             for w, x in zip(self._sizes(), value):
-                w.setValue(x)
+                _set_spin(w, x)
             self.link.setChecked(False)
         for w in widgets:
             w.blockSignals(False)
         self._sync_enabled()
 
     def _set_mode(self, m):
-        if self.mode is not None and self.mode.findText(m) >= 0:
+        if self.mode is not None and self.mode.findText(m) >= 0 and self.mode.currentText() != m:
             self.mode.setCurrentIndex(self.mode.findText(m))
 
     # ---- user changes ------------------------------------------------------------------------------------------

@@ -95,9 +95,9 @@ class ProblemsPanel(QWidget):
     def set_document(self, document):
         """Follow another document."""
         if self.document is not None:
-            self.document.checked.disconnect(self._on_checked)
+            self.document.settled.disconnect(self._on_checked)
         self.document = document
-        document.checked.connect(self._on_checked)
+        document.settled.connect(self._on_checked)  # once per event-loop turn, however many edits it saw
         self._signature = None
         self.refresh()
 

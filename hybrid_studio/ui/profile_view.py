@@ -225,11 +225,11 @@ class ProfileView(QWidget):
             return
         if self._document is not None:
             try:
-                self._document.checked.disconnect(self._graph_changed)
+                self._document.settled.disconnect(self._graph_changed)
             except (RuntimeError, TypeError):
                 pass
         self._document = doc
-        doc.checked.connect(self._graph_changed)
+        doc.settled.connect(self._graph_changed)
         self.window.scene.selectionChanged.connect(self.update_inspector)
         self.report = None
         self.overlays = {}

@@ -50,12 +50,14 @@ def test_typing_out_channels_changes_downstream_shape_in_one_undo_step(qtbot, in
     assert doc.graph.node("conv1").params["out_channels"] == 64
     assert doc.checker.result("conv2").inputs["in"].shape == (64, 26, 26)
     assert doc.undo_stack.count() == 1  # "6" then "64": one merged step
+    qtbot.waitUntil(lambda: not doc.settling)  # the panels refresh once the event-loop turn ends
     assert inspector.findChild(type(inspector.help), "output_shape").text() == "N x 64 x 26 x 26"
 
     doc.undo_stack.undo()
     assert doc.graph.node("conv1").params["out_channels"] == 32
     assert spin.value() == 32  # the form follows undo
     assert doc.checker.result("conv2").inputs["in"].shape == (32, 26, 26)
+    qtbot.waitUntil(lambda: not doc.settling)  # the panels refresh once the event-loop turn ends
     assert inspector.findChild(type(inspector.help), "output_shape").text() == "N x 32 x 26 x 26"
 
 
@@ -154,6 +156,7 @@ def test_shows_help_shapes_counts_and_diagnostic_fixes(qtbot, inspector):
     ed = inspector.editor("kernel_size").h
     ed.selectAll()
     qtbot.keyClicks(ed, "40")
+    qtbot.waitUntil(lambda: not doc.settling)  # the panels refresh once the event-loop turn ends
     assert inspector.problems_box.isVisibleTo(inspector)
     fix = [b for b in inspector.problems_box.findChildren(QPushButton) if "same" in b.text()][0]
     qtbot.mouseClick(fix, Qt.LeftButton)

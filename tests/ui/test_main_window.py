@@ -54,12 +54,15 @@ def test_status_bar_validity_totals_and_selected_shape(qtbot):
     if w.inspector is not None:
         assert w.inspector.node_id == "conv1"
     w.document.push(SetParams("conv1", {"kernel_size": 5}))
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert w.shape_label.text() == "conv1 \u2192 N x 32 x 24 x 24"
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
     # conv1 sat on a wire: its neighbours are joined again (image -> out), so the graph stays valid
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert Edge("image", "out") in w.document.graph.edges and "Valid" in w.valid_label.text()
     click_node(w.view, "image")
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert "problem" in w.valid_label.text()
 
 
@@ -165,6 +168,7 @@ def test_status_bar_counts_and_selected_wire_shape(qtbot):
     w.scene.edges[Edge("conv1", "out")].setSelected(True)
     assert w.shape_label.text() == "conv1 \u2192 out: N x 32 x 26 x 26"
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert w.count_label.text() == "3 blocks, 1 wire"
     assert w.shape_label.text() == ""
 
@@ -199,12 +203,14 @@ def test_invalid_wire_by_mouse_then_one_click_fix(qtbot):
     assert Edge("image", "lstm") in g.edges
     broken = dumps_project(g)
     assert scene.nodes["lstm"].has_error and scene.nodes["lstm"].badge.isVisible()
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert "problem" in w.valid_label.text()
     row = w.problems.row_of("lstm")
     assert row >= 0
     button = w.problems.fix_button(row, 0)
     assert "ToSequence" in button.text()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert w.document.checker.valid and "Valid" in w.valid_label.text()
     seq = g.nodes_of_type("ToSequence")[0].id
     assert seq in scene.nodes and not scene.nodes["lstm"].has_error
@@ -225,7 +231,8 @@ def test_inspector_typing_relabels_downstream_wires(qtbot):
     spin.setFocus()
     spin.selectAll()
     QTest.keyClicks(spin, "64")
-    assert label.text == "N x 64 x 26 x 26"
+    assert label.text == "N x 64 x 26 x 26"  # the canvas at once
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert w.shape_label.text() == "conv1 \u2192 N x 64 x 26 x 26"
     assert w.document.undo_stack.count() == 1
     w.document.undo_stack.undo()

@@ -40,10 +40,12 @@ def test_image_into_lstm_fix_inserts_to_sequence(qtbot):
     assert doc.checker.valid
     types = [n.type for n in doc.graph.nodes]
     assert "ToSequence" in types
+    qtbot.waitUntil(lambda: not doc.settling)  # the panel refreshes once the event-loop turn ends
     assert panel.tree.topLevelItemCount() == 0
     assert "No problems" in panel.summary.text()
     doc.undo_stack.undo()  # the fix is one undo step
     assert "ToSequence" not in [n.type for n in doc.graph.nodes]
+    qtbot.waitUntil(lambda: not doc.settling)  # the panel refreshes once the event-loop turn ends
     assert panel.row_of("lstm") >= 0
 
 
@@ -58,6 +60,7 @@ def test_kernel_too_big_fix_sets_padding_same(qtbot):
     index = next(i for i, t in enumerate(labels) if "padding" in t and "same" in t)
     qtbot.mouseClick(panel.fix_button(row, index), Qt.LeftButton)
     assert doc.graph.node("conv1").params["padding"] == "same"
+    qtbot.waitUntil(lambda: not doc.settling)  # the panel refreshes once the event-loop turn ends
     assert doc.checker.valid and panel.tree.topLevelItemCount() == 0
 
 
@@ -83,6 +86,7 @@ def test_lists_graph_level_and_block_diagnostics_and_activates_rows(qtbot):
     k = next(i for i, f in enumerate(panel.diagnostics[row].fixes) if f.label.startswith("connect image"))
     assert panel.apply_fix(row, k)
     assert [str(e) for e in doc.graph.edges] == ["image.out -> conv1.in"]
+    qtbot.waitUntil(lambda: not doc.settling)  # the panel refreshes once the event-loop turn ends
     assert panel.row_of("conv1") == -1
 
 
@@ -92,11 +96,13 @@ def test_updates_after_edits_and_switching_documents(qtbot):
     panel = panel_for(qtbot, doc)
     assert panel.tree.topLevelItemCount() == 0
     doc.push(RemoveNode("out"))
+    qtbot.waitUntil(lambda: not doc.settling)  # the panel refreshes once the event-loop turn ends
     assert panel.row_of(None, "no-output") == 0
     other = doc_with(Node("x", "NoSuchType"))
     panel.set_document(other)
     assert panel.row_of("x", "unknown-type") >= 0
     doc.undo_stack.undo()  # the old document no longer drives the panel
+    qtbot.waitUntil(lambda: not doc.settling)
     assert panel.row_of("x", "unknown-type") >= 0
     assert panel.apply_fix(99) is False
 

@@ -60,8 +60,10 @@ def test_profile_in_a_worker_fills_the_table_and_the_overlay(qtbot):
     assert len(view.overlays) == len(graph)
     # a param edit makes the results stale: marked in the panel and on the overlay; undo makes them current again
     w.document.push(SetParams("conv", {"out_channels": 8}))
+    qtbot.waitUntil(lambda: not w.document.settling)  # the panels follow once the event-loop turn ends
     assert view.stale and "Stale" in view.status.text() and view.overlays["conv"].stale
     w.document.undo_stack.undo()
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert not view.stale and "Stale" not in view.status.text()
     # selecting a row selects the block on the canvas, and the inspector shows its measured cost
     row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "lstm")

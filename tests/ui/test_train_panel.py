@@ -95,7 +95,7 @@ def test_settings_are_kept_in_the_training_section_outside_the_undo_history(qtbo
     assert doc.undo_stack.count() == 0 and doc.modified
     # the form follows the project's settings when they change under it (a restored or reopened project)
     doc.set_meta("training", dict(doc.graph.training, epochs=4))
-    doc.checked.emit(set())
+    doc.settled.emit(set())  # what the document says once an edit, undo or redo has settled
     assert w.panel.settings.widgets["epochs"].value() == 4
 
 

@@ -145,6 +145,7 @@ def test_new_user_builds_fixes_saves_trains_and_exports_a_cnn_lstm(qtbot, tmp_pa
     # wired by mouse, the ToSequence forgotten: MaxPool2d goes straight into the LSTM
     for a, b in ((image, conv), (conv, pool), (pool, lstm), (lstm, linear), (linear, out)):
         wire(w, a, b)
+    qtbot.waitUntil(lambda: not w.document.settling)  # the status bar and the problems panel refresh at the end of the event-loop turn
     assert w.count_label.text() == "7 blocks, 5 wires"
     ck = w.document.checker
     assert not ck.valid and "problem" in w.valid_label.text()
@@ -159,6 +160,7 @@ def test_new_user_builds_fixes_saves_trains_and_exports_a_cnn_lstm(qtbot, tmp_pa
     fix = problems.fix_button(problems.row_of(lstm, "rnn-input"), 0)
     assert fix.text().startswith(f"Wire {seq} in before {lstm}")
     qtbot.mouseClick(fix, LEFT)
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert ck.valid and not ck.diagnostics()
     assert [n.id for n in g.nodes_of_type("ToSequence")] == [seq]
     assert Edge(pool, seq) in g.edges and Edge(seq, lstm) in g.edges and Edge(pool, lstm) not in g.edges
@@ -171,9 +173,11 @@ def test_new_user_builds_fixes_saves_trains_and_exports_a_cnn_lstm(qtbot, tmp_pa
     # ---- 2. undo and redo the fix by keyboard -----------------------------------------------------------------
     click_empty_canvas(w)
     QTest.keyClick(view.viewport(), Qt.Key.Key_Z, CTRL)
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert not ck.valid and "problem" in w.valid_label.text() and Edge(pool, lstm) in g.edges
     assert not g.in_edges(seq) and problems.row_of(lstm, "rnn-input") >= 0 and w.scene.nodes[lstm].has_error
     QTest.keyClick(view.viewport(), Qt.Key.Key_Z, CTRL | SHIFT)
+    qtbot.waitUntil(lambda: not w.document.settling)
     assert ck.valid and "Valid" in w.valid_label.text() and Edge(seq, lstm) in g.edges
     assert ck.total_params() == total and w.params_label.text() == f"Params: {total:,}"
 

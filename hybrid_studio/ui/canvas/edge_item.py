@@ -28,6 +28,24 @@ def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
+_LABEL_SIZES: dict = {}
+
+
+def _label_size(text: str) -> tuple[float, float]:
+    """(width, height) of a wire's label pill: measured once per text and theme (most wires of a graph carry one of
+    a few shapes), not for every wire of a graph being opened."""
+    t = theme.current()
+    key = (text, id(t))
+    size = _LABEL_SIZES.get(key)
+    if size is None:
+        fm = QFontMetricsF(t.font(8))
+        size = (fm.horizontalAdvance(text) + 12, fm.height() + 4)
+        if len(_LABEL_SIZES) > 10_000:
+            _LABEL_SIZES.clear()
+        _LABEL_SIZES[key] = size
+    return size
+
+
 class EdgeLabel(QGraphicsItem):
     """The shape of the tensor on a wire, in a small pill above the wire (wires never cross it)."""
 
@@ -38,21 +56,21 @@ class EdgeLabel(QGraphicsItem):
         # above the blocks (z 2): between two close blocks the pill overlaps them and would otherwise be cut off
         self.setZValue(3)
         self._rect = QRectF()
+        self._bounds = QRectF()
 
     def set_text(self, text: str):
         if text == self.text:
             return
         self.prepareGeometryChange()
         self.text = text
-        fm = QFontMetricsF(theme.current().font(8))
-        w = fm.horizontalAdvance(text) + 12
-        h = fm.height() + 4
+        w, h = _label_size(text)
         self._rect = QRectF(-w / 2, -h / 2, w, h)
+        self._bounds = self._rect.adjusted(-1, -1, 1, 1)
         self.setVisible(bool(text))
         self.update()
 
     def boundingRect(self):
-        return self._rect.adjusted(-1, -1, 1, 1)
+        return self._bounds
 
     def paint(self, painter: QPainter, option, widget=None):
         # zoomed out (the blocks' simple face) an 8 pt label is unreadable clutter over the wires: skip it
@@ -91,6 +109,7 @@ class EdgeItem(QGraphicsPathItem):
         self.drop_target = False   # a block dragged from the palette would be inserted here
         self._ends = None
         self._shape = None
+        self._rect = QRectF()
         self.update_path()
 
     def update_path(self):
@@ -102,6 +121,7 @@ class EdgeItem(QGraphicsPathItem):
         path = wire_path(a, b)
         self._shape = None
         self.setPath(path)
+        self._rect = super().boundingRect().adjusted(-4, -4, 4, 4)
         mid = path.pointAtPercent(0.5)
         self.label.setPos(mid)
 
@@ -121,7 +141,7 @@ class EdgeItem(QGraphicsPathItem):
         return self._shape
 
     def boundingRect(self):
-        return super().boundingRect().adjusted(-4, -4, 4, 4)
+        return self._rect  # asked on every repaint near the wire: computed once per path
 
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()

@@ -25,6 +25,10 @@ RADIUS = 7.0
 LOD_SIMPLE = 0.5
 
 
+#: simple-face font size per (block id, theme)
+_SIMPLE_SIZES: dict = {}
+
+
 def human_count(n: int | None) -> str:
     """``1234567`` -> ``1.23 M``."""
     if n is None:
@@ -50,14 +54,16 @@ class PortItem(QGraphicsItem):
         self._hover = False
         self.setZValue(1)
 
+    # Qt asks for these on every repaint and hit test near the item (a Python call each): shared constants
+    _RECT = QRectF(-(PORT_R + 4), -(PORT_R + 4), 2 * (PORT_R + 4), 2 * (PORT_R + 4))
+    _SHAPE = QPainterPath()
+    _SHAPE.addEllipse(_RECT)
+
     def boundingRect(self) -> QRectF:
-        r = PORT_R + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return self._RECT
 
     def shape(self):
-        p = QPainterPath()
-        p.addEllipse(self.boundingRect())
-        return p
+        return self._SHAPE
 
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()
@@ -93,8 +99,10 @@ class BadgeItem(QGraphicsItem):
         self.setZValue(2)
         self.setAcceptHoverEvents(True)
 
+    _RECT = QRectF(-9, -9, 18, 18)
+
     def boundingRect(self):
-        return QRectF(-9, -9, 18, 18)
+        return self._RECT
 
     def paint(self, painter, option, widget=None):
         t = theme.current()
@@ -127,6 +135,7 @@ class NodeItem(QGraphicsObject):
         self.badge = BadgeItem(self)
         self.badge.setVisible(False)
         self.height = HEADER_H + 48
+        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
         self._errors: list = []
         self.refresh_node(node)
 
@@ -147,6 +156,7 @@ class NodeItem(QGraphicsObject):
         else:
             self.summary, ins, outs = "unknown block type", ["in"], ["out"]
         self._rebuild_ports(ins, outs)
+        self._face = None  # the summary or ports may differ: the next result is drawn whatever it says
         self.setToolTip(self._tooltip())
         self.update()
 
@@ -163,6 +173,7 @@ class NodeItem(QGraphicsObject):
         self._paths = None
         rows = max(len(ins), len(outs), 2)
         self.height = HEADER_H + 12 + rows * PORT_GAP - 8
+        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
         for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_W)):
             n = len(ports)
             top = HEADER_H + (self.height - HEADER_H - (n - 1) * PORT_GAP) / 2
@@ -176,11 +187,17 @@ class NodeItem(QGraphicsObject):
         self.macs = result.macs
         self.output = result.output
         self._errors = list(result.diagnostics)
+        # what the face and tooltip show of the result: a block whose count line and problems read the same (an
+        # Activation whose shape changed, say: its wire's label shows that) is not redrawn
+        face = (self._count_text(), tuple((d.severity, d.message) for d in self._errors))
+        if face == getattr(self, "_face", None):
+            return
+        self._face = face
         if self._errors:
             self.badge.severity = ERROR if any(d.severity == ERROR for d in self._errors) else "warning"
             self.badge.setToolTip("\n".join(d.message for d in self._errors))
+            self.badge.update()
         self.badge.setVisible(bool(self._errors))
-        self.badge.update()
         self.setToolTip(self._tooltip())
         self.update()
 
@@ -196,12 +213,10 @@ class NodeItem(QGraphicsObject):
 
     # ---- geometry ----------------------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return QRectF(-2, -2, NODE_W + 4, self.height + 4)
+        return self._rect  # asked on every repaint near the block: computed once per size
 
     def shape(self):
-        p = QPainterPath()
-        p.addRoundedRect(QRectF(0, 0, NODE_W, self.height), RADIUS, RADIUS)
-        return p
+        return self._shapes()[0]
 
     def port(self, name: str, output: bool) -> PortItem | None:
         return (self.outputs if output else self.inputs).get(name)
@@ -304,9 +319,15 @@ class NodeItem(QGraphicsObject):
     def simple_font_size(self) -> float:
         """Point size of the id on the simple face: as large as the block's width allows, up to 26 pt."""
         t = theme.current()
-        size = 26.0
-        while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
-            size -= 2.0
+        key = (self.node_id, id(t))
+        size = _SIMPLE_SIZES.get(key)
+        if size is None:  # measured once per id and theme, not on every paint of every block at "fit" zoom
+            size = 26.0
+            while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
+                size -= 2.0
+            if len(_SIMPLE_SIZES) > 100_000:
+                _SIMPLE_SIZES.clear()
+            _SIMPLE_SIZES[key] = size
         return size
 
     def count_text_fitting(self, fm: QFontMetricsF, width: float) -> str:

@@ -23,6 +23,11 @@ from .wiring import WireDrag
 
 #: The canvas is unbounded for the user; a big scene rect lets the view pan anywhere.
 SCENE_EXTENT = 200_000.0
+#: Depth of the scene's BSP index. Qt picks it from the item count (about 11 for 1,000 items), which over the
+#: 200,000-unit scene gives cells of ~3,000 x 6,000 units: the whole graph sits in a few cells, so every repaint of a
+#: small region asked each item its bounding rect (a Python call) and an edit's repaint cost milliseconds. 14 gives
+#: 128 x 128 cells of ~1,560 units, about a screenful at 100 %.
+BSP_DEPTH = 14
 
 
 class GraphScene(QGraphicsScene):
@@ -45,6 +50,7 @@ class GraphScene(QGraphicsScene):
         self._reselect_ids: list[str] = []  # renamed blocks that were selected: selected again after the edit
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setBspTreeDepth(BSP_DEPTH)
         self._listener = self.graph.subscribe(self._on_event)
         document.checked.connect(self._on_checked)
         self.rebuild()
@@ -72,7 +78,8 @@ class GraphScene(QGraphicsScene):
             self._add_node(node)
         for edge in self.graph.edges:
             self._add_edge(edge)
-        self._on_checked(set(self.nodes))
+        # each item was given its result and label as it was added: no second pass over the graph (after a reset
+        # the document's ``checked`` follows with whatever the re-check changed)
 
     def position_of(self, node) -> QPointF:
         pos = node.position if node.position is not None else self._fallback.get(node.id)

@@ -29,6 +29,9 @@ class GraphView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        # the grid is drawn once into a viewport-sized pixmap and blitted (Qt redraws it on zoom, resize and
+        # scroll); ``reset_background`` drops it when the theme changes
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -48,6 +51,11 @@ class GraphView(QGraphicsView):
     @property
     def document(self):
         return self.scene().document
+
+    def reset_background(self):
+        """Redraw the cached grid (the theme changed)."""
+        self.resetCachedContent()
+        self.viewport().update()
 
     @property
     def graph(self):

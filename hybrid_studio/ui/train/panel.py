@@ -197,7 +197,7 @@ class TrainPanel(QWidget):
         """Follow the window's (new) document: its settings, its runs folder. MainWindow may call this directly."""
         old, new = self._doc, self.document
         if old is not None and old is not new:
-            for signal, slot in ((old.checked, self._on_checked), (old.state_changed, self._on_doc_state)):
+            for signal, slot in ((old.settled, self._on_checked), (old.state_changed, self._on_doc_state)):
                 try:
                     signal.disconnect(slot)
                 except (RuntimeError, TypeError):
@@ -205,7 +205,7 @@ class TrainPanel(QWidget):
         self._doc = new
         if new is None:
             return
-        new.checked.connect(self._on_checked)
+        new.settled.connect(self._on_checked)  # once per event-loop turn, however many edits it saw
         new.state_changed.connect(self._on_doc_state)
         if old is not None and old is not new and not self.running:
             self.clear_messages()  # what was said about the previous project (its blocks, its run) is not about this one
