@@ -601,13 +601,19 @@ class MainWindow(QMainWindow):
                 except (RuntimeError, TypeError):
                     pass
             self.undo_group.removeStack(old.undo_stack)
-        if self.scene is not None:
-            self.scene.detach()
+        old_scene = self.scene
+        if old_scene is not None:
+            old_scene.detach()
         self.document = document
         self.scene = GraphScene(document, self)
         self.scene.message.connect(self.show_message)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.setScene(self.scene)
+        if old_scene is not None:
+            # the old scene and its items go once control returns to the event loop (not at once: a signal of the
+            # old scene may be what called us), so opening project after project does not keep every one in memory
+            old_scene.blockSignals(True)
+            old_scene.deleteLater()
         self.undo_group.addStack(document.undo_stack)
         self.undo_group.setActiveStack(document.undo_stack)
         if old is not None:

@@ -92,6 +92,25 @@ def test_set_document_switches_everything(qtbot):
     assert Edge("image", "conv1") in w.scene.edges
 
 
+def test_opening_project_after_project_frees_the_old_scenes(qtbot):
+    """Each set_document drops the previous scene and its items (they used to stay children of the window)."""
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QGraphicsScene
+
+    w = open_window(qtbot, small_graph())
+    old = [w.scene]
+    for connected in (False, True, False):
+        w.set_document(Document(small_graph(connected=connected)))
+        old.append(w.scene)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert [shiboken6.isValid(s) for s in old] == [False, False, False, True]
+    assert w.findChildren(QGraphicsScene) == [w.scene]
+    # the window still works on the current one
+    click_node(w.view, "conv1")
+    assert w.scene.selected_node_ids() == ["conv1"]
+
+
 def test_window_appears_without_importing_torch(tmp_path):
     # torch may load later (the training dock fetches its device list in the background once shown), but not
     # while the window is built nor before its first paint
