@@ -124,7 +124,7 @@ def export_onnx(graph: Graph, path, model=None, opset: int | None = None, export
             continue
         entry = proto.metadata_props.add()
         entry.key, entry.value = OUTPUT_TASKS_KEY, json.dumps(gen.tasks)
-        recorded = _recorded_blocks(graph, model, proto)
+        recorded = _recorded_blocks(graph, model, proto, checker)
         if recorded:
             entry = proto.metadata_props.add()
             entry.key, entry.value = RECORDED_BLOCKS_KEY, json.dumps(recorded)
@@ -136,7 +136,7 @@ def export_onnx(graph: Graph, path, model=None, opset: int | None = None, export
     raise ExportCheckError("ONNX export failed; " + "; ".join(problems))
 
 
-def _recorded_blocks(graph: Graph, model, proto) -> list:
+def _recorded_blocks(graph: Graph, model, proto, checker) -> list:
     """The ``RECORDED_BLOCKS_KEY`` entries: blocks of ``RECORDED_TYPES`` whose ops carry their scope in their names
     (the TorchScript exporter's; torch.export's names do not, and those blocks are then not recorded)."""
     state = model.state_dict()
@@ -147,7 +147,9 @@ def _recorded_blocks(graph: Graph, model, proto) -> list:
         if n.type not in RECORDED_TYPES or not any(x.startswith(scope) for x in names):
             continue
         weights = {k[len(n.id) + 1:]: list(v.shape) for k, v in state.items() if k.startswith(n.id + ".")}
-        out.append({"id": n.id, "type": n.type, "params": dict(n.params), "scope": scope, "weights": weights})
+        spec = checker.result(n.id).output  # its output's axes and sizes (ONNX shape inference may not reach it)
+        out.append({"id": n.id, "type": n.type, "params": dict(n.params), "scope": scope, "weights": weights,
+                    "output": {"axes": "".join(spec.axes), "shape": list(spec.shape)}})
     return out
 
 

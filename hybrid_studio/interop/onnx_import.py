@@ -274,7 +274,7 @@ class OnnxImporter:
             except Unsupported as err:
                 self._note_metadata(f"entry {i}: {err}; its nodes import op by op")
                 continue
-            group = dict(id=bid, type=btype, params=params, scope=scope, weights=weights,
+            group = dict(id=bid, type=btype, params=params, scope=scope, weights=weights, output=e.get("output"),
                          nodes=members, last=[n.name for n in members if n.op_type != "Constant"][-1])
             for n in members:
                 self._group_of[n.name] = group
@@ -321,8 +321,13 @@ class OnnxImporter:
             for key, shape in group["weights"].items():
                 self.b.set_weight(f"{nid}.{key}", self._group_weight(group, nodes, key, shape))
             outs = {}
+            recorded = group["output"] if isinstance(group.get("output"), dict) else {}
             for name in ext_out:
                 sizes = self.out_sizes(name)
+                shape, axes = recorded.get("shape"), recorded.get("axes")
+                if not sizes and isinstance(shape, list) and isinstance(axes, str) and len(axes) == len(shape) \
+                        and all(s is None or isinstance(s, int) for s in shape) and RANK_LETTERS.get(len(shape) + 1):
+                    sizes = [None, *shape]  # as the export recorded it (shape inference stops at a loop's ops)
                 letters = RANK_LETTERS.get(len(sizes) if sizes else 0)
                 if letters is None or sizes[0] is not None:
                     self.fail(f"its output {name} is not batch first with a known rank")
@@ -365,6 +370,16 @@ class OnnxImporter:
                 w = self.const(n.input[1])
                 if w is not None and w.ndim == 2 and list(w.T.shape) == shape:
                     return w.T
+        if len(shape) > 2:  # a convolution the block runs in parts (ConvLSTM2d: the input's, then the state's)
+            parts, seen = [], set()
+            for n in nodes:
+                w = self.const(n.input[1]) if n.op_type == "Conv" and len(n.input) > 1 else None
+                if w is not None and n.input[1] not in seen and w.shape[0] == shape[0] and \
+                        list(w.shape[2:]) == shape[2:]:
+                    seen.add(n.input[1])
+                    parts.append(w)
+            if parts and sum(w.shape[1] for w in parts) == shape[1]:
+                return np.concatenate(parts, axis=1)
         self.fail(f"weight {key} {tuple(shape)} is not among the constants its nodes use")
 
     def _input(self, inp) -> OT:
