@@ -27,6 +27,8 @@ ACT = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Elu": "elu", "Gelu
 #: How a recorded block reorders its input before its first op (MultiheadAttention, batch first, works time first):
 #: the exporter folds the transpose that makes the block's input into that one, and the import takes it out again.
 ENTRY_PERM = {"MultiheadAttention": (1, 0, 2)}
+#: MultiheadAttention's input projections, in the order its ops apply them (in_proj_* are all three at once).
+QKV_KEYS = ("q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_weight", "in_proj_bias")
 #: Studio axis letters of a tensor by its rank (batch included), for the ports of a recorded block.
 RANK_LETTERS = {2: "F", 3: "TF", 4: "CHW", 5: "TCHW"}
 SHAPE = object()   # a value computed from Shape (sizes): only ever used as a shape argument
@@ -370,6 +372,10 @@ class OnnxImporter:
                 w = self.const(n.input[1])
                 if w is not None and w.ndim == 2 and list(w.T.shape) == shape:
                     return w.T
+        if group["type"] == "MultiheadAttention" and key in QKV_KEYS:
+            v = self._qkv_weight(nodes, key)
+            if v is not None and list(v.shape) == shape:
+                return v
         if len(shape) > 2:  # a convolution the block runs in parts (ConvLSTM2d: the input's, then the state's)
             parts, seen = [], set()
             for n in nodes:
@@ -381,6 +387,25 @@ class OnnxImporter:
             if parts and sum(w.shape[1] for w in parts) == shape[1]:
                 return np.concatenate(parts, axis=1)
         self.fail(f"weight {key} {tuple(shape)} is not among the constants its nodes use")
+
+    def _qkv_weight(self, nodes, key):
+        """MultiheadAttention's projections the exporter folded: its first three MatMuls by a constant are the
+        query, key and value projections (weights transposed), each followed by an Add of its bias part."""
+        mms = [n for n in nodes if n.op_type == "MatMul" and len(n.input) > 1 and self.const(n.input[1]) is not None
+               and self.const(n.input[1]).ndim == 2][:3]
+        if len(mms) != 3:
+            return None
+        ws = [self.const(n.input[1]).T for n in mms]
+        if key != "in_proj_bias":
+            return ws[QKV_KEYS.index(key)] if key != "in_proj_weight" else np.concatenate(ws, axis=0)
+        biases = []
+        for n in mms:
+            adds = [c for c in self.consumers.get(n.output[0], []) if c.op_type == "Add"]
+            b = [self.const(i) for c in adds for i in c.input if i != n.output[0] and self.const(i) is not None]
+            if len(b) != 1 or b[0].ndim != 1:
+                return None
+            biases.append(b[0])
+        return np.concatenate(biases)
 
     def _input(self, inp) -> OT:
         tt = inp.type.tensor_type
