@@ -6,6 +6,12 @@ the ONNX letters; a block is added only where the computation needs it, so the p
 Transpose + Reshape that turns an image into a sequence, the slices and concats that reorder LSTM gates, the
 gathers and concats over a bidirectional state) become the studio's blocks (ToSequence, one LSTM). Constant
 sub-graphs are folded with numpy; sizes come from ONNX shape inference; Shape arithmetic is ignored.
+
+Blocks ONNX spells as many ops (MultiheadAttention, ConvLSTM2d unrolled over time, AttentionPool) come back from
+the studio's own exports: the exporter records them in the metadata ``hybrid_studio.blocks`` (JSON, read as data:
+id, type, params, the node-name scope of their ops, weight shapes), and the nodes of each scope become that one
+block, its weights taken from the constants they use (transposed MatMul weights, MHA's q/k/v parts and ConvLSTM2d's
+two convolutions put back together). Entries that do not fit the file are reported; their nodes import op by op.
 """
 
 from __future__ import annotations
@@ -337,7 +343,8 @@ class OnnxImporter:
             self.values.update(outs)
             self.b.entries.append(ReportEntry(source, group["type"], self.b.created(),
                                               note="recorded by the studio's export"))
-        except Unsupported as e:
+        except (Unsupported, ValueError, TypeError, KeyError, IndexError) as e:  # metadata is untrusted data
+            e = e if isinstance(e, Unsupported) else f"its metadata does not fit the file ({type(e).__name__}: {e})"
             for nid in reversed(self.b.created()):
                 for k in [k for k in self.b.weights if k.startswith(nid + ".")]:
                     del self.b.weights[k]
