@@ -47,6 +47,12 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 #: Metadata key of the exported model: JSON {output id: task} of its Output blocks, so that importing the file back
 #: gives the same tasks (ONNX itself cannot tell logits for classification from a regression output).
 OUTPUT_TASKS_KEY = "hybrid_studio.output_tasks"
+#: Metadata key: JSON list, one entry per block that ONNX spells as many ops (attention, ConvLSTM2d): its id, type,
+#: params, the node-name scope of its ops (the TorchScript exporter names nodes after module paths: ``/mha/...``)
+#: and its weights' names and shapes, so that importing the studio's own file gives the block back (read as data).
+RECORDED_BLOCKS_KEY = "hybrid_studio.blocks"
+#: Block types recorded under ``RECORDED_BLOCKS_KEY``.
+RECORDED_TYPES = ("MultiheadAttention", "ConvLSTM2d", "AttentionPool")
 
 
 class ExportCheckError(RuntimeError):
@@ -118,12 +124,33 @@ def export_onnx(graph: Graph, path, model=None, opset: int | None = None, export
             continue
         entry = proto.metadata_props.add()
         entry.key, entry.value = OUTPUT_TASKS_KEY, json.dumps(gen.tasks)
+        recorded = _recorded_blocks(graph, model, proto, checker)
+        if recorded:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = RECORDED_BLOCKS_KEY, json.dumps(recorded)
         atomic_write_bytes(Path(path), proto.SerializeToString())
         if report is not None:
             report.update(exporter=name, max_abs_diff=diff, checked_sizes=[list(c) for c in checks],
                           seconds=time.perf_counter() - t0, dynamic_axes=dynamic_axes)
         return dynamic_axes
     raise ExportCheckError("ONNX export failed; " + "; ".join(problems))
+
+
+def _recorded_blocks(graph: Graph, model, proto, checker) -> list:
+    """The ``RECORDED_BLOCKS_KEY`` entries: blocks of ``RECORDED_TYPES`` whose ops carry their scope in their names
+    (the TorchScript exporter's; torch.export's names do not, and those blocks are then not recorded)."""
+    state = model.state_dict()
+    names = [n.name for n in proto.graph.node]
+    out = []
+    for n in graph.nodes:
+        scope = f"/{n.id}/"
+        if n.type not in RECORDED_TYPES or not any(x.startswith(scope) for x in names):
+            continue
+        weights = {k[len(n.id) + 1:]: list(v.shape) for k, v in state.items() if k.startswith(n.id + ".")}
+        spec = checker.result(n.id).output  # its output's axes and sizes (ONNX shape inference may not reach it)
+        out.append({"id": n.id, "type": n.type, "params": dict(n.params), "scope": scope, "weights": weights,
+                    "output": {"axes": "".join(spec.axes), "shape": list(spec.shape)}})
+    return out
 
 
 def _inputs(torch, in_specs, batch: int, size: int, seed: int) -> list:

@@ -6,6 +6,12 @@ the ONNX letters; a block is added only where the computation needs it, so the p
 Transpose + Reshape that turns an image into a sequence, the slices and concats that reorder LSTM gates, the
 gathers and concats over a bidirectional state) become the studio's blocks (ToSequence, one LSTM). Constant
 sub-graphs are folded with numpy; sizes come from ONNX shape inference; Shape arithmetic is ignored.
+
+Blocks ONNX spells as many ops (MultiheadAttention, ConvLSTM2d unrolled over time, AttentionPool) come back from
+the studio's own exports: the exporter records them in the metadata ``hybrid_studio.blocks`` (JSON, read as data:
+id, type, params, the node-name scope of their ops, weight shapes), and the nodes of each scope become that one
+block, its weights taken from the constants they use (transposed MatMul weights, MHA's q/k/v parts and ConvLSTM2d's
+two convolutions put back together). Entries that do not fit the file are reported; their nodes import op by op.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_studio.compile.onnx_export import OUTPUT_TASKS_KEY
+from hybrid_studio.compile.onnx_export import OUTPUT_TASKS_KEY, RECORDED_BLOCKS_KEY, RECORDED_TYPES
 
 from .builder import Builder, clean_id
 from .result import ImportFailure, ImportResult, ReportEntry, Unsupported
@@ -24,6 +30,13 @@ from .result import ImportFailure, ImportResult, ReportEntry, Unsupported
 #: ONNX recurrent ops; each becomes the studio block of the same name.
 RNN_OPS = ("LSTM", "GRU", "RNN")
 ACT = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Elu": "elu", "Gelu": "gelu", "Softmax": "softmax"}
+#: How a recorded block reorders its input before its first op (MultiheadAttention, batch first, works time first):
+#: the exporter folds the transpose that makes the block's input into that one, and the import takes it out again.
+ENTRY_PERM = {"MultiheadAttention": (1, 0, 2)}
+#: MultiheadAttention's input projections, in the order its ops apply them (in_proj_* are all three at once).
+QKV_KEYS = ("q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_weight", "in_proj_bias")
+#: Studio axis letters of a tensor by its rank (batch included), for the ports of a recorded block.
+RANK_LETTERS = {2: "F", 3: "TF", 4: "CHW", 5: "TCHW"}
 SHAPE = object()   # a value computed from Shape (sizes): only ever used as a shape argument
 ZEROS = object()   # an all-zero tensor of a computed size (an RNN's initial state)
 
@@ -76,6 +89,8 @@ class OnnxImporter:
         self.shapes = _inferred_shapes(model)
         self._views: dict = {}
         self._rnns: list = []
+        #: node name -> its recorded block (metadata ``hybrid_studio.blocks`` of the studio's own exports)
+        self._group_of: dict = {}
 
     # ---- helpers ---------------------------------------------------------------------------------------------
     def fail(self, message):
@@ -184,7 +199,13 @@ class OnnxImporter:
             except Unsupported as e:
                 raise ImportFailure(self.path, f"input '{inp.name}': {e}") from None
             self.b.entries.append(ReportEntry(inp.name, "input", self.b.created()))
+        self._read_recorded_blocks()
         for node in g.node:
+            group = self._group_of.get(node.name)
+            if group is not None and node.op_type != "Constant":
+                if node.name == group["last"]:
+                    self._group(group)
+                continue
             self._node(node)
         for out in g.output:
             t = self.values.get(out.name)
@@ -223,6 +244,175 @@ class OnnxImporter:
                     return {}
                 return tasks if isinstance(tasks, dict) else {}
         return {}
+
+    # ---- blocks the studio recorded in its own export ------------------------------------------------------------
+    def _read_recorded_blocks(self):
+        """Read ``hybrid_studio.blocks`` (JSON data, never executed): each valid entry makes the nodes of its scope
+        one block. An entry that does not fit the file is reported and its nodes import one by one (placeholders)."""
+        raw = next((p.value for p in self.model.metadata_props if p.key == RECORDED_BLOCKS_KEY), None)
+        if raw is None:
+            return
+        try:
+            entries = json.loads(raw)
+        except ValueError as e:
+            return self._note_metadata(f"not valid JSON ({e}); its blocks import op by op")
+        if not isinstance(entries, list):
+            return self._note_metadata("not a list; its blocks import op by op")
+        from hybrid_studio.blocks import CATALOG
+        nodes = list(self.model.graph.node)
+        for i, e in enumerate(entries):
+            try:
+                if not isinstance(e, dict):
+                    raise Unsupported("not an object")
+                bid, btype, params, scope, weights = (e.get(k) for k in ("id", "type", "params", "scope", "weights"))
+                if not isinstance(bid, str) or not bid or btype not in RECORDED_TYPES or btype not in CATALOG:
+                    raise Unsupported(f"id {bid!r} / type {btype!r} is not a recorded block")
+                if not isinstance(params, dict) or not isinstance(weights, dict):
+                    raise Unsupported("params and weights must be objects")
+                problems = CATALOG.get(btype).resolve(params)[1]
+                if problems:
+                    raise Unsupported("; ".join(m for _, m in problems))
+                if not isinstance(scope, str) or not scope.startswith("/") or not scope.endswith("/"):
+                    raise Unsupported(f"scope {scope!r} is not a node-name scope like '/{bid}/'")
+                members = [n for n in nodes if n.name.startswith(scope)]
+                if not [n for n in members if n.op_type != "Constant"]:
+                    raise Unsupported(f"no node of the file is in scope {scope!r}")
+                if any(n.name in self._group_of for n in members):
+                    raise Unsupported(f"scope {scope!r} overlaps another recorded block")
+            except Unsupported as err:
+                self._note_metadata(f"entry {i}: {err}; its nodes import op by op")
+                continue
+            group = dict(id=bid, type=btype, params=params, scope=scope, weights=weights, output=e.get("output"),
+                         nodes=members, last=[n.name for n in members if n.op_type != "Constant"][-1])
+            for n in members:
+                self._group_of[n.name] = group
+
+    def _note_metadata(self, message):
+        self.b.entries.append(ReportEntry(f"metadata {RECORDED_BLOCKS_KEY}", "metadata", [],
+                                          note=f"{message} ({Path(self.path).name})"))
+
+    def _group(self, group):
+        """The recorded block for the nodes of ``group``: wired to the group's outside inputs and outputs, its
+        weights from the initializers the group consumes; a placeholder (with the reason) when they do not fit."""
+        nodes = [n for n in group["nodes"] if n.op_type != "Constant"]
+        made = {o for n in nodes for o in n.output}
+        ext_in, first_use = [], {}
+        for n in nodes:
+            for name in n.input:
+                if name and name not in made and isinstance(self.values.get(name), OT) and name not in first_use:
+                    first_use[name] = n
+                    ext_in.append(name)
+        graph_outs = {o.name for o in self.model.graph.output}
+        ext_out = [o for n in nodes for o in n.output if o in graph_outs or any(
+            c.name not in self._group_of or self._group_of[c.name] is not group for c in self.consumers.get(o, []))]
+        source = f"{group['scope']} ({len(nodes)} nodes)"
+        self.b.begin()
+        try:
+            if not ext_in or not ext_out:
+                self.fail(f"the nodes of scope {group['scope']} have no computed input or no output used outside")
+            kts = []
+            for name in ext_in:
+                t = self.values[name]
+                use = first_use[name]
+                perm = ENTRY_PERM.get(group["type"])
+                if perm is not None and use.op_type == "Transpose":
+                    p = list(_attrs(use).get("perm") or [])
+                    if sorted(p) != list(range(len(t.src))) or len(p) != len(perm):
+                        self.fail(f"its Transpose {use.name} does not fit a {len(t.src)}-axis input")
+                    q = [p[r] for r in perm]  # the transpose made before the block (the exporter fused both)
+                    t = replace(t, src="".join(t.src[i] for i in q), sizes=tuple(t.sizes[i] for i in q))
+                letters = RANK_LETTERS.get(len(t.src))
+                if letters is None:
+                    self.fail(f"input {name} has {len(t.src)} axes")
+                kts.append(_kt(self.as_layout(t, letters, group["id"])))
+            nid = self.b.add(group["type"], group["params"], kts, group["id"])
+            for key, shape in group["weights"].items():
+                self.b.set_weight(f"{nid}.{key}", self._group_weight(group, nodes, key, shape))
+            outs = {}
+            recorded = group["output"] if isinstance(group.get("output"), dict) else {}
+            for name in ext_out:
+                sizes = self.out_sizes(name)
+                shape, axes = recorded.get("shape"), recorded.get("axes")
+                if not sizes and isinstance(shape, list) and isinstance(axes, str) and len(axes) == len(shape) \
+                        and all(s is None or isinstance(s, int) for s in shape) and RANK_LETTERS.get(len(shape) + 1):
+                    sizes = [None, *shape]  # as the export recorded it (shape inference stops at a loop's ops)
+                letters = RANK_LETTERS.get(len(sizes) if sizes else 0)
+                if letters is None or sizes[0] is not None:
+                    self.fail(f"its output {name} is not batch first with a known rank")
+                outs[name] = OT(nid, letters, "N" + letters, tuple(sizes))
+            self.values.update(outs)
+            self.b.entries.append(ReportEntry(source, group["type"], self.b.created(),
+                                              note="recorded by the studio's export"))
+        except (Unsupported, ValueError, TypeError, KeyError, IndexError) as e:  # metadata is untrusted data
+            e = e if isinstance(e, Unsupported) else f"its metadata does not fit the file ({type(e).__name__}: {e})"
+            for nid in reversed(self.b.created()):
+                for k in [k for k in self.b.weights if k.startswith(nid + ".")]:
+                    del self.b.weights[k]
+                for edge in self.b.graph.in_edges(nid) + self.b.graph.out_edges(nid):
+                    self.b.graph.delete_edge(edge)
+                self.b.graph.delete_node(nid)
+                self.b.forget(nid)
+            self._views = {k: v for k, v in self._views.items() if self.b.graph.get(v.node) is not None}
+            self.b.begin()
+            reason = f"{e} (recorded block '{group['id']}' in {Path(self.path).name})"
+            kts = [_kt(self.values[n]) for n in ext_in if self.values[n].node is not None]
+            nid = self.b.add("Placeholder", {"source": group["scope"], "op": group["type"],
+                                             "file": Path(self.path).name, "reason": reason}, kts, group["id"])
+            for name in ext_out:
+                sizes = self.out_sizes(name)
+                letters = RANK_LETTERS.get(len(sizes) if sizes else 0, "F")
+                self.values[name] = OT(nid, letters, "N" + letters, tuple(sizes) if sizes and len(sizes) ==
+                                       len(letters) + 1 else (None,) * (len(letters) + 1))
+            self.b.entries.append(ReportEntry(source, group["type"], self.b.created(), reason=reason))
+
+    def _group_weight(self, group, nodes, key, shape):
+        """The recorded weight ``key`` of a recorded block: the initializer of that name, or the constant a MatMul
+        of its sub-module's scope multiplies by (the exporter stores a Linear's weight transposed there)."""
+        if not isinstance(shape, list) or not all(isinstance(s, int) for s in shape):
+            self.fail(f"weight {key}: shape {shape!r} is not a list of sizes")
+        v = self.const(f"{group['id']}.{key}")
+        if v is not None and list(v.shape) == shape:
+            return v
+        sub = group["scope"] + key.rsplit(".", 1)[0].replace(".", "/") + "/" if "." in key else None
+        for n in nodes:
+            if sub and n.name.startswith(sub) and n.op_type == "MatMul" and len(n.input) > 1:
+                w = self.const(n.input[1])
+                if w is not None and w.ndim == 2 and list(w.T.shape) == shape:
+                    return w.T
+        if group["type"] == "MultiheadAttention" and key in QKV_KEYS:
+            v = self._qkv_weight(nodes, key)
+            if v is not None and list(v.shape) == shape:
+                return v
+        if len(shape) > 2:  # a convolution the block runs in parts (ConvLSTM2d: the input's, then the state's)
+            parts, seen = [], set()
+            for n in nodes:
+                w = self.const(n.input[1]) if n.op_type == "Conv" and len(n.input) > 1 else None
+                if w is not None and n.input[1] not in seen and w.shape[0] == shape[0] and \
+                        list(w.shape[2:]) == shape[2:]:
+                    seen.add(n.input[1])
+                    parts.append(w)
+            if parts and sum(w.shape[1] for w in parts) == shape[1]:
+                return np.concatenate(parts, axis=1)
+        self.fail(f"weight {key} {tuple(shape)} is not among the constants its nodes use")
+
+    def _qkv_weight(self, nodes, key):
+        """MultiheadAttention's projections the exporter folded: its first three MatMuls by a constant are the
+        query, key and value projections (weights transposed), each followed by an Add of its bias part."""
+        mms = [n for n in nodes if n.op_type == "MatMul" and len(n.input) > 1 and self.const(n.input[1]) is not None
+               and self.const(n.input[1]).ndim == 2][:3]
+        if len(mms) != 3:
+            return None
+        ws = [self.const(n.input[1]).T for n in mms]
+        if key != "in_proj_bias":
+            return ws[QKV_KEYS.index(key)] if key != "in_proj_weight" else np.concatenate(ws, axis=0)
+        biases = []
+        for n in mms:
+            adds = [c for c in self.consumers.get(n.output[0], []) if c.op_type == "Add"]
+            b = [self.const(i) for c in adds for i in c.input if i != n.output[0] and self.const(i) is not None]
+            if len(b) != 1 or b[0].ndim != 1:
+                return None
+            biases.append(b[0])
+        return np.concatenate(biases)
 
     def _input(self, inp) -> OT:
         tt = inp.type.tensor_type
@@ -383,7 +573,9 @@ class OnnxImporter:
             self.fail(f"weight {node.input[1]} has shape {tuple(w.shape)} but the input has {cin} channels")
         params = {"out_channels": int(w.shape[0]), "kernel_size": _pv(ks)}
         pads = _pads(node, a, nd)
-        if any(pads):
+        if pads == "same":
+            params["padding"] = "same"
+        elif any(pads):
             params["padding"] = _pv(pads)
         if any(s != 1 for s in a.get("strides", [1] * nd)):
             params["stride"] = _pv(a["strides"])
@@ -1032,6 +1224,8 @@ def _pv(v):
 def _pads(node, a, nd):
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto == "SAME_UPPER" and node.op_type == "Conv" and all(x == 1 for x in a.get("strides", [1] * nd)):
+        return "same"  # PyTorch's padding='same' (stride 1; an even kernel's extra pad goes last, as SAME_UPPER's)
     if auto not in ("NOTSET", "VALID"):
         raise Unsupported(f"auto_pad {auto} is not supported")
     pads = list(a.get("pads", [0] * (2 * nd)))

@@ -39,7 +39,7 @@ def _compare(result, path, xs):
         np.testing.assert_allclose(g.numpy(), e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
 
 
-def _round_trip(name, tmp_path, graph=None):
+def _round_trip(name, tmp_path, graph=None, perturb=False):
     from hybrid_studio.compile.onnx_export import export_onnx
 
     graph = graph or load_project(templates_dir() / f"{name}.hsproj.json")
@@ -51,6 +51,8 @@ def _round_trip(name, tmp_path, graph=None):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
+        for p in model.parameters() if perturb else ():  # no zero biases (equal constants the exporter merges)
+            p.add_(torch.rand_like(p) - 0.5)
     path = tmp_path / f"{name}.onnx"
     export_onnx(graph, path, model=model)
     result = import_model(path)
@@ -331,3 +333,64 @@ def test_round_trip_of_gru_reset_after_false_and_rnn(tmp_path):
     graph = loads_project(json.dumps({"format": "hybrid-studio", "version": 1, "name": "rt", "nodes": nodes,
                                       "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]}))
     _round_trip("gru-reset-before", tmp_path, graph)
+
+
+def _studio_graph(nodes, edges):
+    import json
+
+    from hybrid_studio.project import loads_project
+    return loads_project(json.dumps({"format": "hybrid-studio", "version": 1, "name": "rt", "nodes": nodes,
+                                     "edges": [{"source": a, "target": b, **({"target_port": p} if p else {})}
+                                               for a, b, p in edges]}))
+
+
+def _attention_graph():
+    """Cross-attention whose keys have another width (q/k/v_proj_weight, not in_proj_weight), then AttentionPool."""
+    nodes = [{"id": "query", "type": "Input", "params": {"shape": [5, 8], "axes": "TF"}},
+             {"id": "keys", "type": "Input", "params": {"shape": [7, 6], "axes": "TF"}},
+             {"id": "att", "type": "MultiheadAttention", "params": {"num_heads": 2}},
+             {"id": "pool", "type": "AttentionPool", "params": {"attention_size": 4}},
+             {"id": "out", "type": "Output", "params": {"task": "regression"}}]
+    return _studio_graph(nodes, [("query", "att", "in0"), ("keys", "att", "in1"), ("att", "pool", None),
+                                 ("pool", "out", None)])
+
+
+def test_round_trip_of_attention_blocks(tmp_path):
+    """MultiheadAttention and AttentionPool, many ops in ONNX, come back as the blocks with their exact weights."""
+    _round_trip("tiny-attention", tmp_path, _attention_graph(), perturb=True)
+
+
+def test_round_trip_of_convlstm2d(tmp_path):
+    """ConvLSTM2d, unrolled by the exporter with its weight split in two convolutions, comes back whole."""
+    nodes = [{"id": "video", "type": "Input", "params": {"shape": [3, 1, 6, 6], "axes": "TCHW"}},
+             {"id": "cell", "type": "ConvLSTM2d", "params": {"hidden_channels": 2, "kernel_size": 3}},
+             {"id": "last", "type": "ConvLSTM2d", "params": {"hidden_channels": 3, "kernel_size": 1,
+                                                              "return_sequences": False}},
+             {"id": "out", "type": "Output", "params": {"task": "regression"}}]
+    _round_trip("tiny-convlstm", tmp_path, _studio_graph(nodes, [("video", "cell", None), ("cell", "last", None),
+                                                                 ("last", "out", None)]), perturb=True)
+
+
+@pytest.mark.parametrize("tamper, says", [
+    (lambda v: v[:-3], "not valid JSON"),
+    (lambda v: v.replace('"/att/"', '"/nowhere/"'), "no node of the file is in scope '/nowhere/'"),
+    (lambda v: v.replace('"in_proj_weight"', '"in_proj_weight_x"').replace('"q_proj_weight": [8, 8]',
+                                                                         '"q_proj_weight": [8, 9]'),
+     "weight q_proj_weight (8, 9) is not among the constants"),
+])
+def test_tampered_block_metadata_falls_back_to_placeholders(tamper, says, tmp_path):
+    """Metadata that does not fit the file gives a message in the report and placeholders, never a traceback."""
+    from hybrid_studio.compile.onnx_export import RECORDED_BLOCKS_KEY, export_onnx
+
+    graph = _attention_graph()
+    path = tmp_path / "att.onnx"
+    export_onnx(graph, path, model=compile_graph(graph).eval())
+    proto = onnx.load(str(path))
+    prop = next(p for p in proto.metadata_props if p.key == RECORDED_BLOCKS_KEY)
+    assert '"/att/"' in prop.value and '"q_proj_weight": [8, 8]' in prop.value
+    prop.value = tamper(prop.value)
+    onnx.save(proto, str(path))
+    result = import_model(path)
+    assert says in result.report_text()
+    assert "MultiheadAttention" not in [n.type for n in result.graph.nodes]
+    assert [n for n in result.graph.nodes if n.type == "Placeholder"]
