@@ -17,11 +17,13 @@ in ``explain_widgets``, imported on first use; their names are still reachable f
 
 from __future__ import annotations
 
+from .lazy import lazy_widgets, train_menu
+
 
 def install(window) -> None:
     """The Explain Run… action in the Train menu; the dock is made on first use."""
     from PySide6.QtGui import QAction
-    menu = _train_menu(window)
+    menu = train_menu(window)
     act = QAction("E&xplain Run…", window)
     act.setStatusTip("Attribute a finished run's predictions to its inputs: shares, heatmaps, time profiles")
     act.triggered.connect(lambda: _widgets().open_explain_view(window))
@@ -33,25 +35,4 @@ def install(window) -> None:
                               "Attribute this run's predictions to its inputs, time steps, image regions and branches")
 
 
-def _train_menu(window):
-    for action in window.menuBar().actions():
-        menu = action.menu()
-        if menu is not None and action.text().replace("&", "") == "Train":
-            return menu
-    return window.menuBar().addMenu("&Train")
-
-
-def _widgets():
-    """The explain_widgets module: imported on first use, not while the window opens."""
-    from . import explain_widgets
-    return explain_widgets
-
-
-def __getattr__(name):
-    # the widgets and helpers that moved to explain_widgets stay reachable as ``explain_view.<name>``
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return getattr(_widgets(), name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+_widgets, __getattr__ = lazy_widgets(__name__, "hybrid_studio.ui.explain_widgets")

@@ -16,6 +16,8 @@ in ``profile_widgets``, imported on first use; their names are still reachable f
 
 from __future__ import annotations
 
+from .lazy import lazy_widgets
+
 
 def install(window) -> None:
     """Add the Analyze menu and its actions; the panel itself is built on first use."""
@@ -42,17 +44,4 @@ def install(window) -> None:
                               "int8-quantise this run's best checkpoint: size, latency and metric before and after")
 
 
-def _widgets():
-    """The profile_widgets module: imported on first use, not while the window opens."""
-    from . import profile_widgets
-    return profile_widgets
-
-
-def __getattr__(name):
-    # the widgets and helpers that moved to profile_widgets stay reachable as ``profile_view.<name>``
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return getattr(_widgets(), name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+_widgets, __getattr__ = lazy_widgets(__name__, "hybrid_studio.ui.profile_widgets")

@@ -11,11 +11,13 @@ in ``sweep_widgets``, imported on first use; their names are still reachable fro
 
 from __future__ import annotations
 
+from .lazy import lazy_widgets, train_menu
+
 
 def install(window) -> None:
     """The Sweep... action (Train menu), "Sweep this" in the inspector's param menu, and the view on demand."""
     from PySide6.QtGui import QAction
-    menu = _train_menu(window)
+    menu = train_menu(window)
     act = QAction("S&weep…", window)
     act.setStatusTip("Search training settings and block params with Optuna: each trial is a run")
     act.triggered.connect(lambda: _widgets().open_sweep_dialog(window))
@@ -28,26 +30,4 @@ def install(window) -> None:
     window.sweep_view = None
 
 
-def _train_menu(window):
-    """The window's Train (or Run) menu, made when there is none."""
-    for action in window.menuBar().actions():
-        menu = action.menu()
-        if menu is not None and action.text().replace("&", "") in ("Train", "Run"):
-            return menu
-    return window.menuBar().addMenu("&Train")
-
-
-def _widgets():
-    """The sweep_widgets module: imported on first use, not while the window opens."""
-    from . import sweep_widgets
-    return sweep_widgets
-
-
-def __getattr__(name):
-    # the widgets and helpers that moved to sweep_widgets stay reachable as ``sweep_view.<name>``
-    if name.startswith("__"):
-        raise AttributeError(name)
-    try:
-        return getattr(_widgets(), name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+_widgets, __getattr__ = lazy_widgets(__name__, "hybrid_studio.ui.sweep_widgets")
