@@ -21,6 +21,7 @@ from hybrid_studio.graph import RenameNode, SetParams, id_problem, valid_id
 
 from .canvas.node_item import human_count
 from .icons import block_icon, severity_icon
+from .labels import SteadyLabel
 from .theme import SELECT_BLOCK_HINT, hint_label
 from .param_editors import ERROR_STYLE, ParamEditor, editor_for
 
@@ -272,7 +273,7 @@ class Inspector(QWidget):
                 self.shape_form.removeRow(0)
             self._shape_labels = []
             for title, name, _, _ in rows:
-                lab = QLabel()
+                lab = SteadyLabel()   # its text changes on every edit of the block: no re-layout of the panel
                 lab.setObjectName(name)
                 if name != "param_count" and name != "mac_count":
                     lab.setTextInteractionFlags(Qt.TextSelectableByMouse)

@@ -17,6 +17,7 @@ from .icons import named_icon
 from .canvas import GraphScene, GraphView
 from .canvas.node_item import human_count
 from .document import Document
+from .labels import SteadyLabel
 from .palette import Palette
 
 try:
@@ -238,11 +239,12 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self):
         self.status_bar = QStatusBar(self)
         self.setStatusBar(self.status_bar)
-        self.valid_label = QLabel()
-        self.params_label = QLabel()
-        self.macs_label = QLabel()
-        self.shape_label = QLabel()
-        self.count_label = QLabel()
+        # their texts change on every edit: steady labels repaint themselves instead of re-laying out the window
+        self.valid_label = SteadyLabel()
+        self.params_label = SteadyLabel()
+        self.macs_label = SteadyLabel()
+        self.shape_label = SteadyLabel()
+        self.count_label = SteadyLabel()
         for w in (self.shape_label, self.count_label, self.params_label, self.macs_label, self.valid_label):
             w.setContentsMargins(8, 0, 8, 0)
             self.status_bar.addPermanentWidget(w)

@@ -9,7 +9,9 @@ from PySide6.QtWidgets import QApplication
 
 from hybrid_studio.graph import Connect, Edge, Node
 from hybrid_studio.project import dumps_project
+from hybrid_studio.ui import theme
 from hybrid_studio.ui.canvas import BLOCK_MIME, EdgeItem
+from hybrid_studio.ui.canvas.node_item import NODE_W
 
 from canvas_helpers import click_node, drag, open_window, small_graph, vp
 
@@ -199,10 +201,20 @@ def test_escape_cancels_a_wire_being_dragged(qtbot):
 def test_block_in_error_has_red_outline_and_badge(qtbot):
     w = open_window(qtbot, small_graph(connected=False))
     item = w.scene.nodes["conv1"]
-    assert item.has_error and item.badge.isVisible()
-    assert "not connected" in item.badge.toolTip()
+    assert item.has_error and item.badge == "error"
+    assert "not connected" in item.toolTip()
+
+    def badge_pixel():
+        # the badge is painted by the block over its top-right corner: read the drawn colour there
+        w.view.viewport().repaint()
+        # left of the white "!" in the middle, inside the 8-unit disc (the view is at 100 %)
+        spot = vp(w.view, item.scenePos() + QPointF(NODE_W - 2 - 5, 2))
+        return w.view.viewport().grab().toImage().pixelColor(spot)
+
+    assert badge_pixel() == theme.current().error
     w.document.push(Connect(Edge("image", "conv1")))
-    assert not item.has_error and not item.badge.isVisible()
+    assert not item.has_error and item.badge is None and "not connected" not in item.toolTip()
+    assert badge_pixel() != theme.current().error
 
 
 def test_move_by_mouse_is_one_undoable_step(qtbot):

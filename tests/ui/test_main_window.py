@@ -221,7 +221,7 @@ def test_invalid_wire_by_mouse_then_one_click_fix(qtbot):
          vp(view, scene.nodes["lstm"].inputs["in"].scenePos()))
     assert Edge("image", "lstm") in g.edges
     broken = dumps_project(g)
-    assert scene.nodes["lstm"].has_error and scene.nodes["lstm"].badge.isVisible()
+    assert scene.nodes["lstm"].has_error and scene.nodes["lstm"].badge == "error"
     qtbot.waitUntil(lambda: not w.document.settling)  # the status bar refreshes once the event-loop turn ends
     assert "problem" in w.valid_label.text()
     row = w.problems.row_of("lstm")

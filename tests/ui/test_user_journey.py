@@ -150,7 +150,7 @@ def test_new_user_builds_fixes_saves_trains_and_exports_a_cnn_lstm(qtbot, tmp_pa
     ck = w.document.checker
     assert not ck.valid and "problem" in w.valid_label.text()
     lstm_item = w.scene.nodes[lstm]
-    assert lstm_item.has_error and lstm_item.badge.isVisible()
+    assert lstm_item.has_error and lstm_item.badge == "error"
     problems = w.problems
     row = problems.row_of(lstm, "rnn-input")
     assert row >= 0 and "image" in problems.tree.topLevelItem(row).text(2)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 from .. import theme
+from .guard import guarded
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
@@ -28,6 +31,12 @@ def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
+def wire_middle(a: QPointF, b: QPointF) -> QPointF:
+    """The middle of ``wire_path(a, b)``, where its label sits: both shapes of wire are symmetric about the point
+    halfway between their ends (cheaper than ``QPainterPath.pointAtPercent``, which measures the curve)."""
+    return QPointF((a.x() + b.x()) / 2, (a.y() + b.y()) / 2)
+
+
 _LABEL_SIZES: dict = {}
 
 
@@ -46,51 +55,196 @@ def _label_size(text: str) -> tuple[float, float]:
     return size
 
 
-class EdgeLabel(QGraphicsItem):
-    """The shape of the tensor on a wire, in a small pill above the wire (wires never cross it)."""
+class EdgeLabel:
+    """The shape of the tensor on a wire, in a small pill above the wire's middle.
+
+    Not a graphics item: the scene's one ``LabelLayer`` draws every label and finds the one under the mouse, so a
+    wire costs one item instead of two (opening a 1,000-block graph built and painted 1,157 label items).
+    """
+
+    __slots__ = ("edge_item", "text", "layer", "_x", "_y", "_w", "_h", "_shown", "cells")
 
     def __init__(self, edge_item: "EdgeItem"):
-        super().__init__()
         self.edge_item = edge_item
         self.text = ""
-        # above the blocks (z 2): between two close blocks the pill overlaps them and would otherwise be cut off
-        self.setZValue(3)
-        self._rect = QRectF()
-        self._bounds = QRectF()
+        self.layer: LabelLayer | None = None   # set while the wire is on a scene
+        self._x = self._y = 0.0
+        self._w = self._h = 0.0
+        self._shown = True    # hidden while its wire is picked up and dragged
+        self.cells: tuple = ()  # the layer's index cells it is listed in
 
     def set_text(self, text: str):
         if text == self.text:
             return
-        self.prepareGeometryChange()
+        old = self.sceneBoundingRect()
         self.text = text
-        w, h = _label_size(text)
-        self._rect = QRectF(-w / 2, -h / 2, w, h)
-        self._bounds = self._rect.adjusted(-1, -1, 1, 1)
-        self.setVisible(bool(text))
-        self.update()
+        self._w, self._h = _label_size(text)
+        self._changed(old)
 
+    def setPos(self, p: QPointF):  # noqa: N802 - reads like the QGraphicsItem call it replaces
+        x, y = p.x(), p.y()
+        if (x, y) == (self._x, self._y):
+            return
+        old = self.sceneBoundingRect()
+        self._x, self._y = x, y
+        self._changed(old)
+
+    def scenePos(self) -> QPointF:  # noqa: N802
+        return QPointF(self._x, self._y)
+
+    pos = scenePos
+
+    def setVisible(self, on: bool):  # noqa: N802
+        if on != self._shown:
+            self._shown = on
+            self._changed(self.sceneBoundingRect())
+
+    def isVisible(self) -> bool:  # noqa: N802
+        """Whether it is drawn: it has a text and its wire is not being dragged."""
+        return self._shown and bool(self.text)
+
+    def zValue(self) -> float:  # noqa: N802
+        return self.layer.zValue() if self.layer is not None else LabelLayer.Z
+
+    def rect(self) -> QRectF:
+        """The pill, centred on the label's position."""
+        return QRectF(self._x - self._w / 2, self._y - self._h / 2, self._w, self._h)
+
+    def sceneBoundingRect(self) -> QRectF:  # noqa: N802
+        return QRectF(self._x - self._w / 2 - 1, self._y - self._h / 2 - 1, self._w + 2, self._h + 2)
+
+    def contains(self, x: float, y: float) -> bool:
+        return abs(x - self._x) <= self._w / 2 and abs(y - self._y) <= self._h / 2
+
+    def _changed(self, old: QRectF):
+        if self.layer is not None:
+            self.layer.relabel(self, old)
+
+
+class LabelLayer(QGraphicsItem):
+    """Draws the labels of all wires of a scene, above the blocks (between two close blocks a pill overlaps them
+    and would otherwise be cut off). Labels are indexed in a grid, so painting a region or finding the label under
+    the mouse looks only at the labels near it. A click on a label selects its wire; elsewhere the layer is
+    transparent to the mouse (``contains`` and ``collidesWithPath`` are true only on a pill)."""
+
+    Z = 3.0
+    CELL = 512.0
+
+    def __init__(self):
+        super().__init__()
+        self.setZValue(self.Z)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # paint() gets the exposed rect
+        self._cells: dict[tuple, set] = {}
+        self._bounds = QRectF()
+
+    # ---- the index -----------------------------------------------------------------------------------------------
+    def _cells_of(self, r: QRectF) -> tuple:
+        c = self.CELL
+        x0, x1 = int(math.floor(r.left() / c)), int(math.floor(r.right() / c))
+        y0, y1 = int(math.floor(r.top() / c)), int(math.floor(r.bottom() / c))
+        return tuple((i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1))
+
+    def add(self, label: EdgeLabel):
+        label.layer = self
+        self.relabel(label, None)
+
+    def remove(self, label: EdgeLabel):
+        self._unindex(label)
+        if label.isVisible():
+            self.update(label.sceneBoundingRect())
+        label.layer = None
+
+    def _unindex(self, label: EdgeLabel):
+        for cell in label.cells:
+            members = self._cells.get(cell)
+            if members is not None:
+                members.discard(label)
+                if not members:
+                    del self._cells[cell]
+        label.cells = ()
+
+    def relabel(self, label: EdgeLabel, old: QRectF | None):
+        """``label`` moved, changed its text or was shown or hidden; ``old``: where it was drawn (None if new)."""
+        self._unindex(label)
+        new = label.sceneBoundingRect()
+        if label.text:
+            label.cells = self._cells_of(new)
+            for cell in label.cells:
+                self._cells.setdefault(cell, set()).add(label)
+            if not self._bounds.contains(new):
+                self.prepareGeometryChange()
+                self._bounds = self._bounds.united(new) if not self._bounds.isNull() else QRectF(new)
+        if old is not None and not old.isEmpty():
+            self.update(old)
+        if label.isVisible():
+            self.update(new)
+
+    def labels_in(self, r: QRectF) -> set:
+        """The shown labels whose pills meet ``r``."""
+        found = set()
+        for cell in self._cells_of(r):
+            for label in self._cells.get(cell, ()):
+                if label.isVisible() and label.sceneBoundingRect().intersects(r):
+                    found.add(label)
+        return found
+
+    def label_at(self, point: QPointF) -> EdgeLabel | None:
+        """The shown label under ``point`` (the topmost wire's if pills overlap)."""
+        x, y = point.x(), point.y()
+        cell = (int(math.floor(x / self.CELL)), int(math.floor(y / self.CELL)))
+        hits = [lab for lab in self._cells.get(cell, ()) if lab.isVisible() and lab.contains(x, y)]
+        return max(hits, key=lambda lab: lab.edge_item.edge.key) if hits else None  # drawn last: on top
+
+    # ---- QGraphicsItem -----------------------------------------------------------------------------------------
     def boundingRect(self):
         return self._bounds
 
+    @guarded(False)
+    def contains(self, point) -> bool:
+        return self.label_at(point) is not None
+
+    @guarded(False)
+    def collidesWithPath(self, path, mode=Qt.ItemSelectionMode.IntersectsItemShape) -> bool:  # noqa: N802
+        # the scene asks this for the items under the mouse: only a pill counts, not the layer's whole rect
+        return bool(self.labels_in(path.boundingRect()))
+
+    def shape(self):
+        path = QPainterPath()
+        for members in self._cells.values():
+            for label in members:
+                if label.isVisible():
+                    path.addRect(label.rect())
+        return path
+
+    @guarded(None)
     def paint(self, painter: QPainter, option, widget=None):
         # zoomed out (the blocks' simple face) an 8 pt label is unreadable clutter over the wires: skip it
         if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.5:
             return
+        labels = self.labels_in(option.exposedRect)
+        if not labels:
+            return
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(t.label_bg)
-        painter.setPen(QPen(t.node_border, 1))
-        painter.drawRoundedRect(self._rect, self._rect.height() / 2, self._rect.height() / 2)
-        painter.setPen(t.label_text)
         painter.setFont(t.font(8))
-        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
+        border = QPen(t.node_border, 1)
+        for label in sorted(labels, key=lambda lab: lab.edge_item.edge.key):  # the same order on every paint
+            r = label.rect()
+            painter.setBrush(t.label_bg)
+            painter.setPen(border)
+            painter.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+            painter.setPen(t.label_text)
+            painter.drawText(r, Qt.AlignmentFlag.AlignCenter, label.text)
 
     def mousePressEvent(self, event):
+        label = self.label_at(event.scenePos())
+        if label is None or self.scene() is None:
+            event.ignore()
+            return
         # a click on the label selects its wire
-        if self.scene() is not None:
-            if not (event.modifiers() & Qt.KeyboardModifier.ControlModifier):
-                self.scene().clearSelection()
-            self.edge_item.setSelected(True)
+        if not (event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.scene().clearSelection()
+        label.edge_item.setSelected(True)
         event.accept()
 
 
@@ -121,9 +275,10 @@ class EdgeItem(QGraphicsPathItem):
         path = wire_path(a, b)
         self._shape = None
         self.setPath(path)
-        self._rect = super().boundingRect().adjusted(-4, -4, 4, 4)
-        mid = path.pointAtPercent(0.5)
-        self.label.setPos(mid)
+        # a cubic lies inside its control points' box: no stroking (QGraphicsPathItem's own boundingRect strokes
+        # the path through our Python shape(), the slowest part of building a large graph's wires)
+        self._rect = path.controlPointRect().adjusted(-4, -4, 4, 4)
+        self.label.setPos(wire_middle(a, b))
 
     def set_drop_target(self, on: bool):
         self.drop_target = on
@@ -143,6 +298,7 @@ class EdgeItem(QGraphicsPathItem):
     def boundingRect(self):
         return self._rect  # asked on every repaint near the wire: computed once per path
 
+    @guarded(None)
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

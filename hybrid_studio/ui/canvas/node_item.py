@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
+from PySide6.QtWidgets import QGraphicsItem
 
 from hybrid_studio.blocks import CATALOG
 from hybrid_studio.graph import ERROR
 
 from .. import theme
+from .guard import guarded
 
 NODE_W = 184.0
 HEADER_H = 26.0
@@ -39,83 +40,58 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-class PortItem(QGraphicsItem):
-    """A connection point; inputs sit on the left edge, outputs on the right."""
+class Port:
+    """A connection point of a block; inputs sit on the left edge, outputs on the right.
+
+    Not a graphics item: the block paints its ports and finds the one under the mouse (``NodeItem.port_near``), so
+    a 1,000-block graph builds 1,000 items for its blocks instead of 3,000 (the per-item cost of a Python
+    ``QGraphicsItem`` dominates opening a large project).
+    """
+
+    __slots__ = ("node", "name", "is_output", "show_name", "highlight", "x", "y")
 
     def __init__(self, node: "NodeItem", name: str, is_output: bool, show_name: bool):
-        super().__init__(node)
         self.node = node
         self.name = name
         self.is_output = is_output
         self.show_name = show_name
         self.highlight = False   # a compatible target while a wire is dragged
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.CrossCursor)
-        self._hover = False
-        self.setZValue(1)
+        self.x = 0.0
+        self.y = 0.0
 
-    # Qt asks for these on every repaint and hit test near the item (a Python call each): shared constants
-    _RECT = QRectF(-(PORT_R + 4), -(PORT_R + 4), 2 * (PORT_R + 4), 2 * (PORT_R + 4))
-    _SHAPE = QPainterPath()
-    _SHAPE.addEllipse(_RECT)
+    def pos(self) -> QPointF:
+        """Position in the block's coordinates."""
+        return QPointF(self.x, self.y)
 
-    def boundingRect(self) -> QRectF:
-        return self._RECT
+    def scenePos(self) -> QPointF:  # noqa: N802 - reads like the QGraphicsItem call it replaces
+        """Position on the canvas (blocks are neither scaled nor rotated)."""
+        p = self.node.pos()
+        return QPointF(p.x() + self.x, p.y() + self.y)
 
-    def shape(self):
-        return self._SHAPE
-
-    def paint(self, painter: QPainter, option, widget=None):
-        t = theme.current()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = PORT_R + (2 if (self._hover or self.highlight) else 0)
-        fill = t.port_ok if self.highlight else (self.node.accent if self.connected() else t.node_body)
-        painter.setBrush(fill)
-        painter.setPen(QPen(t.port_ok if self.highlight else self.node.accent, 2))
-        painter.drawEllipse(QPointF(0, 0), r, r)
+    def update(self):
+        """Repaint this port (its block's cached face is redrawn)."""
+        r = PORT_R + 4
+        self.node.update(QRectF(self.x - r, self.y - r, 2 * r, 2 * r))
 
     def connected(self) -> bool:
         return self.node.scene_ref is not None and self.node.scene_ref.port_connected(self)
-
-    def hoverEnterEvent(self, event):
-        self._hover = True
-        self.update()
-
-    def hoverLeaveEvent(self, event):
-        self._hover = False
-        self.update()
 
     @property
     def node_id(self) -> str:
         return self.node.node_id
 
-
-class BadgeItem(QGraphicsItem):
-    """The "!" in the top-right corner of a block with problems; hover shows the messages."""
-
-    def __init__(self, node: "NodeItem"):
-        super().__init__(node)
-        self.severity = ERROR
-        self.setZValue(2)
-        self.setAcceptHoverEvents(True)
-
-    _RECT = QRectF(-9, -9, 18, 18)
-
-    def boundingRect(self):
-        return self._RECT
-
-    def paint(self, painter, option, widget=None):
-        t = theme.current()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(t.error if self.severity == ERROR else t.warning)
-        painter.setPen(QPen(t.node_body, 2))
-        painter.drawEllipse(QPointF(0, 0), 8, 8)
-        painter.setPen(QColor("white"))
-        painter.setFont(t.font(8, bold=True))
-        painter.drawText(QRectF(-8, -8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")
+    def __repr__(self):
+        return f"Port({self.node_id!r}, {self.name!r}, {'out' if self.is_output else 'in'})"
 
 
-class NodeItem(QGraphicsObject):
+#: the name this had while ports were graphics items
+PortItem = Port
+
+#: the hit area of a port, in scene units from its centre
+PORT_HIT = PORT_R + 4
+
+
+class NodeItem(QGraphicsItem):
     """One block on the canvas."""
 
     def __init__(self, node, scene_ref=None):
@@ -127,15 +103,14 @@ class NodeItem(QGraphicsObject):
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(2)
-        # painted once into a pixmap and blitted until the block changes: panning a 300-block graph stays smooth
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # the scene sets the cache mode: the detailed face is painted once into a pixmap and blitted until the
+        # block changes (panning a 300-block graph stays smooth); the simple face is cheaper to draw than to cache
         self._paths = None
-        self.inputs: dict[str, PortItem] = {}
-        self.outputs: dict[str, PortItem] = {}
-        self.badge = BadgeItem(self)
-        self.badge.setVisible(False)
+        self.inputs: dict[str, Port] = {}
+        self.outputs: dict[str, Port] = {}
+        self.hovered: Port | None = None   # the port under the mouse: drawn larger
         self.height = HEADER_H + 48
-        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
+        self._rect = self._bounds(self.height)
         self._errors: list = []
         self.refresh_node(node)
 
@@ -157,29 +132,31 @@ class NodeItem(QGraphicsObject):
             self.summary, ins, outs = "unknown block type", ["in"], ["out"]
         self._rebuild_ports(ins, outs)
         self._face = None  # the summary or ports may differ: the next result is drawn whatever it says
-        self.setToolTip(self._tooltip())
+        self._refresh_tooltip()
         self.update()
+
+    @staticmethod
+    def _bounds(height: float) -> QRectF:
+        """The painted area: the body and its shadow, the port circles half outside the edges (grown on hover) and
+        the error badge over the top-right corner."""
+        return QRectF(-PORT_HIT - 1, -10, NODE_W + 2 * PORT_HIT + 2, height + 14)
 
     def _rebuild_ports(self, ins: list[str], outs: list[str]):
         if list(self.inputs) == ins and list(self.outputs) == outs:
             return
         self.prepareGeometryChange()
-        for p in list(self.inputs.values()) + list(self.outputs.values()):
-            p.setParentItem(None)
-            if p.scene() is not None:
-                p.scene().removeItem(p)
-        self.inputs = {n: PortItem(self, n, False, len(ins) > 1) for n in ins}
-        self.outputs = {n: PortItem(self, n, True, len(outs) > 1) for n in outs}
+        self.hovered = None
+        self.inputs = {n: Port(self, n, False, len(ins) > 1) for n in ins}
+        self.outputs = {n: Port(self, n, True, len(outs) > 1) for n in outs}
         self._paths = None
         rows = max(len(ins), len(outs), 2)
         self.height = HEADER_H + 12 + rows * PORT_GAP - 8
-        self._rect = QRectF(-2, -2, NODE_W + 4, self.height + 4)
+        self._rect = self._bounds(self.height)
         for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_W)):
             n = len(ports)
             top = HEADER_H + (self.height - HEADER_H - (n - 1) * PORT_GAP) / 2
             for i, port in enumerate(ports.values()):
-                port.setPos(x, top + i * PORT_GAP)
-        self.badge.setPos(NODE_W - 2, 2)
+                port.x, port.y = x, top + i * PORT_GAP
 
     def set_result(self, result):
         """Show the checker's result: parameter count, output shape, diagnostics."""
@@ -193,17 +170,29 @@ class NodeItem(QGraphicsObject):
         if face == getattr(self, "_face", None):
             return
         self._face = face
-        if self._errors:
-            self.badge.severity = ERROR if any(d.severity == ERROR for d in self._errors) else "warning"
-            self.badge.setToolTip("\n".join(d.message for d in self._errors))
-            self.badge.update()
-        self.badge.setVisible(bool(self._errors))
-        self.setToolTip(self._tooltip())
+        self._refresh_tooltip()
         self.update()
 
     @property
     def has_error(self) -> bool:
         return any(d.severity == ERROR for d in self._errors)
+
+    @property
+    def badge(self) -> str | None:
+        """The badge drawn over the top-right corner: "error", "warning" or None (no problems)."""
+        if not self._errors:
+            return None
+        return ERROR if self.has_error else "warning"
+
+    def toolTip(self) -> str:  # noqa: N802 - Qt's name
+        """Id, type, help and problems (what hovering the block shows)."""
+        return self._tooltip()
+
+    def _refresh_tooltip(self):
+        # Qt shows the text stored on the item; it is stored when the mouse enters the block (and kept current
+        # while it is there) rather than built for each of a large graph's blocks as it opens
+        if self.isUnderMouse():
+            self.setToolTip(self._tooltip())
 
     def _tooltip(self) -> str:
         head = f"<b>{self.node_id}</b> ({self.type_name})"
@@ -216,12 +205,54 @@ class NodeItem(QGraphicsObject):
         return self._rect  # asked on every repaint near the block: computed once per size
 
     def shape(self):
-        return self._shapes()[0]
+        return self._shapes()[3]
 
-    def port(self, name: str, output: bool) -> PortItem | None:
+    def port(self, name: str, output: bool) -> Port | None:
         return (self.outputs if output else self.inputs).get(name)
 
+    def ports(self):
+        """Inputs, then outputs."""
+        return [*self.inputs.values(), *self.outputs.values()]
+
+    def port_near(self, scene_point: QPointF, tolerance: float = PORT_HIT) -> tuple[Port | None, float]:
+        """The port nearest ``scene_point`` within ``tolerance`` and its squared distance ((None, inf) if none)."""
+        p = self.pos()
+        x, y = scene_point.x() - p.x(), scene_point.y() - p.y()
+        best, best_d = None, tolerance * tolerance
+        if -tolerance <= x <= tolerance or NODE_W - tolerance <= x <= NODE_W + tolerance:
+            for port in (self.inputs if x < NODE_W / 2 else self.outputs).values():
+                d = (port.x - x) ** 2 + (port.y - y) ** 2
+                if d <= best_d:
+                    best, best_d = port, d
+        return best, (best_d if best is not None else float("inf"))
+
+    # ---- hover: the port under the mouse grows and the cursor becomes a cross ---------------------------------
+    def hoverEnterEvent(self, event):
+        self.setToolTip(self._tooltip())
+        self.hoverMoveEvent(event)
+
+    def hoverMoveEvent(self, event):
+        port, _ = self.port_near(event.scenePos())
+        if port is not self.hovered:
+            old, self.hovered = self.hovered, port
+            for p in (old, port):
+                if p is not None:
+                    p.update()
+            if port is not None:
+                self.setCursor(Qt.CursorShape.CrossCursor)
+            else:
+                self.unsetCursor()
+        super().hoverMoveEvent(event)
+
+    def hoverLeaveEvent(self, event):
+        if self.hovered is not None:
+            old, self.hovered = self.hovered, None
+            old.update()
+            self.unsetCursor()
+        super().hoverLeaveEvent(event)
+
     # ---- painting ----------------------------------------------------------------------------------------------
+    @guarded(None)
     def paint(self, painter: QPainter, option, widget=None):
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -229,9 +260,9 @@ class NodeItem(QGraphicsObject):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         self.simple_face = lod < LOD_SIMPLE
         if self.simple_face:
-            self._paint_simple(painter, t, rect)
+            self._paint_simple(painter, t, rect, lod)
             return
-        body, shadow, header = self._shapes()
+        body, shadow, header, _ = self._shapes()
         # a soft shadow gives depth without a blur effect (cheap for hundreds of blocks)
         painter.fillPath(shadow, QColor(0, 0, 0, 60 if t.dark else 28))
         painter.fillPath(body, t.node_body)
@@ -258,7 +289,7 @@ class NodeItem(QGraphicsObject):
         fm_type = QFontMetricsF(type_font)
         type_w = fm_type.horizontalAdvance(self.type_name) + 4
         painter.setPen(QColor(255, 255, 255, 200))
-        type_rect = QRectF(NODE_W - pad - type_w - (10 if self.badge.isVisible() else 0), 0, type_w, HEADER_H)
+        type_rect = QRectF(NODE_W - pad - type_w - (10 if self._errors else 0), 0, type_w, HEADER_H)
         painter.drawText(type_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, self.type_name)
         painter.setFont(title_font)
         painter.setPen(QColor("white"))
@@ -295,10 +326,34 @@ class NodeItem(QGraphicsObject):
                     painter.drawText(r, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, port.name)
                 else:
                     painter.drawText(QRectF(10, y - 8, 40, 16), Qt.AlignmentFlag.AlignVCenter, port.name)
+        self._paint_ports(painter, t)
+        if self._errors:
+            self._paint_badge(painter, t)
 
-    def _paint_simple(self, painter: QPainter, t, rect: QRectF):
+    def _paint_ports(self, painter: QPainter, t):
+        connected = self.scene_ref.connected_ports(self.node_id) if self.scene_ref is not None else set()
+        for port in self.ports():
+            r = PORT_R + (2 if (port is self.hovered or port.highlight) else 0)
+            lit = port.highlight
+            fill = t.port_ok if lit else (self.accent if (port.name, port.is_output) in connected else t.node_body)
+            painter.setBrush(fill)
+            painter.setPen(QPen(t.port_ok if lit else self.accent, 2))
+            painter.drawEllipse(QPointF(port.x, port.y), r, r)
+
+    def _paint_badge(self, painter: QPainter, t):
+        """The "!" over the top-right corner of a block with problems (the tooltip lists them)."""
+        painter.setBrush(t.error if self.has_error else t.warning)
+        painter.setPen(QPen(t.node_body, 2))
+        centre = QPointF(NODE_W - 2, 2)
+        painter.drawEllipse(centre, 8, 8)
+        painter.setPen(QColor("white"))
+        painter.setFont(t.font(8, bold=True))
+        painter.drawText(QRectF(centre.x() - 8, centre.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")
+
+    def _paint_simple(self, painter: QPainter, t, rect: QRectF, lod: float = LOD_SIMPLE):
         """The zoomed-out face: the whole block in its category colour with its id in a font large enough to read
-        at a quarter scale; errors keep their red outline."""
+        at a quarter scale; errors keep their red outline. Ports are drawn while they are a few pixels wide (a wire
+        can still be dragged from them); the id while its letters are."""
         painter.setBrush(self.accent)
         if self.isSelected():
             pen = QPen(t.node_selected, 5)
@@ -308,7 +363,12 @@ class NodeItem(QGraphicsObject):
             pen = QPen(t.node_border, 1.5)
         painter.setPen(pen)
         painter.drawRoundedRect(rect, RADIUS, RADIUS)
-        font = t.font(self.simple_font_size(), bold=True)
+        if lod * PORT_R >= 1.0:
+            self._paint_ports(painter, t)
+        size = self.simple_font_size()
+        if size * lod < 3.0:
+            return  # a 1,000-block graph at "fit" zoom: letters under 3 px are noise, and the slowest thing to draw
+        font = t.font(size, bold=True)
         painter.setFont(font)
         painter.setPen(QColor("white"))
         fm = QFontMetricsF(font)
@@ -346,7 +406,8 @@ class NodeItem(QGraphicsObject):
         return fm.elidedText(full, Qt.TextElideMode.ElideRight, width)
 
     def _shapes(self):
-        """(body, shadow, header) paths, computed once per size."""
+        """(body, shadow, header, hit area) paths, computed once per size and set of ports; the hit area is the
+        body and each port's circle (half of it lies outside the body)."""
         if self._paths is None:
             body = QPainterPath()
             body.addRoundedRect(QRectF(0, 0, NODE_W, self.height), RADIUS, RADIUS)
@@ -354,7 +415,11 @@ class NodeItem(QGraphicsObject):
             header.addRoundedRect(QRectF(0, 0, NODE_W, HEADER_H + RADIUS), RADIUS, RADIUS)
             clip = QPainterPath()
             clip.addRect(QRectF(0, 0, NODE_W, HEADER_H))
-            self._paths = (body, body.translated(0, 2), header.intersected(clip))
+            hit = QPainterPath(body)
+            for port in self.ports():
+                hit.addEllipse(QPointF(port.x, port.y), PORT_HIT, PORT_HIT)
+            hit.setFillRule(Qt.FillRule.WindingFill)
+            self._paths = (body, body.translated(0, 2), header.intersected(clip), hit)
         return self._paths
 
     def _count_text(self) -> str:

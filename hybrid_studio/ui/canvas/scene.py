@@ -17,8 +17,8 @@ from hybrid_studio.graph import Edge, Move, NodeResult
 from hybrid_studio.graph.layout import layered_positions
 
 from .. import theme
-from .edge_item import EdgeItem, EdgeLabel
-from .node_item import NodeItem, PortItem
+from .edge_item import EdgeItem, LabelLayer
+from .node_item import NodeItem, Port
 from .wiring import WireDrag
 
 #: The canvas is unbounded for the user; a big scene rect lets the view pan anywhere.
@@ -48,6 +48,9 @@ class GraphScene(QGraphicsScene):
         self._drop_target: EdgeItem | None = None
         self._press_positions: dict[str, QPointF] = {}
         self._reselect_ids: list[str] = []  # renamed blocks that were selected: selected again after the edit
+        self._face_cache = True   # blocks cache their painted face (see set_face_cache)
+        self._building = False
+        self.labels: LabelLayer   # draws every wire's label (made by rebuild)
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBspTreeDepth(BSP_DEPTH)
@@ -67,6 +70,8 @@ class GraphScene(QGraphicsScene):
     def rebuild(self):
         """Recreate every item from the graph."""
         self.clear()
+        self.labels = LabelLayer()   # clear() deleted the old one
+        self.addItem(self.labels)
         self.nodes.clear()
         self.edges.clear()
         self._edges_of.clear()
@@ -74,10 +79,14 @@ class GraphScene(QGraphicsScene):
         if any(n.position is None for n in self.graph.nodes):
             # blocks without a stored position get a layered layout (view only: the file is not changed)
             self._fallback = layered_positions(self.graph)
-        for node in self.graph.nodes:
-            self._add_node(node)
-        for edge in self.graph.edges:
-            self._add_edge(edge)
+        self._building = True   # each item is painted once shown: no per-port repaint requests while building
+        try:
+            for node in self.graph.nodes:
+                self._add_node(node)
+            for edge in self.graph.edges:
+                self._add_edge(edge)
+        finally:
+            self._building = False
         # each item was given its result and label as it was added: no second pass over the graph (after a reset
         # the document's ``checked`` follows with whatever the re-check changed)
 
@@ -94,12 +103,29 @@ class GraphScene(QGraphicsScene):
         rect = self.itemsBoundingRect()
         return (rect.left(), rect.bottom() + 40)
 
+    def set_face_cache(self, on: bool):
+        """Whether blocks keep their painted face in a pixmap. The view turns it off while zoomed out to the simple
+        faces (cheaper to draw than to cache: the first paint of a 1,000-block graph at "fit" zoom spends a fifth
+        of its time filling caches) and on again at reading zoom, where panning blits the cached faces."""
+        if on == self._face_cache:
+            return
+        self._face_cache = on
+        mode = NodeItem.CacheMode.DeviceCoordinateCache if on else NodeItem.CacheMode.NoCache
+        for item in self.nodes.values():
+            item.setCacheMode(mode)
+
+    @property
+    def face_cache(self) -> bool:
+        return self._face_cache
+
     def _add_node(self, node):
         item = NodeItem(node, self)
+        if self._face_cache:
+            item.setCacheMode(NodeItem.CacheMode.DeviceCoordinateCache)
         self.nodes[node.id] = item
         self._edges_of.setdefault(node.id, set())
+        item.setPos(self.position_of(node))   # placed before it is indexed: one insertion into the scene's index
         self.addItem(item)
-        item.setPos(self.position_of(node))
         result = self.document.checker.results.get(node.id)
         item.set_result(result or NodeResult())
         return item
@@ -122,12 +148,13 @@ class GraphScene(QGraphicsScene):
         item = EdgeItem(edge, sp, tp)
         self.edges[edge] = item
         self.addItem(item)
-        self.addItem(item.label)
+        self.labels.add(item.label)
         self._edges_of[edge.source].add(item)
         self._edges_of[edge.target].add(item)
         self._label_edge(item)
-        sp.update()
-        tp.update()
+        if not self._building:
+            sp.update()   # the ports' fill shows they are connected
+            tp.update()
 
     def _remove_edge(self, edge: Edge):
         item = self.edges.pop(edge, None)
@@ -137,7 +164,7 @@ class GraphScene(QGraphicsScene):
             self._drop_target = None
         for nid in (edge.source, edge.target):
             self._edges_of.get(nid, set()).discard(item)
-        self.removeItem(item.label)
+        self.labels.remove(item.label)
         self.removeItem(item)
         for p in (item.source_port, item.target_port):
             p.update()
@@ -220,14 +247,20 @@ class GraphScene(QGraphicsScene):
         for e in self._edges_of.get(item.node_id, ()):
             e.update_path()
 
-    def port_connected(self, port: PortItem) -> bool:
+    def port_connected(self, port: Port) -> bool:
         """Whether a wire uses ``port`` (an output may feed several inputs: it stays connected until the last goes)."""
-        for item in self._edges_of.get(port.node_id, ()):
+        return (port.name, port.is_output) in self.connected_ports(port.node_id)
+
+    def connected_ports(self, node_id: str) -> set:
+        """``(port name, is_output)`` of each port of ``node_id`` that a wire uses."""
+        used = set()
+        for item in self._edges_of.get(node_id, ()):
             e = item.edge
-            if (e.source == port.node_id and e.source_port == port.name) if port.is_output else \
-                    (e.target == port.node_id and e.target_port == port.name):
-                return True
-        return False
+            if e.source == node_id:
+                used.add((e.source_port, True))
+            if e.target == node_id:
+                used.add((e.target_port, False))
+        return used
 
     # ---- selection ---------------------------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
@@ -270,22 +303,23 @@ class GraphScene(QGraphicsScene):
         painter.drawLines(major_lines)
 
     # ---- gestures: wiring and moving -----------------------------------------------------------------------------
-    def port_at(self, point: QPointF, tolerance: float = 12.0) -> PortItem | None:
+    def port_at(self, point: QPointF, tolerance: float = 12.0) -> Port | None:
         """The port nearest ``point`` within ``tolerance`` scene units."""
         box = QRectF(point.x() - tolerance, point.y() - tolerance, 2 * tolerance, 2 * tolerance)
-        best, best_d = None, tolerance * tolerance + 1
-        for it in self.items(box):
-            if isinstance(it, PortItem):
-                d = (it.scenePos() - point)
-                dist = d.x() * d.x() + d.y() * d.y()
-                if dist < best_d:
-                    best, best_d = it, dist
+        best, best_d = None, float("inf")
+        for it in self.items(box, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(it, NodeItem):
+                port, d = it.port_near(point, tolerance)
+                if d < best_d:
+                    best, best_d = port, d
         return best
 
     def edge_at(self, point: QPointF) -> Edge | None:
         for it in self.items(point):
-            if isinstance(it, EdgeLabel):
-                return it.edge_item.edge
+            if isinstance(it, LabelLayer):
+                label = it.label_at(point)
+                if label is not None:
+                    return label.edge_item.edge
             if isinstance(it, EdgeItem):
                 return it.edge
         return None

@@ -11,8 +11,8 @@ from hybrid_studio.graph.layout import auto_layout_edit
 from hybrid_studio.graph import RenameNode
 
 from . import edit_ops, placement
-from .edge_item import EdgeItem, EdgeLabel
-from .node_item import HEADER_H, NODE_W, NodeItem, PortItem
+from .edge_item import EdgeItem, LabelLayer
+from .node_item import HEADER_H, LOD_SIMPLE, NODE_W, NodeItem
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
 
@@ -98,6 +98,12 @@ class GraphView(QGraphicsView):
         if self.zoom > 1.0:
             self.zoom_by(1.0 / self.zoom)
             self.centerOn(rect.center())
+
+    def paintEvent(self, event):
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "set_face_cache"):
+            scene.set_face_cache(self.transform().m11() >= LOD_SIMPLE)
+        super().paintEvent(event)
 
     def wheelEvent(self, event):
         delta = event.angleDelta().y()
@@ -274,12 +280,12 @@ class GraphView(QGraphicsView):
     def item_at_view(self, view_point: QPoint):
         """The block (NodeItem) or wire (EdgeItem) under ``view_point``; None on empty canvas."""
         for it in self.items(view_point):
-            if isinstance(it, PortItem):
-                return it.node
             if isinstance(it, NodeItem):
                 return it
-            if isinstance(it, EdgeLabel):
-                return it.edge_item
+            if isinstance(it, LabelLayer):
+                label = it.label_at(self.mapToScene(view_point))
+                if label is not None:
+                    return label.edge_item
             if isinstance(it, EdgeItem):
                 return it
         return None

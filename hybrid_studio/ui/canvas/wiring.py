@@ -17,13 +17,13 @@ from hybrid_studio.graph import Disconnect, Edge
 
 from . import edit_ops
 from .edge_item import DraftWire
-from .node_item import NodeItem, PortItem
+from .node_item import NodeItem, Port
 
 if TYPE_CHECKING:
     from .scene import GraphScene
 
 
-def candidate_edge(a: PortItem, b: PortItem) -> Edge | None:
+def candidate_edge(a: Port, b: Port) -> Edge | None:
     """The wire from the output among ``a`` and ``b`` to the input among them; None unless one of each."""
     if a.is_output == b.is_output:
         return None
@@ -38,8 +38,8 @@ class WireDrag:
         self.scene = scene
         self.draft: DraftWire | None = None
         self.detached: Edge | None = None   # the wire picked up from its input while re-routing it
-        self.highlighted: list[PortItem] = []   # ports that can take the wire's tensor: lit while dragging
-        self.connectable: list[PortItem] = []   # ports the wire may go to at all (shape mismatches included)
+        self.highlighted: list[Port] = []   # ports that can take the wire's tensor: lit while dragging
+        self.connectable: list[Port] = []   # ports the wire may go to at all (shape mismatches included)
 
     @property
     def active(self) -> bool:
@@ -61,7 +61,7 @@ class WireDrag:
             self.start(port, point)
         return True
 
-    def start(self, port: PortItem, point: QPointF, detached: Edge | None = None):
+    def start(self, port: Port, point: QPointF, detached: Edge | None = None):
         """Draw a wire from ``port`` to ``point`` and highlight the ports it could be dropped on; ``detached`` is
         the connected wire it replaces (hidden while it is dragged)."""
         scene = self.scene
