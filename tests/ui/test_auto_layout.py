@@ -20,7 +20,10 @@ def _blocks_overlap(scene):
 
 
 def test_ctrl_l_lays_the_attention_template_out_in_rows_that_fit_the_canvas(qtbot, tmp_path):
-    w = open_window(qtbot, load_template("attention-fusion"))
+    g = load_template("attention-fusion")   # shipped laid out: first put it the way a user might leave it
+    for i, n in enumerate(g.nodes):
+        n.position = (220.0 * i, 40.0 * (i % 3))
+    w = open_window(qtbot, g)
     scene = w.scene
     QTest.keyClick(w.view.viewport(), Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert w.document.undo_stack.undoText() == "Auto-layout"

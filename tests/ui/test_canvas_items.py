@@ -127,3 +127,81 @@ def test_a_drawing_bug_is_logged_and_the_app_keeps_going(qtbot, monkeypatch, cap
         w.view.viewport().repaint()   # without the guard PySide ends the process here
     assert any("drawing bug" in (r.exc_text or "") or "NodeItem.paint" in r.getMessage() for r in caplog.records)
     assert isinstance(w.scene.edges[Edge("image", "conv1")], EdgeItem)
+
+
+def _bodies(scene):
+    from PySide6.QtCore import QRectF
+    from hybrid_studio.ui.canvas.node_item import NODE_W
+    return {nid: QRectF(it.pos().x(), it.pos().y(), NODE_W, it.height) for nid, it in scene.nodes.items()}
+
+
+def test_every_template_is_readable_wires_clear_of_blocks_and_labels_off_blocks(qtbot):
+    """Issue 13 point 7: on every template as shipped, no wire runs behind a block that is not one of its ends (a
+    residual wire jumps over the block it skips) and no wire's label covers a block."""
+    from PySide6.QtGui import QPainterPathStroker
+    from hybrid_studio.project.templates import list_templates
+    w = open_window(qtbot, small_graph())
+    stroker = QPainterPathStroker()
+    stroker.setWidth(2)
+    problems = []
+    for template in list_templates():
+        from hybrid_studio.ui.document import Document
+        w.document.mark_saved()
+        w.set_document(Document(load_template(template.name)))
+        scene = w.scene
+        bodies = _bodies(scene)
+        for edge, item in scene.edges.items():
+            stroke = stroker.createStroke(item.path())
+            for nid, body in bodies.items():
+                if nid not in (edge.source, edge.target) and stroke.intersects(body.adjusted(2, 2, -2, -2)):
+                    problems.append(f"{template.name}: wire {edge} runs behind {nid}")
+                if item.label.rect().intersects(body):
+                    problems.append(f"{template.name}: the label of {edge} covers {nid}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_residual_wire_jumps_over_the_block_it_skips_and_follows_moves(qtbot):
+    from hybrid_studio.graph import Move
+    w = open_window(qtbot, load_template("attention-fusion"))
+    scene = w.scene
+    from PySide6.QtGui import QPainterPathStroker
+    stroker = QPainterPathStroker()
+    stroker.setWidth(2)
+    skip = scene.edges[Edge("positions", "residual", "out", "in0")]
+    mha = _bodies(scene)["mha"]
+    a, b = skip.source_port.scenePos(), skip.target_port.scenePos()
+    assert stroker.createStroke(wire_path(a, b)).intersects(mha)   # the plain curve would run behind it
+    assert not stroker.createStroke(skip.path()).intersects(mha)   # it goes round it instead: over or under
+    assert not skip.label.rect().intersects(mha)
+    # once the attention block is moved out of the way, the wire runs straight again
+    w.document.push(Move({"mha": (660.0, 600.0)}))
+    scene.node_item_moved(scene.nodes["positions"])
+    assert abs(skip.path().boundingRect().top() - min(skip.source_port.scenePos().y(),
+                                                       skip.target_port.scenePos().y())) < 1.0
+
+
+def test_grid_index_finds_overlapping_rects_and_follows_moves():
+    from PySide6.QtCore import QRectF
+    from hybrid_studio.ui.canvas.grid import GridIndex
+    rng = random.Random(3)
+    index, rects = GridIndex(cell=100.0), {}
+    for k in range(300):
+        r = QRectF(rng.uniform(-2000, 2000), rng.uniform(-2000, 2000), rng.uniform(1, 400), rng.uniform(1, 90))
+        index.put(k, r)
+        rects[k] = r
+    for k in range(0, 300, 3):   # moved
+        rects[k] = rects[k].translated(rng.uniform(-500, 500), rng.uniform(-500, 500))
+        index.put(k, rects[k])
+    for k in range(1, 300, 7):   # removed
+        index.remove(k)
+        del rects[k]
+    assert len(index) == len(rects)
+    for _ in range(200):
+        q = QRectF(rng.uniform(-2500, 2500), rng.uniform(-2500, 2500), rng.uniform(0.5, 3000), rng.uniform(0.5, 900))
+        assert index.query(q) == {k for k, r in rects.items() if r.intersects(q)}
+        x, y = rng.uniform(-2000, 2000), rng.uniform(-2000, 2000)
+        assert index.at(x, y) == {k for k, r in rects.items() if r.contains(QPointF(x, y))}
+    # rectangles that only touch do not overlap (as QRectF.intersects)
+    index.clear()
+    index.put("a", QRectF(0, 0, 10, 10))
+    assert index.query(QRectF(10, 0, 5, 5)) == set() and index.query(QRectF(9, 0, 5, 5)) == {"a"}

@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 from .. import theme
+from .grid import GridIndex
 from .guard import guarded
 
 
-def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
+def wraps(a: QPointF, b: QPointF) -> bool:
+    """Whether the wire from ``a`` to ``b`` runs back to the left onto another row."""
+    return b.x() < a.x() - 20 and abs(b.y() - a.y()) > 60
+
+
+def wire_path(a: QPointF, b: QPointF, run: float | None = None) -> QPainterPath:
     """A horizontal S-curve from ``a`` (an output) to ``b`` (an input).
 
     A wire that runs back to the left onto another row (a long chain wrapped into bands) turns down out of ``a``,
-    runs left through the gap between the rows and turns into ``b``, instead of cutting diagonally across blocks.
+    runs left through the gap between the rows (at height ``run``; halfway between its ends by default) and turns
+    into ``b``, instead of cutting diagonally across blocks.
     """
     path = QPainterPath(a)
-    if b.x() < a.x() - 20 and abs(b.y() - a.y()) > 60:
+    if wraps(a, b):
         r = 40.0
-        ym = (a.y() + b.y()) / 2
+        ym = (a.y() + b.y()) / 2 if run is None else run
         path.cubicTo(QPointF(a.x() + 1.5 * r, a.y()), QPointF(a.x() + 1.5 * r, ym), QPointF(a.x() + r, ym))
         path.lineTo(QPointF(b.x() - r, ym))
         path.cubicTo(QPointF(b.x() - 1.5 * r, ym), QPointF(b.x() - 1.5 * r, b.y()), b)
         return path
     dx = max(50.0, abs(b.x() - a.x()) * 0.5)
     path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    return path
+
+
+def skip_path(a: QPointF, b: QPointF, y: float) -> QPainterPath:
+    """A wire from ``a`` to ``b`` on about the same row that jumps over the blocks between them: it rises out of
+    ``a`` to ``y`` (above those blocks), runs along it and comes down into ``b`` (a residual connection around an
+    attention block, say). Its label sits on the top run, at ``(midpoint x, y)``."""
+    r = 30.0
+    path = QPainterPath(a)
+    path.cubicTo(QPointF(a.x() + r, a.y()), QPointF(a.x() + r, y), QPointF(a.x() + 2 * r, y))
+    path.lineTo(QPointF(b.x() - 2 * r, y))
+    path.cubicTo(QPointF(b.x() - r, y), QPointF(b.x() - r, b.y()), b)
     return path
 
 
@@ -62,7 +79,7 @@ class EdgeLabel:
     wire costs one item instead of two (opening a 1,000-block graph built and painted 1,157 label items).
     """
 
-    __slots__ = ("edge_item", "text", "layer", "_x", "_y", "_w", "_h", "_shown", "cells")
+    __slots__ = ("edge_item", "text", "layer", "_x", "_y", "_w", "_h", "_shown")
 
     def __init__(self, edge_item: "EdgeItem"):
         self.edge_item = edge_item
@@ -71,7 +88,6 @@ class EdgeLabel:
         self._x = self._y = 0.0
         self._w = self._h = 0.0
         self._shown = True    # hidden while its wire is picked up and dragged
-        self.cells: tuple = ()  # the layer's index cells it is listed in
 
     def set_text(self, text: str):
         if text == self.text:
@@ -128,52 +144,35 @@ class LabelLayer(QGraphicsItem):
     transparent to the mouse (``contains`` and ``collidesWithPath`` are true only on a pill)."""
 
     Z = 3.0
-    CELL = 512.0
 
     def __init__(self):
         super().__init__()
         self.setZValue(self.Z)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # paint() gets the exposed rect
-        self._cells: dict[tuple, set] = {}
+        self._index = GridIndex()
         self._bounds = QRectF()
 
     # ---- the index -----------------------------------------------------------------------------------------------
-    def _cells_of(self, r: QRectF) -> tuple:
-        c = self.CELL
-        x0, x1 = int(math.floor(r.left() / c)), int(math.floor(r.right() / c))
-        y0, y1 = int(math.floor(r.top() / c)), int(math.floor(r.bottom() / c))
-        return tuple((i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1))
-
     def add(self, label: EdgeLabel):
         label.layer = self
         self.relabel(label, None)
 
     def remove(self, label: EdgeLabel):
-        self._unindex(label)
+        self._index.remove(label)
         if label.isVisible():
             self.update(label.sceneBoundingRect())
         label.layer = None
 
-    def _unindex(self, label: EdgeLabel):
-        for cell in label.cells:
-            members = self._cells.get(cell)
-            if members is not None:
-                members.discard(label)
-                if not members:
-                    del self._cells[cell]
-        label.cells = ()
-
     def relabel(self, label: EdgeLabel, old: QRectF | None):
         """``label`` moved, changed its text or was shown or hidden; ``old``: where it was drawn (None if new)."""
-        self._unindex(label)
         new = label.sceneBoundingRect()
         if label.text:
-            label.cells = self._cells_of(new)
-            for cell in label.cells:
-                self._cells.setdefault(cell, set()).add(label)
+            self._index.put(label, new)
             if not self._bounds.contains(new):
                 self.prepareGeometryChange()
                 self._bounds = self._bounds.united(new) if not self._bounds.isNull() else QRectF(new)
+        else:
+            self._index.remove(label)
         if old is not None and not old.isEmpty():
             self.update(old)
         if label.isVisible():
@@ -181,19 +180,20 @@ class LabelLayer(QGraphicsItem):
 
     def labels_in(self, r: QRectF) -> set:
         """The shown labels whose pills meet ``r``."""
-        found = set()
-        for cell in self._cells_of(r):
-            for label in self._cells.get(cell, ()):
-                if label.isVisible() and label.sceneBoundingRect().intersects(r):
-                    found.add(label)
-        return found
+        return {label for label in self._index.query(r) if label.isVisible()}
 
     def label_at(self, point: QPointF) -> EdgeLabel | None:
         """The shown label under ``point`` (the topmost wire's if pills overlap)."""
         x, y = point.x(), point.y()
-        cell = (int(math.floor(x / self.CELL)), int(math.floor(y / self.CELL)))
-        hits = [lab for lab in self._cells.get(cell, ()) if lab.isVisible() and lab.contains(x, y)]
+        hits = [lab for lab in self._index.at(x, y) if lab.isVisible() and lab.contains(x, y)]
         return max(hits, key=lambda lab: lab.edge_item.edge.key) if hits else None  # drawn last: on top
+
+    def shape(self):
+        path = QPainterPath()
+        for label in self._index.query(self._bounds):
+            if label.isVisible():
+                path.addRect(label.rect())
+        return path
 
     # ---- QGraphicsItem -----------------------------------------------------------------------------------------
     def boundingRect(self):
@@ -208,13 +208,6 @@ class LabelLayer(QGraphicsItem):
         # the scene asks this for the items under the mouse: only a pill counts, not the layer's whole rect
         return bool(self.labels_in(path.boundingRect()))
 
-    def shape(self):
-        path = QPainterPath()
-        for members in self._cells.values():
-            for label in members:
-                if label.isVisible():
-                    path.addRect(label.rect())
-        return path
 
     @guarded(None)
     def paint(self, painter: QPainter, option, widget=None):
@@ -251,8 +244,10 @@ class LabelLayer(QGraphicsItem):
 class EdgeItem(QGraphicsPathItem):
     """One graph edge; endpoints follow the port items, the label follows the curve's middle."""
 
-    def __init__(self, edge, source_port, target_port):
+    def __init__(self, edge, source_port, target_port, router=None):
         super().__init__()
+        #: ``router(a, b, edge)``: the height of the run over the blocks in the wire's way, or None (the scene's)
+        self.router = router
         self.edge = edge
         self.source_port = source_port
         self.target_port = target_port
@@ -266,19 +261,22 @@ class EdgeItem(QGraphicsPathItem):
         self._rect = QRectF()
         self.update_path()
 
-    def update_path(self):
+    def update_path(self, force: bool = False):
+        """Follow the ports; ``force``: route again though they did not move (a block moved into or out of the
+        wire's way)."""
         a = self.source_port.scenePos()
         b = self.target_port.scenePos()
-        if self._ends == (a.x(), a.y(), b.x(), b.y()):
+        if not force and self._ends == (a.x(), a.y(), b.x(), b.y()):
             return  # the curve and its hit area are computed once per geometry change
         self._ends = (a.x(), a.y(), b.x(), b.y())
-        path = wire_path(a, b)
+        over = self.router(a, b, self.edge) if self.router is not None else None
+        path = wire_path(a, b) if over is None else wire_path(a, b, over) if wraps(a, b) else skip_path(a, b, over)
         self._shape = None
         self.setPath(path)
         # a cubic lies inside its control points' box: no stroking (QGraphicsPathItem's own boundingRect strokes
         # the path through our Python shape(), the slowest part of building a large graph's wires)
         self._rect = path.controlPointRect().adjusted(-4, -4, 4, 4)
-        self.label.setPos(wire_middle(a, b))
+        self.label.setPos(wire_middle(a, b) if over is None else QPointF((a.x() + b.x()) / 2, over))
 
     def set_drop_target(self, on: bool):
         self.drop_target = on

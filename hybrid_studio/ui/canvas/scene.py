@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPen
+from PySide6.QtGui import QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsScene
 
 from hybrid_studio.graph import Edge, Move, NodeResult
 from hybrid_studio.graph.layout import layered_positions
 
 from .. import theme
-from .edge_item import EdgeItem, LabelLayer
-from .node_item import NodeItem, Port
+from .edge_item import EdgeItem, LabelLayer, skip_path, wire_path, wraps
+from .grid import GridIndex
+from .node_item import NODE_W, PORT_HIT, NodeItem, Port
 from .wiring import WireDrag
 
 #: The canvas is unbounded for the user; a big scene rect lets the view pan anywhere.
@@ -28,6 +29,11 @@ SCENE_EXTENT = 200_000.0
 #: small region asked each item its bounding rect (a Python call) and an edit's repaint cost milliseconds. 14 gives
 #: 128 x 128 cells of ~1,560 units, about a screenful at 100 %.
 BSP_DEPTH = 14
+#: how far above the blocks it jumps over such a wire runs: clear of their headers, its label just above them, and
+#: apart from a wrapped row's wire, which runs through the middle of the gap between rows
+SKIP_CLEARANCE = 11.0
+_STROKER = QPainterPathStroker()
+_STROKER.setWidth(2)
 
 
 class GraphScene(QGraphicsScene):
@@ -51,6 +57,8 @@ class GraphScene(QGraphicsScene):
         self._face_cache = True   # blocks cache their painted face (see set_face_cache)
         self._building = False
         self.labels: LabelLayer   # draws every wire's label (made by rebuild)
+        self._long_wires: set = set()   # wires longer than a block or wrapping: a moved block may be in their way
+        self._blocks = GridIndex()      # block bodies, for the wires that must go round them
         self.setSceneRect(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.setBspTreeDepth(BSP_DEPTH)
@@ -74,6 +82,8 @@ class GraphScene(QGraphicsScene):
         self.addItem(self.labels)
         self.nodes.clear()
         self.edges.clear()
+        self._long_wires.clear()
+        self._blocks.clear()
         self._edges_of.clear()
         self._fallback = {}
         if any(n.position is None for n in self.graph.nodes):
@@ -126,6 +136,7 @@ class GraphScene(QGraphicsScene):
         self._edges_of.setdefault(node.id, set())
         item.setPos(self.position_of(node))   # placed before it is indexed: one insertion into the scene's index
         self.addItem(item)
+        self._index_block(item)
         result = self.document.checker.results.get(node.id)
         item.set_result(result or NodeResult())
         return item
@@ -145,10 +156,11 @@ class GraphScene(QGraphicsScene):
         tp = self._port_item(edge.target, edge.target_port, False)
         if sp is None or tp is None:
             return
-        item = EdgeItem(edge, sp, tp)
+        item = EdgeItem(edge, sp, tp, self._route)
         self.edges[edge] = item
         self.addItem(item)
         self.labels.add(item.label)
+        self._note_length(item)
         self._edges_of[edge.source].add(item)
         self._edges_of[edge.target].add(item)
         self._label_edge(item)
@@ -165,6 +177,7 @@ class GraphScene(QGraphicsScene):
         for nid in (edge.source, edge.target):
             self._edges_of.get(nid, set()).discard(item)
         self.labels.remove(item.label)
+        self._long_wires.discard(item)
         self.removeItem(item)
         for p in (item.source_port, item.target_port):
             p.update()
@@ -203,6 +216,7 @@ class GraphScene(QGraphicsScene):
             if item is not None:
                 before = (list(item.inputs), list(item.outputs))
                 item.refresh_node(self.graph.node(nid))
+                self._index_block(item)   # its height follows its ports
                 if before != (list(item.inputs), list(item.outputs)):
                     # the ports were recreated: re-anchor this block's wires
                     for e in list(self._edges_of.get(nid, ())):
@@ -224,6 +238,7 @@ class GraphScene(QGraphicsScene):
         for e in list(self._edges_of.pop(nid, ())):
             self._remove_edge(e.edge)
         self._fallback.pop(nid, None)
+        self._blocks.remove(nid)
         if item is not None:
             self.removeItem(item)
 
@@ -243,9 +258,81 @@ class GraphScene(QGraphicsScene):
             if nid in self.nodes:
                 self.nodes[nid].setSelected(True)
 
+    def _route(self, a: QPointF, b: QPointF, edge: Edge) -> float | None:
+        """For a wire from ``a`` to ``b``, the height of a run that takes it over (or under) the blocks its usual
+        curve would pass behind (a residual wire around an attention block), or None: nothing in its way. Only a
+        wire longer than a block can have one between its ends, so a chain's wires cost no lookup."""
+        middle = (a.y() + b.y()) / 2
+        if wraps(a, b):
+            # back to the left onto another row: the run halfway between the rows, unless a block is there (a row of
+            # several tracks); then the gap nearest to it
+            left, right = b.x() - 40.0, a.x() + 40.0
+            blockers = self._bodies_in(QRectF(left, middle - SKIP_CLEARANCE, right - left, 2 * SKIP_CLEARANCE), edge)
+        elif b.x() - a.x() < NODE_W + 2 * PORT_HIT:
+            return None
+        else:
+            left, right = a.x() + 2 * PORT_HIT, b.x() - 2 * PORT_HIT
+            blockers = self._blockers(wire_path(a, b), edge)
+        if not blockers:
+            return None
+        top, bottom = min(r.top() for r in blockers), max(r.bottom() for r in blockers)
+        for _ in range(4):   # a run clear of these blocks may meet others: widen and look again
+            runs = sorted((top - SKIP_CLEARANCE, bottom + SKIP_CLEARANCE), key=lambda y: abs(y - middle))
+            more = []
+            for y in runs:
+                # the run and its label: a strip along the wire's length (the bends sit beside the ends' ports)
+                hit = self._bodies_in(QRectF(left, y - SKIP_CLEARANCE, right - left, 2 * SKIP_CLEARANCE), edge)
+                if not hit:
+                    return y
+                more += hit
+            top, bottom = min(top, *(r.top() for r in more)), max(bottom, *(r.bottom() for r in more))
+        return top - SKIP_CLEARANCE
+
+    def _bodies_in(self, rect: QRectF, edge: Edge) -> list:
+        """Bodies of the blocks other than ``edge``'s ends that meet ``rect``."""
+        ends = (edge.source, edge.target)
+        return [self._blocks.rect(nid) for nid in self._blocks.query(rect) if nid not in ends]
+
+    def _index_block(self, item: NodeItem):
+        # the body a wire must not pass behind (its rounded edge and the ports' circles excepted)
+        p = item.pos()
+        self._blocks.put(item.node_id, QRectF(p.x() + 2, p.y() + 2, NODE_W - 4, item.height - 4))
+
+    def _blockers(self, path, edge: Edge) -> list:
+        """Bodies of the blocks other than ``edge``'s ends that ``path`` passes behind. The curve is stroked only
+        when a few blocks are near it; a wire across many blocks is taken to meet them all."""
+        bodies = self._bodies_in(path.controlPointRect(), edge)
+        if not bodies or len(bodies) > 6:
+            return bodies
+        stroke = _STROKER.createStroke(path)
+        return [body for body in bodies if stroke.intersects(body)]
+
+    def _reroute_around(self, item: NodeItem, was: QRectF | None):
+        """Re-route the long (and wrapping) wires that ``item`` (just moved from ``was``) was or now is in the way of."""
+        places = [item.sceneBoundingRect()] + ([was] if was is not None else [])
+        for e in list(self._long_wires):
+            if e.edge.source == item.node_id or e.edge.target == item.node_id:
+                continue
+            a, b = e.source_port.scenePos(), e.target_port.scenePos()
+            near = (e.boundingRect(), wire_path(a, b).controlPointRect())
+            if any(p.intersects(r) for p in places for r in near):
+                e.update_path(force=True)
+
     def node_item_moved(self, item: NodeItem):
+        was = self._blocks.rect(item.node_id) if item.node_id in self._blocks else None
+        self._index_block(item)
         for e in self._edges_of.get(item.node_id, ()):
             e.update_path()
+            self._note_length(e)
+        if self._long_wires:
+            self._reroute_around(item, was)
+
+    def _note_length(self, item: EdgeItem):
+        a, b = item.source_port.scenePos(), item.target_port.scenePos()
+        if b.x() - a.x() >= NODE_W + 2 * PORT_HIT or wraps(a, b):
+            self._long_wires.add(item)
+        else:
+            self._long_wires.discard(item)
 
     def port_connected(self, port: Port) -> bool:
         """Whether a wire uses ``port`` (an output may feed several inputs: it stays connected until the last goes)."""
