@@ -5,10 +5,10 @@ Why the allocator: glibc's malloc hands blocks above its *mmap threshold* straig
 free memory at the top of its heap back above its *trim threshold*. Both thresholds move at run time with the
 history of the process (a freed mmapped block raises them), so the same training loop either reuses its memory
 from step to step or has the kernel unmap and zero-fill its activations again at every step, depending on what
-the process did before. Measured on crnn-small / digit-strings (1 thread, 960 samples an epoch, fresh processes,
-same code): 150 to 317,000 minor page faults an epoch and 0.002 to 1.17 s of system time on a ~2.8 s epoch, for
-the runner and for a minimal hand-written loop alike; a worker process in the bad state ran its epochs 10-25%
-slower than the same engine in a process that happened to be in the good one. Fixing the thresholds (mmap at its
+the process did before. Measured on crnn-small / digit-strings (1 thread, 960 samples an epoch,
+same code): 150 to 330,000 minor page faults an epoch and 0.002 to 1.2 s of system time on a ~2.8 s epoch, for the
+runner and a minimal hand-written loop alike; worker epochs at ~275,000 faults took 4.0-4.4 CPU seconds, at
+< 45,000 faults 2.4-3.1 s (tests/benchmarks/README.md, train section). Fixing the thresholds (mmap at its
 32 MiB maximum, trim at 256 MiB) keeps the faults at a few thousand an epoch and the system time near zero in
 every process. The cost: a training process keeps up to ``TRIM_THRESHOLD`` of freed memory instead of returning
 it at once, which it would need again at the next step anyway.
