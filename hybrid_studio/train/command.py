@@ -74,8 +74,10 @@ def run_train_command(args) -> int:
 
 def _single(graph_dict, config, runs_dir, resume) -> int:
     from .engine import Control, InputProblem, RunFailure, train_in_process
+    from .procenv import tune_allocator
     from .progress import ProgressPrinter
 
+    tune_allocator()  # this process only trains from here on (procenv: memory reused, not faulted in each step)
     control = Control()
     printer = ProgressPrinter()
 

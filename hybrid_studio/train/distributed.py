@@ -75,7 +75,9 @@ def rank_main(payload: dict) -> dict:
 
     from .config import TrainConfig
     from .engine import InputProblem, TrainError, train_in_process
+    from .procenv import tune_allocator
 
+    tune_allocator()  # a rank's process only trains (procenv: memory reused, not faulted in again each step)
     config = TrainConfig.from_dict(payload["config"])
     cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
     dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=10))

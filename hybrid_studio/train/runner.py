@@ -79,8 +79,13 @@ def _worker_main(graph_dict, dataset, config, runs_dir, resume, run_id, events, 
 
     def emit(event):
         events.put(event)
+        if isinstance(event, Started):  # after setup, which applied the run's num_threads: say how this process runs
+            events.put(Log(process_settings()))
 
     try:
+        from .procenv import process_settings, tune_allocator
+
+        tune_allocator()  # first: this process only trains (procenv: memory reused, not faulted in again each step)
         from .engine import Control, TrainError, train_in_process
 
         control = Control(stop, pause)

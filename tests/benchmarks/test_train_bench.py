@@ -13,13 +13,17 @@
   (CTC: greedy decoding and CER, as the runner). Interleaved rounds, medians of the epochs after the first of each
   run; the split of the runner's epoch (train, validation, checkpoint) is printed from its EpochEnd events. The
   ratio must be at least 0.95 in CPU time (the runner's background checkpoint writer counts there), and in wall
-  clock too on an idle machine.
+  clock too on an idle machine. Like with like: the minimal loop runs in a fresh spawned process of its own with
+  the worker's allocator settings (``procenv.tune_allocator``), one thread each. It ran in this long-lived process
+  before, where glibc malloc's moving thresholds cost it anywhere from 0.1 to 0.6 s of system time an epoch (page
+  faults) depending on what ran earlier, which swung the ratio from 0.88 to 1.17 with the same runner code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import statistics
 import time
 
@@ -134,8 +138,8 @@ def subset(dataset_name: str, n_train: int | None, n_val: int | None):
 
 def minimal_epochs_with_validation(graph, ds, epochs: int, eval_batch: int) -> list[tuple[float, float]]:
     """The smallest loop that trains the same compiled model on the same tensors with the same loss, and validates
-    after each epoch as the runner does (loss and accuracy, or loss and CER by greedy decoding): (wall, CPU)
-    seconds per epoch, validation included."""
+    after each epoch as the runner does (loss and accuracy, or loss and CER by greedy decoding): (wall, CPU,
+    system) seconds and minor page faults per epoch, validation included."""
     import numpy as np
     import torch
 
@@ -152,7 +156,7 @@ def minimal_epochs_with_validation(graph, ds, epochs: int, eval_batch: int) -> l
     times = []
     for epoch in range(epochs):
         g = torch.Generator().manual_seed(epoch)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, r0 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         model.train()
         for idx in torch.randperm(len(y), generator=g).split(BATCH):
             loss = loss_terms(ds.task, "out", model(x.index_select(0, idx)), y.index_select(0, idx))[0]
@@ -174,8 +178,36 @@ def minimal_epochs_with_validation(graph, ds, epochs: int, eval_batch: int) -> l
                 else:
                     metric += c
             torch.stack([loss_sum, metric]).tolist()
-        times.append((time.perf_counter() - t0, time.process_time() - c0))
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        times.append((time.perf_counter() - t0, time.process_time() - c0, r1.ru_stime - r0.ru_stime,
+                      r1.ru_minflt - r0.ru_minflt))
     return times
+
+
+def _minimal_child(template, dataset, n_train, n_val, epochs, eval_batch, results):
+    """``minimal_epochs_with_validation`` in a fresh process with the allocator settings of the runner's worker
+    (procenv.tune_allocator), its result put on ``results``."""
+    from hybrid_studio.train.procenv import tune_allocator
+
+    tune_allocator()
+    results.put(minimal_epochs_with_validation(load_template(template), subset(dataset, n_train, n_val), epochs,
+                                               eval_batch))
+
+
+def minimal_epochs_in_a_fresh_process(template, dataset, n_train, n_val, epochs, eval_batch):
+    """The minimal loop as the runner runs: in a spawned process of its own, same allocator settings."""
+    import multiprocessing as mp
+
+    from hybrid_studio.train._spawn import main_hidden
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_minimal_child, args=(template, dataset, n_train, n_val, epochs, eval_batch, results))
+    with main_hidden():
+        proc.start()
+    out = results.get(timeout=600)
+    proc.join(30)
+    return out
 
 
 def worker_epochs(graph, ds, runs_dir, epochs: int) -> list:
@@ -214,11 +246,11 @@ def test_training_with_validation_and_checkpoints_keeps_up_with_a_minimal_loop(t
     load_before = os.getloadavg()[0]
     manual, worker = [], []
     for r in range(ROUNDS):  # interleaved, so that a busy machine slows both alike; first epochs warm up
-        manual += minimal_epochs_with_validation(graph, ds, epochs, eval_batch)[1:]
+        manual += minimal_epochs_in_a_fresh_process(template, dataset, n_train, n_val, epochs, eval_batch)[1:]
         worker += worker_epochs(graph, ds, tmp_path / f"r{r}", epochs)[1:]
     load = max(load_before, os.getloadavg()[0])
     med = statistics.median
-    wall_m, cpu_m = med(w for w, _ in manual), med(c for _, c in manual)
+    wall_m, cpu_m = med(m[0] for m in manual), med(m[1] for m in manual)
     wall_w = med(e.duration_s + e.val_s + e.checkpoint_s for e in worker)
     cpu_w = med(e.epoch_cpu_s for e in worker)
     ratio_cpu, ratio_wall = cpu_m / cpu_w, wall_m / wall_w
@@ -230,6 +262,9 @@ def test_training_with_validation_and_checkpoints_keeps_up_with_a_minimal_loop(t
           f"{med(e.val_s for e in worker):.3f}, checkpoint {med(e.checkpoint_s for e in worker):.4f}; "
           f"{med(e.train_samples_per_s for e in worker):.1f} samples/s training alone, "
           f"{med(e.samples_per_s for e in worker):.1f} with validation and checkpoint"
+          f"\n  minimal loop's epoch (median): {med(m[2] for m in manual):.3f} s system time, "
+          f"{med(m[3] for m in manual):,.0f} minor page faults "
+          f"(its own process, allocator set as the worker's)"
           f"\n  ratio runner/minimal: {ratio_cpu:.3f} (CPU time), {ratio_wall:.3f} (wall clock)")
     assert ratio_cpu >= 0.95
     if load < 1.0:

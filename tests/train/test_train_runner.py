@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import time
 
@@ -46,6 +47,11 @@ def test_worker_streams_events_until_finished(tmp_path, seq_npz):
     events = seen + h.join(60)
     assert h.done and h.status == "finished" and isinstance(events[-1], Finished)
     assert sum(isinstance(e, EpochEnd) for e in events) == 2
+    # the worker says how it runs (threads as configured; glibc's malloc thresholds fixed, see procenv)
+    settings = [e.message for e in events if isinstance(e, Log) and e.message.startswith("process ")]
+    assert len(settings) == 1 and "torch 1 intra-op thread(s)" in settings[0]
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert "mmap threshold 32 MiB, trim threshold 256 MiB" in settings[0]
     assert h.started is not None and h.started.run_dir == h.run_dir
     assert h.summary["run_dir"] == h.run_dir and h.summary["epochs"] == 2
     assert read_status(h.run_dir)["status"] == "finished"
