@@ -155,6 +155,8 @@ def test_tall_blocks_get_room():
 
 def test_auto_layout_edit_is_one_undoable_step_and_none_when_laid_out():
     g = load_template("attention-fusion")
+    for i, n in enumerate(g.nodes):   # shipped laid out: first put it the way a user might leave it
+        n.position = (220.0 * i, 40.0 * (i % 3))
     before = {n.id: n.position for n in g.nodes}
     edit = auto_layout_edit(g, view=(900, 640))
     assert edit is not None
