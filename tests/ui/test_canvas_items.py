@@ -9,6 +9,7 @@ import random
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from hybrid_studio.graph import Edge
 from hybrid_studio.project import load_template
@@ -101,8 +102,7 @@ def test_labels_follow_their_wire_when_a_block_moves(qtbot):
 
 def test_face_cache_is_off_at_simple_face_zoom_and_on_at_reading_zoom(qtbot):
     w = open_window(qtbot, load_template("crnn"))
-    w.view.fit()
-    assert w.view.zoom < LOD_SIMPLE
+    w.view.zoom_by(0.3 / w.view.zoom)   # zoomed out to the simple faces
     w.view.viewport().repaint()
     assert not w.scene.face_cache
     assert all(n.cacheMode() == NodeItem.CacheMode.NoCache for n in w.scene.nodes.values())
@@ -205,3 +205,25 @@ def test_grid_index_finds_overlapping_rects_and_follows_moves():
     index.clear()
     index.put("a", QRectF(0, 0, 10, 10))
     assert index.query(QRectF(10, 0, 5, 5)) == set() and index.query(QRectF(9, 0, 5, 5)) == {"a"}
+
+
+def test_every_template_opens_with_readable_block_faces_in_the_default_window(qtbot):
+    """Issue 13 point 7: in the window as it first opens (1440 x 900), every template fits the canvas at a zoom
+    that shows the detailed block faces (shapes, counts), not the zoomed-out simple face."""
+    from hybrid_studio.project.templates import list_templates
+    from hybrid_studio.ui.document import Document
+    from hybrid_studio.ui.main_window import MainWindow
+    w = MainWindow(Document())
+    qtbot.addWidget(w, before_close_func=lambda win: win.document.mark_saved())
+    w.resize(1440, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    too_small = []
+    for template in list_templates():
+        w.document.mark_saved()
+        w.set_document(Document(load_template(template.name)))
+        QApplication.processEvents()
+        w.view.fit()
+        if w.view.zoom < LOD_SIMPLE:
+            too_small.append(f"{template.name}: {w.view.zoom:.2f}")
+    assert not too_small, too_small
