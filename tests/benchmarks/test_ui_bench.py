@@ -335,9 +335,9 @@ def _bare_open(path, view):
     return scene
 
 
-@pytest.mark.xfail(reason="issue 15's target (<= 3x) is not met: about 19x in CPU time (building ~5,500 Python "
-                          "items and painting each block's face); the figure printed is the one to compare",
-                   strict=False)
+@pytest.mark.xfail(reason="issue 15's target (<= 3x) is not met: about 8-11x in CPU time (one Python item per block and "
+                          "per wire, their Python paint calls, reading and checking the file); the figure printed "
+                          "is the one to compare", strict=False)
 def test_open_1000_blocks_vs_bare_scene(qapp, tmp_path):
     """Issue 15: opening a 1,000-block project in the window (read the file, check it, build the canvas, fit,
     first paint) <= 3x a bare QGraphicsScene with the same number of rectangles and paths (read from the same file,
