@@ -1,8 +1,9 @@
 """A guard for the canvas's Python overrides of Qt's virtual calls (``paint``, hit tests).
 
-An exception escaping a Python override that C++ calls ends the whole app in PySide6 (a segmentation fault while
-Shiboken reports the error), so a drawing bug would lose the user's unsaved work. Guarded overrides log the error
-once, with its traceback, and return a harmless value instead.
+An exception escaping a Python override that Qt calls while painting is reported again on every repaint (a
+traceback per frame), and in some states PySide 6.11 crashes while reporting it: a segmentation fault inside
+Shiboken's error handling was seen here with pytest-qt's exception capture, which would lose a user's unsaved
+work. Guarded overrides log the error once, with its traceback, and return a harmless value instead.
 """
 
 from __future__ import annotations
