@@ -273,7 +273,8 @@ class Inspector(QWidget):
                 self.shape_form.removeRow(0)
             self._shape_labels = []
             for title, name, _, _ in rows:
-                lab = SteadyLabel()   # its text changes on every edit of the block: no re-layout of the panel
+                # its text changes on every edit of the block: it only grows, so the panel is not laid out again
+                lab = SteadyLabel(shrink=False)
                 lab.setObjectName(name)
                 if name != "param_count" and name != "mac_count":
                     lab.setTextInteractionFlags(Qt.TextSelectableByMouse)

@@ -13,9 +13,12 @@ class SteadyLabel(QLabel):
     canvas) after every param edit. With a fixed size that request stops at the label; the size is changed only
     when a text needs another one (most edits change digits, which are equally wide)."""
 
-    def __init__(self, text: str = "", parent=None):
+    def __init__(self, text: str = "", parent=None, shrink: bool = True):
         super().__init__(text, parent)
         self._fixed = None
+        self.shrink = shrink   # False: keeps the widest size it needed (a form's value column: nothing moves)
+        # opaque: a new text repaints the label alone, not first the status bar or panel beneath it
+        self.setAutoFillBackground(True)
         self._fit()
 
     def setText(self, text: str):  # noqa: N802 - Qt's name
@@ -27,6 +30,8 @@ class SteadyLabel(QLabel):
     def _fit(self):
         hint = self.sizeHint()   # never below the fixed size: QLabel's hint grows to its minimum size
         if hint == self._fixed:
+            if not self.shrink:
+                return
             # a shorter text: the label keeps its width (no re-layout) until the text needs under 2/3 of it
             m = self.contentsMargins()
             need = self.fontMetrics().horizontalAdvance(self.text()) + m.left() + m.right() + 2 * self.margin()

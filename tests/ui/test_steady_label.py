@@ -57,3 +57,13 @@ def test_steady_label_grows_and_shrinks_with_its_text(qtbot):
     assert label.width() == wide
     label.setText("34")   # much shorter: it shrinks back
     assert label.width() == small
+
+
+def test_a_label_that_does_not_shrink_keeps_its_widest_size(qtbot):
+    label = SteadyLabel("1,176 (1.18 k)", shrink=False)
+    qtbot.addWidget(label)
+    wide = label.width()
+    label.setText("784")
+    assert label.width() == wide and label.text() == "784"
+    label.setText("12,345,678 (12.3 M)")
+    assert label.width() > wide
