@@ -16,6 +16,7 @@ class SteadyLabel(QLabel):
     def __init__(self, text: str = "", parent=None, shrink: bool = True):
         super().__init__(text, parent)
         self._fixed = None
+        self._advance = None
         self.shrink = shrink   # False: keeps the widest size it needed (a form's value column: nothing moves)
         # opaque: a new text repaints the label alone, not first the status bar or panel beneath it
         self.setAutoFillBackground(True)
@@ -24,8 +25,14 @@ class SteadyLabel(QLabel):
     def setText(self, text: str):  # noqa: N802 - Qt's name
         if text == self.text():
             return
+        # a text as wide as the last one (new digits, mostly) keeps the size: no need to ask QLabel for its size
+        # hint, which lays the text out again (~75 us)
+        advance = self.fontMetrics().horizontalAdvance(text)
+        same_width = advance == self._advance and self._fixed is not None
         super().setText(text)
-        self._fit()
+        self._advance = advance
+        if not same_width:
+            self._fit()
 
     def _fit(self):
         hint = self.sizeHint()   # never below the fixed size: QLabel's hint grows to its minimum size
@@ -48,5 +55,5 @@ class SteadyLabel(QLabel):
     def changeEvent(self, event):  # noqa: N802
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.ContentsRectChange):
-            self._fixed = None
+            self._fixed = self._advance = None
             self._fit()
