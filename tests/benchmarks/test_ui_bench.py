@@ -12,116 +12,35 @@ import os
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
 pytestmark = pytest.mark.benchmark
 
-FIRST_PAINT = """
-import os, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
-{build}
-class FirstPaint(QObject):
-    def eventFilter(self, obj, ev):
-        if ev.type() == QEvent.Type.Paint:
-            print("PAINT", time.time(), "torch" in sys.modules, flush=True)
-            os._exit(0)
-        return False
-f = FirstPaint()
-target.installEventFilter(f)
-w.show()
-app.exec()
-"""
+def _startup_wall_times(key: str, rounds: int = 9):
+    """Wall-clock seconds from process start to ``key`` ("wall_paint" or "wall_usable") for a bare QMainWindow program
+    and the app, interleaved so both see the same machine load. The programs are test_startup_bench's (which times
+    the same runs in CPU time)."""
+    import compileall
 
-BARE = """
-from PySide6.QtWidgets import QMainWindow, QLabel
-w = QMainWindow(); w.resize(1440, 900); w.setCentralWidget(QLabel("hello"))
-target = w.centralWidget()
-"""
-
-APP = """
-from hybrid_studio.ui.app import build_window
-w = build_window(); w.resize(1440, 900)
-target = w.view.viewport()
-"""
-
-
-def _time_to_paint(build: str) -> float:
-    code = textwrap.dedent(FIRST_PAINT.format(build=textwrap.dedent(build)))
-    # As on a user's machine, modules load from cached bytecode (some sandboxes set PYTHONDONTWRITEBYTECODE, which
-    # would charge our ~60 ms of compiling to every start but not the bare program's, whose modules are compiled).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["QT_QPA_PLATFORM"] = "offscreen"
-    t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("PAINT"))
-    _, stamp, torch_loaded = line.split()
-    assert torch_loaded == "False", "torch must not load before the first paint"
-    return float(stamp) - t0
-
-
-USABLE = """
-import os, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
-{build}
-class Usable(QObject):
-    # painted, then the event loop is free to answer the user (a zero timer posted at the paint runs)
-    def eventFilter(self, obj, ev):
-        if ev.type() == QEvent.Type.Paint:
-            obj.removeEventFilter(self)
-            QTimer.singleShot(0, lambda: (print("USABLE", time.time(), check(), flush=True), os._exit(0)))
-        return False
-f = Usable()
-target.installEventFilter(f)
-w.show()
-app.exec()
-"""
-
-BARE_USABLE = BARE + """
-def check():
-    return True
-"""
-
-APP_USABLE = APP + """
-def check():
-    # usable: the canvas shows the graph, the toolbar offers the main actions, the palette its blocks
-    return (len(w.scene.nodes) > 0 and w.toolbar.isVisible() and len(w.toolbar.actions()) >= 10
-            and len(w.palette.items) > 10)
-"""
-
-
-def _time_to_usable(build: str) -> float:
-    code = textwrap.dedent(USABLE.format(build=textwrap.dedent(build)))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["QT_QPA_PLATFORM"] = "offscreen"
-    t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("USABLE"))
-    _, stamp, ok = line.split()
-    assert ok == "True", "the window was not usable at its first paint"
-    return float(stamp) - t0
+    import hybrid_studio
+    from test_startup_bench import APP, BARE, _run
+    compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
+    bare, ours = [], []
+    for _ in range(rounds):
+        b, o = _run(BARE), _run(APP)
+        assert not o["torch"], "torch must not load before the first paint"
+        assert o["ok"], "the window was not usable at its first paint"
+        bare.append(b[key] - b["t0"])
+        ours.append(o[key] - o["t0"])
+    return statistics.median(bare), statistics.median(ours)
 
 
 def test_startup_until_usable_vs_bare_qmainwindow():
     """Issue 13's target: the window is usable (painted with its toolbar, palette and graph, and the event loop
     free) in under 1.5x the time a bare QMainWindow program takes to the same point."""
-    import compileall
-
-    import hybrid_studio
-    compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
-    bare, ours = [], []
-    for _ in range(9):  # interleaved so both see the same machine load
-        bare.append(_time_to_usable(BARE_USABLE))
-        ours.append(_time_to_usable(APP_USABLE))
-    b, o = statistics.median(bare), statistics.median(ours)
+    b, o = _startup_wall_times("wall_usable")
     print(f"\nstart-up until usable (median of 9): bare QMainWindow {b * 1000:.0f} ms, "
           f"Hybrid Studio {o * 1000:.0f} ms, ratio {o / b:.2f} (target < 1.5)")
     # a regression guard with headroom for shared, noisy machines; the figure printed is the one to compare
@@ -129,15 +48,7 @@ def test_startup_until_usable_vs_bare_qmainwindow():
 
 
 def test_startup_to_first_paint_vs_bare_qmainwindow():
-    import compileall
-
-    import hybrid_studio
-    compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
-    bare, ours = [], []
-    for _ in range(9):  # interleaved so both see the same machine load
-        bare.append(_time_to_paint(BARE))
-        ours.append(_time_to_paint(APP))
-    b, o = statistics.median(bare), statistics.median(ours)
+    b, o = _startup_wall_times("wall_paint")
     print(f"\nstart-up to first paint (median of 9): bare QMainWindow {b * 1000:.0f} ms, "
           f"Hybrid Studio {o * 1000:.0f} ms, ratio {o / b:.2f} (target <= 2)")
     # The issue's target is 2; the machines are shared and noisy, so the assert leaves headroom and guards against
