@@ -132,6 +132,20 @@ class Builder:
     def created(self) -> list[str]:
         return list(self._created)
 
+    def roll_back(self) -> set[str]:
+        """Remove what was created since ``begin`` (blocks, their wires and weights), when a converter gives up
+        half-way and a placeholder stands in for it; starts afresh and returns the ids removed."""
+        gone = self.created()
+        for nid in reversed(gone):
+            for k in [k for k in self.weights if k.startswith(nid + ".")]:
+                del self.weights[k]
+            for edge in self.graph.in_edges(nid) + self.graph.out_edges(nid):
+                self.graph.delete_edge(edge)
+            self.graph.delete_node(nid)
+            self.forget(nid)
+        self.begin()
+        return set(gone)
+
     def set_weight(self, key: str, array) -> None:
         import numpy as np
         self.weights[key] = np.ascontiguousarray(array, dtype=array.dtype if array.dtype == np.int64 else np.float32)

@@ -93,14 +93,7 @@ def _entry_convert(b: Builder, layer: Layer, ins: list, entry_op: str) -> KT:
         return out
     except Unsupported as e:
         # roll back what the converter added before it gave up, then stand a placeholder in its place
-        for nid in reversed(b.created()):
-            for k in [k for k in b.weights if k.startswith(nid + ".")]:
-                del b.weights[k]
-            for edge in b.graph.in_edges(nid) + b.graph.out_edges(nid):
-                b.graph.delete_edge(edge)
-            b.graph.delete_node(nid)
-            b.forget(nid)
-        b.begin()
+        b.roll_back()
         reason = f"{e} (layer '{layer.name}' in {Path(b.source_file).name})"
         out = b.placeholder(layer.name, layer.cls, reason, [t for t in ins if t.node],
                             layer.declared or _guess_shape(layer, ins))

@@ -345,15 +345,8 @@ class OnnxImporter:
                                               note="recorded by the studio's export"))
         except (Unsupported, ValueError, TypeError, KeyError, IndexError) as e:  # metadata is untrusted data
             e = e if isinstance(e, Unsupported) else f"its metadata does not fit the file ({type(e).__name__}: {e})"
-            for nid in reversed(self.b.created()):
-                for k in [k for k in self.b.weights if k.startswith(nid + ".")]:
-                    del self.b.weights[k]
-                for edge in self.b.graph.in_edges(nid) + self.b.graph.out_edges(nid):
-                    self.b.graph.delete_edge(edge)
-                self.b.graph.delete_node(nid)
-                self.b.forget(nid)
+            self.b.roll_back()
             self._views = {k: v for k, v in self._views.items() if self.b.graph.get(v.node) is not None}
-            self.b.begin()
             reason = f"{e} (recorded block '{group['id']}' in {Path(self.path).name})"
             kts = [_kt(self.values[n]) for n in ext_in if self.values[n].node is not None]
             nid = self.b.add("Placeholder", {"source": group["scope"], "op": group["type"],
@@ -486,18 +479,10 @@ class OnnxImporter:
                     entry.blocks = list(outs[0].rnn.made.values())
                 self.b.entries.append(entry)
         except Unsupported as e:
-            gone = set(self.b.created())
+            gone = self.b.roll_back()
             self._views = {k: v for k, v in self._views.items() if v.node not in gone and k[0] not in gone}
             for r in self._rnns:
                 r.made = {k: v for k, v in r.made.items() if v not in gone}
-            for nid in reversed(self.b.created()):
-                for k in [k for k in self.b.weights if k.startswith(nid + ".")]:
-                    del self.b.weights[k]
-                for edge in self.b.graph.in_edges(nid) + self.b.graph.out_edges(nid):
-                    self.b.graph.delete_edge(edge)
-                self.b.graph.delete_node(nid)
-                self.b.forget(nid)
-            self.b.begin()
             reason = f"{e} (node '{name}' in {Path(self.path).name})"
             src = [v for v in ins if isinstance(v, OT)]
             kts = [_kt(v) for v in src if v.node is not None and v.rnn is None]
