@@ -1,18 +1,8 @@
 """Explain in the app: "Explain Run…" (Train menu) opens the Explain dock on a finished run of the document.
 
-The attribution runs in a spawned worker process (``explain.worker``), drained on a QTimer, with a progress bar,
-so the UI thread never imports torch. The dock shows each Input's share, heatmaps over images (pyqtgraph
-ImageItem) and attribution curves over time and feature axes (PlotWidget), averaged over the samples.
-
-Below, the explained validation samples with their target and prediction, filtered to all / predicted right /
-predicted wrong / one class; selecting one shows its own heatmaps (over the image, frame by frame for video) and
-curves over time. Clicking a block on the canvas then shows that block's activations for the sample - feature maps
-for convolutions (a grid of channels), the hidden state over time for LSTM/GRU/ConvLSTM2d (units x time), a bar
-per value for dense blocks - computed by a second worker process that loads the run once and answers per sample
-(``explain.worker.start_activations``), with its own progress bar.
-
-Only ``install`` lives here, so that importing the module while the window opens stays cheap: the widgets are
-in ``explain_widgets``, imported on first use; their names are still reachable from this module.
+Only ``install`` lives here, so that importing the module while the window opens stays cheap. The feature itself
+(what it shows, where it runs) is described and built in ``explain_widgets``, imported on first use; its names are
+still reachable from this module.
 """
 
 from __future__ import annotations

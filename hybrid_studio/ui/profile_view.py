@@ -1,17 +1,8 @@
 """The Profile panel and the cost overlay on the canvas (issue 11).
 
-``install(window)`` adds an "&Analyze" menu with "Profile" (shows the dock), "Quantize run..." and the overlay
-choice; nothing heavy is built until the panel is first shown. Profiling and quantisation run in a worker process
-(``hybrid_studio.profile.worker``), so torch never loads in the UI process for them; a QTimer drains its messages.
-
-The overlay is one ``CostOverlay`` item per block, a child of the block's canvas item (so it moves with it and
-``node_item.py`` needs no change): a tint in the colour of the block's share of time, memory or parameters and a
-badge with the percentage; its tooltip holds the block's numbers, and a "Measured cost" box added under the
-inspector's sections shows them for the selected block. Results are marked stale when the graph's
-structure or params change after the profile (positions do not count).
-
-Only ``install`` lives here, so that importing the module while the window opens stays cheap: the widgets are
-in ``profile_widgets``, imported on first use; their names are still reachable from this module.
+Only ``install`` lives here, so that importing the module while the window opens stays cheap. The feature itself
+(what it shows, where it runs) is described and built in ``profile_widgets``, imported on first use; its names are
+still reachable from this module.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Sweeps in the app: the Sweep... action, "Sweep this" on a param in the inspector, and the Sweep view.
 
-A sweep runs as ``hybrid-studio sweep ... --events`` in a QProcess on a snapshot of the project (so editing goes
-on, and the UI process never imports torch or Optuna); each ended trial arrives as one JSON line. The view shows
-a live trials table, the best-so-far curve, a parallel-coordinates chart, the parameter importances (when the
-sweep ends) and "Apply best", which puts the best trial's values on the project as one undoable edit.
-
-Only ``install`` lives here, so that importing the module while the window opens stays cheap: the widgets are
-in ``sweep_widgets``, imported on first use; their names are still reachable from this module.
+Only ``install`` lives here, so that importing the module while the window opens stays cheap. The feature itself
+(what it shows, where it runs) is described and built in ``sweep_widgets``, imported on first use; its names are
+still reachable from this module.
 """
 
 from __future__ import annotations
