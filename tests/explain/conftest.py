@@ -91,15 +91,21 @@ def branch_run(tmp_path_factory, two_input_run):
     return train(g, data, tmp_path_factory.mktemp("branches") / "runs")
 
 
+def _bright_corner_video(seed: int, n: int = 240):
+    """(x, y, rng): n clips of 4 frames of 8x8 in [0, 0.3); class 1 has frame 2's top-left corner brightened. The
+    generator is returned so a caller can draw more from the same stream."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 2).astype("int64")
+    x = rng.uniform(0, 0.3, (n, 4, 1, 8, 8)).astype("float32")
+    x[y == 1, 2, 0, :3, :3] += 0.7
+    return x, y, rng
+
+
 @pytest.fixture(scope="session")
 def video_run(tmp_path_factory):
     """4 frames of 8x8; the class is whether frame 2's top-left corner is bright (a CNN per frame, then a GRU)."""
     tmp = tmp_path_factory.mktemp("video")
-    rng = np.random.default_rng(3)
-    n = 240
-    y = (np.arange(n) % 2).astype("int64")
-    x = rng.uniform(0, 0.3, (n, 4, 1, 8, 8)).astype("float32")
-    x[y == 1, 2, 0, :3, :3] += 0.7
+    x, y, _ = _bright_corner_video(seed=3)
     np.savez(tmp / "video.npz", x=x, y=y)
     g = build([("video", "Input", {"shape": [4, 1, 8, 8], "axes": "TCHW"}),
                ("conv1", "Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1, "activation": "relu"}),
@@ -114,12 +120,8 @@ def convlstm_run(tmp_path_factory):
     """Video as in ``video_run`` through a per-frame Conv2d, a ConvLSTM2d (every step) and a GRU; one label in five
     is flipped, so that a trained model still gets some validation samples wrong (the app's "wrong" filter)."""
     tmp = tmp_path_factory.mktemp("convlstm")
-    rng = np.random.default_rng(4)
-    n = 240
-    y = (np.arange(n) % 2).astype("int64")
-    x = rng.uniform(0, 0.3, (n, 4, 1, 8, 8)).astype("float32")
-    x[y == 1, 2, 0, :3, :3] += 0.7
-    flip = rng.random(n) < 0.2
+    x, y, rng = _bright_corner_video(seed=4)
+    flip = rng.random(len(y)) < 0.2
     y[flip] = 1 - y[flip]
     np.savez(tmp / "video.npz", x=x, y=y)
     g = build([("video", "Input", {"shape": [4, 1, 8, 8], "axes": "TCHW"}),

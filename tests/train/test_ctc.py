@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from train_helpers import build
+from train_helpers import build, spell_symbols
 
 from hybrid_studio.blocks import checker_for
 from hybrid_studio.project import graph_to_dict
@@ -55,11 +55,7 @@ def ctc_data(n=240, seed=0):
     x = rng.normal(0, 0.1, (n, 12, 4)).astype(np.float32)
     y = np.zeros((n, 3), np.int64)
     for i in range(n):
-        k = int(rng.integers(2, 4))
-        for j in range(k):
-            s = int(rng.integers(1, 4))
-            y[i, j] = s
-            x[i, 4 * j:4 * j + 3, s] += 1.0
+        spell_symbols(rng, x, y, i)
     return x, y
 
 

@@ -8,7 +8,7 @@ import csv
 
 import numpy as np
 import pytest
-from train_helpers import build
+from train_helpers import build, spell_symbols
 
 from hybrid_studio.graph import WARNING
 from hybrid_studio.project import dumps_project
@@ -26,11 +26,7 @@ def varlen_data(n=160, t=16, seed=0):
     y = np.zeros((n, 3), np.int64)
     lengths = np.zeros(n, np.int64)
     for i in range(n):
-        k = int(rng.integers(2, 4))
-        for j in range(k):
-            s = int(rng.integers(1, 4))
-            y[i, j] = s
-            x[i, 4 * j:4 * j + 3, s] += 1.0
+        k = spell_symbols(rng, x, y, i)
         lengths[i] = 4 * k + int(rng.integers(0, 3))
         x[i, lengths[i]:] = 3.0  # padding that is not zero: the model must not read it
     return x, y, lengths

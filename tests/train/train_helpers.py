@@ -43,3 +43,14 @@ def seq_data(n=160, t=8, f=4, seed=0):
     return x.astype(np.float32), y.astype(np.int64)
 
 
+
+
+def spell_symbols(rng, x, y, i) -> int:
+    """Write 2-3 symbols of {1, 2, 3} into sample ``i``: symbol s lights feature s of ``x`` for 3 steps, every 4
+    steps, and is listed in ``y[i]``. Returns how many symbols were written."""
+    k = int(rng.integers(2, 4))
+    for j in range(k):
+        s = int(rng.integers(1, 4))
+        y[i, j] = s
+        x[i, 4 * j:4 * j + 3, s] += 1.0
+    return k
