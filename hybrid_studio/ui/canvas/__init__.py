@@ -2,8 +2,8 @@
 
 from .edit_ops import BLOCK_MIME, CLIPBOARD_MIME
 from .edge_item import EdgeItem
-from .node_item import NodeItem, Port, PortItem
+from .node_item import NodeItem, Port
 from .scene import GraphScene
 from .view import GraphView
 
-__all__ = ["BLOCK_MIME", "CLIPBOARD_MIME", "EdgeItem", "GraphScene", "GraphView", "NodeItem", "Port", "PortItem"]
+__all__ = ["BLOCK_MIME", "CLIPBOARD_MIME", "EdgeItem", "GraphScene", "GraphView", "NodeItem", "Port"]

@@ -84,9 +84,6 @@ class Port:
         return f"Port({self.node_id!r}, {self.name!r}, {'out' if self.is_output else 'in'})"
 
 
-#: the name this had while ports were graphics items
-PortItem = Port
-
 #: the hit area of a port, in scene units from its centre
 PORT_HIT = PORT_R + 4
 

@@ -29,8 +29,8 @@ SCENE_EXTENT = 200_000.0
 #: small region asked each item its bounding rect (a Python call) and an edit's repaint cost milliseconds. 14 gives
 #: 128 x 128 cells of ~1,560 units, about a screenful at 100 %.
 BSP_DEPTH = 14
-#: how far above the blocks it jumps over such a wire runs: clear of their headers, its label just above them, and
-#: apart from a wrapped row's wire, which runs through the middle of the gap between rows
+#: how far from the blocks in its way a re-routed wire runs (above or below them): clear of their edges, its label
+#: beside them, and apart from a wrapped row's wire, which runs through the middle of the gap between rows
 SKIP_CLEARANCE = 11.0
 _STROKER = QPainterPathStroker()
 _STROKER.setWidth(2)
