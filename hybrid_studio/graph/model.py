@@ -11,8 +11,10 @@ import contextlib
 import copy
 import gc
 import heapq
+import inspect
 import keyword
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -66,6 +68,18 @@ def gc_paused(size: int = LARGE_BATCH):
         yield
     finally:
         gc.enable()
+
+
+class _Strong:
+    """A listener held strongly (a function or closure: nothing else may keep it), called like a weak reference."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self):
+        return self.fn
 
 
 class GraphError(ValueError):
@@ -157,16 +171,20 @@ class Graph:
 
     # ---- events ------------------------------------------------------------------------------------------------
     def subscribe(self, listener: Callable) -> Callable:
-        self._listeners.append(listener)
+        """Call ``listener(event, **payload)`` after each change. A bound method is held weakly (its object's owner
+        keeps it alive: a checker, the canvas, the inspector), so a graph and its checker form no reference cycle
+        and a closed project is freed at once rather than by a full garbage collection."""
+        self._listeners.append(weakref.WeakMethod(listener) if inspect.ismethod(listener) else _Strong(listener))
         return listener
 
     def unsubscribe(self, listener: Callable) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners = [ref for ref in self._listeners if ref() is not None and ref() != listener]
 
     def _emit(self, event: str, **payload) -> None:
-        for listener in list(self._listeners):
-            listener(event, **payload)
+        for ref in list(self._listeners):
+            listener = ref()
+            if listener is not None:
+                listener(event, **payload)
 
     # ---- queries -----------------------------------------------------------------------------------------------
     @property

@@ -86,6 +86,47 @@ def test_events_are_emitted(chain):
     assert seen == ["edge_removed", "edge_removed", "node_removed"]
 
 
+def test_a_bound_method_listener_is_held_weakly_and_a_function_strongly(chain):
+    """A graph and its checker (a bound-method listener) form no reference cycle: the checker is freed with its
+    owner, and stops hearing events; a plain function or closure is kept by the graph; unsubscribe removes either."""
+    import gc
+    import weakref
+
+    class Listener:
+        def __init__(self):
+            self.seen = []
+
+        def on_event(self, event, **kw):
+            self.seen.append(event)
+
+    kept = Listener()
+    chain.subscribe(kept.on_event)
+    gone = Listener()
+    chain.subscribe(gone.on_event)
+    ref = weakref.ref(gone)
+    seen = []
+    chain.subscribe(lambda event, **kw: seen.append(event))   # only the graph holds this one
+    gc.disable()   # freed by reference counting alone
+    try:
+        del gone
+        assert ref() is None
+    finally:
+        gc.enable()
+    Move({"fc1": (5.0, 5.0)}).apply(chain)
+    assert kept.seen == ["node_moved"] and seen == ["node_moved"]
+    chain.unsubscribe(kept.on_event)
+    Move({"fc1": (6.0, 6.0)}).apply(chain)
+    assert kept.seen == ["node_moved"] and seen == ["node_moved", "node_moved"]
+    checker = checker_for(chain)
+    cref = weakref.ref(checker)
+    gc.disable()
+    try:
+        del checker
+        assert cref() is None
+    finally:
+        gc.enable()
+
+
 def test_set_params_merge_keeps_one_step(chain):
     a = SetParams("conv1", {"out_channels": 1})
     a.apply(chain)
