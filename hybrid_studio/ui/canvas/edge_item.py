@@ -23,17 +23,35 @@ def wire_path(a: QPointF, b: QPointF, run: float | None = None) -> QPainterPath:
     runs left through the gap between the rows (at height ``run``; halfway between its ends by default) and turns
     into ``b``, instead of cutting diagonally across blocks.
     """
-    path = QPainterPath(a)
-    if wraps(a, b):
-        r = 40.0
-        ym = (a.y() + b.y()) / 2 if run is None else run
-        path.cubicTo(QPointF(a.x() + 1.5 * r, a.y()), QPointF(a.x() + 1.5 * r, ym), QPointF(a.x() + r, ym))
-        path.lineTo(QPointF(b.x() - r, ym))
-        path.cubicTo(QPointF(b.x() - 1.5 * r, ym), QPointF(b.x() - 1.5 * r, b.y()), b)
-        return path
-    dx = max(50.0, abs(b.x() - a.x()) * 0.5)
-    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    path = QPainterPath()
+    add_wire(path, a.x(), a.y(), b.x(), b.y(), run)
     return path
+
+
+def add_wire(path: QPainterPath, ax: float, ay: float, bx: float, by: float, run: float | None = None):
+    """Append ``wire_path((ax, ay), (bx, by), run)`` to ``path`` as a new subpath (the outline of a large graph
+    draws all its wires as one path)."""
+    path.moveTo(ax, ay)
+    if bx < ax - 20 and abs(by - ay) > 60:   # wraps(a, b)
+        r = 40.0
+        ym = (ay + by) / 2 if run is None else run
+        path.cubicTo(ax + 1.5 * r, ay, ax + 1.5 * r, ym, ax + r, ym)
+        path.lineTo(bx - r, ym)
+        path.cubicTo(bx - 1.5 * r, ym, bx - 1.5 * r, by, bx, by)
+        return
+    dx = max(50.0, abs(bx - ax) * 0.5)
+    path.cubicTo(ax + dx, ay, bx - dx, by, bx, by)
+
+
+def wire_box(ax: float, ay: float, bx: float, by: float) -> tuple[float, float, float, float]:
+    """``(left, top, right, bottom)`` of ``wire_path(a, b).controlPointRect()``, by arithmetic (no path is built:
+    the outline of a large graph indexes its wires before it draws any)."""
+    if bx < ax - 20 and abs(by - ay) > 60:   # wraps(a, b)
+        xs = (ax, ax + 60.0, bx - 60.0, bx)
+    else:
+        dx = max(50.0, abs(bx - ax) * 0.5)
+        xs = (ax, ax + dx, bx - dx, bx)
+    return min(xs), min(ay, by), max(xs), max(ay, by)
 
 
 def skip_path(a: QPointF, b: QPointF, y: float) -> QPainterPath:
@@ -277,6 +295,12 @@ class EdgeItem(QGraphicsPathItem):
         # the path through our Python shape(), the slowest part of building a large graph's wires)
         self._rect = path.controlPointRect().adjusted(-4, -4, 4, 4)
         self.label.setPos(wire_middle(a, b) if over is None else QPointF((a.x() + b.x()) / 2, over))
+
+    def release(self):
+        """Cut the links between this wire, its label, its ports and the scene (the scene is being dropped)."""
+        self.router = None
+        self.label.layer = None
+        self.label.edge_item = None
 
     def set_drop_target(self, on: bool):
         self.drop_target = on

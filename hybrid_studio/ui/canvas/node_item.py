@@ -6,11 +6,14 @@ A NodeItem is a view: it reads the graph node and the checker's result and never
 
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from hybrid_studio.blocks import CATALOG
+from hybrid_studio.blocks.base import Block
 from hybrid_studio.graph import ERROR
 
 from .. import theme
@@ -19,6 +22,8 @@ from .guard import guarded
 NODE_W = 184.0
 HEADER_H = 26.0
 PORT_R = 5.5
+#: the hit area of a port, in scene units from its centre
+PORT_HIT = PORT_R + 4
 PORT_GAP = 22.0
 RADIUS = 7.0
 #: below this view scale a block's text is too small to read: it shows its simple face (header colour and id in a
@@ -38,6 +43,91 @@ def human_count(n: int | None) -> str:
         if n >= div:
             return f"{n / div:.3g}{unit}"
     return str(n)
+
+
+def block_ports(node):
+    """``(block, params, inputs, outputs)`` of a graph node: its catalog entry (None for an unknown type), its
+    params with defaults, and the names of its input and output ports."""
+    block = CATALOG.get(node.type) if node.type in CATALOG else None
+    if block is None:
+        return None, {}, ["in"], ["out"]
+    p = block.safe_params(node.params)
+    return block, p, block.inputs(p), block.outputs(p)
+
+
+def port_names(node):
+    """``(block, inputs, outputs)`` of a graph node, without resolving its params when its type's ports never
+    depend on them (most blocks: one "in", one "out"), as the outline of a large graph needs them."""
+    block = CATALOG.get(node.type) if node.type in CATALOG else None
+    if block is None:
+        return None, ["in"], ["out"]
+    cls = type(block)
+    if cls.inputs is Block.inputs and cls.outputs is Block.outputs:
+        return block, ["in"], ["out"]
+    p = block.safe_params(node.params)
+    return block, block.inputs(p), block.outputs(p)
+
+
+@functools.lru_cache(maxsize=64)
+def port_layout(n_inputs: int, n_outputs: int) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+    """``(height, input ys, output ys)`` of a block with that many ports: the body grows with the longer column and
+    each column is centred on the body below the header."""
+    height = HEADER_H + 12 + max(n_inputs, n_outputs, 2) * PORT_GAP - 8
+
+    def column(n):
+        top = HEADER_H + (height - HEADER_H - (n - 1) * PORT_GAP) / 2
+        return tuple(top + i * PORT_GAP for i in range(n))
+    return height, column(n_inputs), column(n_outputs)
+
+
+def block_bounds(height: float) -> QRectF:
+    """A block's painted area in its own coordinates: the body and its shadow, the port circles half outside the
+    edges (grown on hover) and the error badge over the top-right corner."""
+    return QRectF(-PORT_HIT - 1, -10, NODE_W + 2 * PORT_HIT + 2, height + 14)
+
+
+def simple_font_size(node_id: str) -> float:
+    """Point size of the id on a block's simple face: as large as the block's width allows, up to 26 pt."""
+    t = theme.current()
+    key = (node_id, id(t))
+    size = _SIMPLE_SIZES.get(key)
+    if size is None:  # measured once per id and theme, not on every paint of every block at "fit" zoom
+        size = 26.0
+        while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(node_id) > NODE_W - 16:
+            size -= 2.0
+        if len(_SIMPLE_SIZES) > 100_000:
+            _SIMPLE_SIZES.clear()
+        _SIMPLE_SIZES[key] = size
+    return size
+
+
+def paint_simple_face(painter: QPainter, t, rect: QRectF, accent, node_id: str, selected: bool, error: bool,
+                      lod: float, paint_ports=None):
+    """The zoomed-out face of a block in ``rect``: the whole block in its category colour with its id in a font
+    large enough to read at a quarter scale; errors keep their red outline. Ports (``paint_ports()``) are drawn
+    while they are a few pixels wide (a wire can still be dragged from them); the id while its letters are. Shared
+    by a block's item and by the outline that draws a large graph's blocks without items."""
+    painter.setBrush(accent)
+    if selected:
+        pen = QPen(t.node_selected, 5)
+    elif error:
+        pen = QPen(t.error, 5)
+    else:
+        pen = QPen(t.node_border, 1.5)
+    painter.setPen(pen)
+    painter.drawRoundedRect(rect, RADIUS, RADIUS)
+    if paint_ports is not None and lod * PORT_R >= 1.0:
+        paint_ports()
+    size = simple_font_size(node_id)
+    if size * lod < 3.0:
+        return  # a 1,000-block graph at "fit" zoom: letters under 3 px are noise, and the slowest thing to draw
+    font = t.font(size, bold=True)
+    painter.setFont(font)
+    painter.setPen(QColor("white"))
+    fm = QFontMetricsF(font)
+    inner = rect.adjusted(8, 2, -8, -2)
+    painter.drawText(inner, Qt.AlignmentFlag.AlignCenter,
+                     fm.elidedText(node_id, Qt.TextElideMode.ElideRight, inner.width()))
 
 
 class Port:
@@ -84,10 +174,6 @@ class Port:
         return f"Port({self.node_id!r}, {self.name!r}, {'out' if self.is_output else 'in'})"
 
 
-#: the hit area of a port, in scene units from its centre
-PORT_HIT = PORT_R + 4
-
-
 class NodeItem(QGraphicsItem):
     """One block on the canvas."""
 
@@ -115,28 +201,22 @@ class NodeItem(QGraphicsItem):
     def refresh_node(self, node):
         """Re-read type, params and ports from the graph node."""
         self.type_name = node.type
-        block = CATALOG.get(node.type) if node.type in CATALOG else None
+        block, p, ins, outs = block_ports(node)
         self.block = block
         self.accent = theme.category_colour(block.category if block else None)
         if block is not None:
-            p = block.safe_params(node.params)
             try:
                 self.summary = block.summary(p)
             except Exception:  # noqa: BLE001 - a summary must never break drawing
                 self.summary = ""
-            ins, outs = block.inputs(p), block.outputs(p)
         else:
-            self.summary, ins, outs = "unknown block type", ["in"], ["out"]
+            self.summary = "unknown block type"
         self._rebuild_ports(ins, outs)
         self._face = None  # the summary or ports may differ: the next result is drawn whatever it says
         self._refresh_tooltip()
         self.update()
 
-    @staticmethod
-    def _bounds(height: float) -> QRectF:
-        """The painted area: the body and its shadow, the port circles half outside the edges (grown on hover) and
-        the error badge over the top-right corner."""
-        return QRectF(-PORT_HIT - 1, -10, NODE_W + 2 * PORT_HIT + 2, height + 14)
+    _bounds = staticmethod(block_bounds)
 
     def _rebuild_ports(self, ins: list[str], outs: list[str]):
         if list(self.inputs) == ins and list(self.outputs) == outs:
@@ -146,14 +226,11 @@ class NodeItem(QGraphicsItem):
         self.inputs = {n: Port(self, n, False, len(ins) > 1) for n in ins}
         self.outputs = {n: Port(self, n, True, len(outs) > 1) for n in outs}
         self._paths = None
-        rows = max(len(ins), len(outs), 2)
-        self.height = HEADER_H + 12 + rows * PORT_GAP - 8
+        self.height, in_ys, out_ys = port_layout(len(ins), len(outs))
         self._rect = self._bounds(self.height)
-        for ports, x in ((self.inputs, 0.0), (self.outputs, NODE_W)):
-            n = len(ports)
-            top = HEADER_H + (self.height - HEADER_H - (n - 1) * PORT_GAP) / 2
-            for i, port in enumerate(ports.values()):
-                port.x, port.y = x, top + i * PORT_GAP
+        for ports, x, ys in ((self.inputs, 0.0, in_ys), (self.outputs, NODE_W, out_ys)):
+            for port, y in zip(ports.values(), ys):
+                port.x, port.y = x, y
 
     def set_result(self, result):
         """Show the checker's result: parameter count, output shape, diagnostics."""
@@ -169,6 +246,10 @@ class NodeItem(QGraphicsItem):
         self._face = face
         self._refresh_tooltip()
         self.update()
+
+    def release(self):
+        """Cut the links between this block, its ports and the scene (the scene is being dropped)."""
+        self.inputs, self.outputs, self.hovered, self.scene_ref = {}, {}, None, None
 
     @property
     def has_error(self) -> bool:
@@ -348,44 +429,12 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(centre.x() - 8, centre.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")
 
     def _paint_simple(self, painter: QPainter, t, rect: QRectF, lod: float = LOD_SIMPLE):
-        """The zoomed-out face: the whole block in its category colour with its id in a font large enough to read
-        at a quarter scale; errors keep their red outline. Ports are drawn while they are a few pixels wide (a wire
-        can still be dragged from them); the id while its letters are."""
-        painter.setBrush(self.accent)
-        if self.isSelected():
-            pen = QPen(t.node_selected, 5)
-        elif self.has_error:
-            pen = QPen(t.error, 5)
-        else:
-            pen = QPen(t.node_border, 1.5)
-        painter.setPen(pen)
-        painter.drawRoundedRect(rect, RADIUS, RADIUS)
-        if lod * PORT_R >= 1.0:
-            self._paint_ports(painter, t)
-        size = self.simple_font_size()
-        if size * lod < 3.0:
-            return  # a 1,000-block graph at "fit" zoom: letters under 3 px are noise, and the slowest thing to draw
-        font = t.font(size, bold=True)
-        painter.setFont(font)
-        painter.setPen(QColor("white"))
-        fm = QFontMetricsF(font)
-        inner = rect.adjusted(8, 2, -8, -2)
-        painter.drawText(inner, Qt.AlignmentFlag.AlignCenter,
-                         fm.elidedText(self.node_id, Qt.TextElideMode.ElideRight, inner.width()))
+        paint_simple_face(painter, t, rect, self.accent, self.node_id, self.isSelected(), self.has_error, lod,
+                          lambda: self._paint_ports(painter, t))
 
     def simple_font_size(self) -> float:
-        """Point size of the id on the simple face: as large as the block's width allows, up to 26 pt."""
-        t = theme.current()
-        key = (self.node_id, id(t))
-        size = _SIMPLE_SIZES.get(key)
-        if size is None:  # measured once per id and theme, not on every paint of every block at "fit" zoom
-            size = 26.0
-            while size > 12.0 and QFontMetricsF(t.font(size, bold=True)).horizontalAdvance(self.node_id) > NODE_W - 16:
-                size -= 2.0
-            if len(_SIMPLE_SIZES) > 100_000:
-                _SIMPLE_SIZES.clear()
-            _SIMPLE_SIZES[key] = size
-        return size
+        """Point size of the id on the simple face (``simple_font_size``)."""
+        return simple_font_size(self.node_id)
 
     def count_text_fitting(self, fm: QFontMetricsF, width: float) -> str:
         """The parameter / MAC line in the longest form that fits ``width``: "1.2 k params · 30 k MACs", then

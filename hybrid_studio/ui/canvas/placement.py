@@ -13,7 +13,7 @@ from PySide6.QtCore import QRectF
 
 from hybrid_studio.graph import AddNode, Batch
 
-from .node_item import HEADER_H, NODE_W, NodeItem
+from .node_item import HEADER_H, NODE_W
 
 #: room kept free around a placed block (so wires and their labels stay readable)
 MARGIN = 24.0
@@ -23,7 +23,7 @@ DEFAULT_H = 96.0
 
 def occupied_rects(scene) -> list[QRectF]:
     """The rectangles of the blocks on ``scene``."""
-    return [item.sceneBoundingRect() for item in scene.items() if isinstance(item, NodeItem)]
+    return scene.block_rects()
 
 
 def _free(rect: QRectF, taken, margin: float = MARGIN) -> bool:

@@ -13,6 +13,7 @@ from hybrid_studio.graph import RenameNode
 from . import edit_ops, placement
 from .edge_item import EdgeItem, LabelLayer
 from .node_item import HEADER_H, LOD_SIMPLE, NODE_W, NodeItem
+from .scene import BUILD_MARGIN
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
 
@@ -47,6 +48,13 @@ class GraphView(QGraphicsView):
         self.context_menu: QMenu | None = None  # the context menu being shown (tests pick its actions)
         if scene is not None:
             self.setScene(scene)
+        # a rubber band over a large graph's outline selects blocks that had no item: they get theirs first
+        self.rubberBandChanged.connect(self._rubber_band_moved)
+
+    def _rubber_band_moved(self, view_rect, from_scene, to_scene):
+        scene = self.scene()
+        if scene is not None and getattr(scene, "outline_blocks", None) and not view_rect.isNull():
+            scene.build_region(QRectF(from_scene, to_scene).normalized())
 
     @property
     def document(self):
@@ -85,14 +93,11 @@ class GraphView(QGraphicsView):
 
     def fit(self):
         """Show every block (never magnified beyond 100 %)."""
-        items = [i for i in self.scene().items() if isinstance(i, NodeItem)]
-        if not items:
+        if not len(self.scene().nodes):
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        rect = QRectF()
-        for i in items + [e for e in self.scene().edges.values()]:
-            rect = rect.united(i.sceneBoundingRect())
+        rect = self.scene().content_rect()
         rect.adjust(-60, -60, 60, 60)
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom > 1.0:
@@ -102,7 +107,13 @@ class GraphView(QGraphicsView):
     def paintEvent(self, event):
         scene = self.scene()
         if scene is not None and hasattr(scene, "set_face_cache"):
-            scene.set_face_cache(self.transform().m11() >= LOD_SIMPLE)
+            reading = self.transform().m11() >= LOD_SIMPLE
+            scene.set_face_cache(reading)
+            if reading and scene.outline_blocks:
+                # a large graph's blocks shown at reading zoom (and a margin around them) get their items, which
+                # draw their detailed faces; zoomed out, the outline draws the rest
+                m = BUILD_MARGIN
+                scene.build_region(self.visible_scene_rect().adjusted(-m, -m, m, m))
         super().paintEvent(event)
 
     def wheelEvent(self, event):
@@ -279,6 +290,7 @@ class GraphView(QGraphicsView):
 
     def item_at_view(self, view_point: QPoint):
         """The block (NodeItem) or wire (EdgeItem) under ``view_point``; None on empty canvas."""
+        self.scene().build_near(self.mapToScene(view_point))
         for it in self.items(view_point):
             if isinstance(it, NodeItem):
                 return it
@@ -405,12 +417,11 @@ class GraphView(QGraphicsView):
 
     def auto_layout(self):
         """Lay the graph out in rows that fit this view (one undo step), then fit it."""
-        nodes = self.scene().nodes
+        scene = self.scene()
         vp = self.viewport()
 
         def size_of(nid):
-            item = nodes.get(nid)
-            return (NODE_W, item.height) if item is not None else (NODE_W, HEADER_H + 48)
+            return (NODE_W, scene.block_height(nid) or HEADER_H + 48)
         edit = auto_layout_edit(self.graph, view=(vp.width(), vp.height()), size_of=size_of)
         if edit is not None:
             self.document.push(edit)

@@ -74,7 +74,8 @@ class WireDrag:
             item.setVisible(False)
             item.label.setVisible(False)
         checker = scene.document.checker
-        for item in scene.nodes.values():
+        scene.build_visible()   # a large graph's blocks on screen get their items: their ports can be lit
+        for item in scene.nodes.built():
             if item is port.node:
                 continue
             for other in (item.inputs if port.is_output else item.outputs).values():
