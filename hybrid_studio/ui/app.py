@@ -110,6 +110,9 @@ def main(project=None, screenshot=None, argv=None) -> int:
         # after the first paint: offer to restore what a crashed session autosaved
         from PySide6.QtCore import QTimer
         QTimer.singleShot(0, files.offer_recovery)
+    from PySide6.QtCore import QTimer
+    from .heap import settle
+    QTimer.singleShot(0, settle)   # after the first paint: later collections skip the start-up objects (heap.py)
     return app.exec()
 
 
