@@ -314,3 +314,30 @@ def test_settle_freezes_the_start_up_heap_once():
             "assert n > 1000, n; assert not settle(); print(n)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_zooming_out_after_exploring_returns_items_to_the_outline(qtbot, lazy, monkeypatch):
+    from hybrid_studio.ui.canvas import view as view_module
+    monkeypatch.setattr(view_module, "UNBUILD_ABOVE", 10)
+    w = open_fitted(qtbot)
+    scene, view = w.scene, w.view
+    view.resetTransform()
+    for nid in ("b5", "b25", "b45"):   # explore three places at reading zoom
+        b = scene.outline_blocks.get(nid) or scene.nodes[nid]
+        view.centerOn(scene.nodes[nid].sceneBoundingRect().center() if nid not in scene.outline_blocks
+                      else QPointF(b.x + NODE_W / 2, b.y + 40))
+        view.viewport().repaint()
+    assert len(built_blocks(scene)) > 10
+    scene.select_ids(["b25"])
+    view.fit()
+    view.viewport().repaint()
+    # only the selected block keeps its item; its wires are outline again (their other ends have none)
+    assert built_blocks(scene) == {"b25"}
+    assert not [i for i in scene.items() if isinstance(i, EdgeItem)]
+    assert Edge("b24", "b25") in scene.outline_wires and Edge("b5", "b6") in scene.outline_wires
+    assert len(scene.outline_blocks) == N - 1 and not scene.labels.labels_in(scene.content_rect())
+    # and everything still works on them: a click selects, undo of a move of an outline block
+    b = scene.outline_blocks["b6"]
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     vp(view, QPointF(b.x + NODE_W * 0.2, b.y + b.height / 2)))
+    assert scene.selected_node_ids() == ["b6"]

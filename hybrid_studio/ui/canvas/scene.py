@@ -345,6 +345,35 @@ class GraphScene(QGraphicsScene):
                     self._make_edge_item(edge)
         return len(new)
 
+    def unbuild(self, ids) -> int:
+        """Return the blocks ``ids`` that have items to the outline, with their wires; returns how many. Kept: a
+        selected block, the one under the mouse, one carrying an overlay (a child item) and everything while a wire
+        is dragged. The view calls this when zoomed out, so a large graph explored at reading zoom is drawn by the
+        outline again rather than by hundreds of items."""
+        if self.outline is None or self.wire_drag.active:
+            return 0
+        gone = [nid for nid in dict.fromkeys(ids) if nid in self._items and not self._items[nid].isSelected()
+                and not self._items[nid].isUnderMouse() and not self._items[nid].childItems()]
+        for nid in gone:
+            for e in self._edges_of.get(nid, ()):
+                wire = self._wires.pop(e, None)
+                if wire is not None:
+                    if wire is self._drop_target:
+                        self._drop_target = None
+                    self.labels.remove(wire.label)
+                    self._long_wires.discard(wire)
+                    wire.release()
+                    self.removeItem(wire)
+            item = self._items.pop(nid)
+            item.release()
+            self.removeItem(item)
+            self._outline_node(self.graph.node(nid))
+        for nid in gone:
+            for e in self._edges_of.get(nid, ()):
+                if e not in self._wires:
+                    self._outline_wire(e)
+        return len(gone)
+
     def build_region(self, rect: QRectF) -> int:
         """Give items to the blocks that meet ``rect`` and to the ends of the wires that cross it (every block and
         wire drawn there then has its item); returns how many blocks were given one."""

@@ -16,6 +16,8 @@ from .node_item import HEADER_H, LOD_SIMPLE, NODE_W, NodeItem
 from .scene import BUILD_MARGIN
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
+#: zoomed out over a large graph with more blocks than this having items, they go back to the outline
+UNBUILD_ABOVE = 100
 
 
 class GraphView(QGraphicsView):
@@ -114,6 +116,9 @@ class GraphView(QGraphicsView):
                 # draw their detailed faces; zoomed out, the outline draws the rest
                 m = BUILD_MARGIN
                 scene.build_region(self.visible_scene_rect().adjusted(-m, -m, m, m))
+            elif not reading and scene.outline is not None and len(scene.nodes.built()) > UNBUILD_ABOVE:
+                # zoomed out after exploring: the outline draws them again, cheaper than their items
+                scene.unbuild([item.node_id for item in scene.nodes.built()])
         super().paintEvent(event)
 
     def wheelEvent(self, event):
