@@ -15,6 +15,12 @@ import gc
 _settled = False
 
 
+def freeze() -> None:
+    """Move every object alive now out of the collector's reach (``gc.freeze``): called after start-up and after
+    something heavy was imported (torch, pyqtgraph, the datasets), whose objects live as long as the app."""
+    gc.freeze()
+
+
 def settle() -> bool:
     """Collect, then move every surviving object out of the collector's reach (once per process; the app calls it
     after its window is shown). Returns whether it did so now. Objects frozen here that later become garbage are
@@ -24,6 +30,6 @@ def settle() -> bool:
     if _settled:
         return False
     gc.collect()
-    gc.freeze()
+    freeze()
     _settled = True
     return True

@@ -5,12 +5,13 @@ The result comes back on the UI thread through a queued signal, so callbacks may
 
 from __future__ import annotations
 
-import gc
 import traceback
 
 import shiboken6
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from ..heap import freeze
 
 _alive: set = set()  # relays waiting for their task; kept here so Python does not collect them early
 
@@ -75,10 +76,9 @@ def run_in_background(fn, on_done, on_error=None, owner=None) -> None:
 
 
 def settle_heap() -> None:
-    """Move every object alive now (torch, pyqtgraph, the datasets just imported) out of the garbage collector's
-    reach. After torch is imported a full collection walks millions of objects and freezes the window for 100 ms or
-    more, mid-run; frozen, those objects are never scanned again and full collections stay short."""
-    gc.freeze()
+    """Freeze what is alive now (``heap.freeze``): after torch is imported a full collection walks millions of
+    objects and freezes the window for 100 ms or more, mid-run; frozen, those objects are never scanned again."""
+    freeze()
 
 
 def pending() -> int:
