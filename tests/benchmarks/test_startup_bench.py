@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +58,20 @@ def check():
     return True
 """
 
+#: The same bare window, centring its label with a ``Qt`` flag as nearly every Qt program does: its first use of
+#: PySide's ``Qt`` namespace builds that namespace's 93 Python enums (~1,200 members; ~19% more instructions than
+#: ``BARE`` to its first paint), a cost the app cannot avoid (the canvas paints with Qt's pens, brushes and flags) and
+#: the bare program above never pays. Printed beside the issues' ratios, which stay measured against ``BARE``.
+BARE_QT = """
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMainWindow, QLabel
+w = QMainWindow(); w.resize(1440, 900); w.setCentralWidget(QLabel("hello"))
+w.centralWidget().setAlignment(Qt.AlignmentFlag.AlignCenter)
+target = w.centralWidget()
+def check():
+    return True
+"""
+
 APP = """
 from hybrid_studio.ui.app import build_window
 w = build_window(); w.resize(1440, 900)
@@ -87,9 +103,10 @@ def test_startup_cpu_time_to_first_paint_vs_bare_qmainwindow():
 
     import hybrid_studio
     compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
-    bare, ours = [], []
+    bare, bare_qt, ours = [], [], []
     for _ in range(11):  # interleaved
         bare.append(_run(BARE))
+        bare_qt.append(_run(BARE_QT))
         ours.append(_run(APP))
     assert all(not r["torch"] for r in ours), "torch must not load before the first paint"
     assert all(r["ok"] for r in ours), "the window was not usable at its first paint"
@@ -103,4 +120,46 @@ def test_startup_cpu_time_to_first_paint_vs_bare_qmainwindow():
           f"{op:.0f} ms, ratio {op / bp:.2f} (issue 15 target <= 1.3); until usable bare {bu:.0f} ms, ours "
           f"{ou:.0f} ms, ratio {ou / bu:.2f} (issue 13 target < 1.5); after QApplication: bare {bq:.0f} ms, "
           f"ours {oq:.0f} ms; loaded by the first paint: {ours[-1]['heavy'] or 'none of numpy/networkx/pyqtgraph/torch'}")
+    qp, qu = med(bare_qt, "paint"), med(bare_qt, "usable")
+    print(f"against a bare QMainWindow that also uses Qt's namespace (its enums built, as in any real Qt program): "
+          f"to first paint {qp:.0f} ms, ratio {op / qp:.2f}; until usable {qu:.0f} ms, ratio {ou / qu:.2f}; "
+          f"after QApplication {med(bare_qt, 'paint', 'qapp'):.0f} ms")
     assert op / bp <= 3.0   # a regression guard; the printed ratio is the figure
+
+
+def _instructions(build: str, until_paint: bool) -> float:
+    """Millions of instructions a fresh process of ``build`` executes until its first paint (or until usable), counted
+    by valgrind's callgrind: the same count whatever else the machine runs, unlike any timing on a shared machine."""
+    code = textwrap.dedent(PROGRAM.format(build=textwrap.dedent(build)))
+    if until_paint:
+        stamp = "paint, wall_paint = time.process_time(), time.time()\n"
+        assert stamp in code
+        code = code.replace(stamp, stamp + " " * 12 + "os._exit(0)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(QT_QPA_PLATFORM="offscreen", PYTHONHASHSEED="0")
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
+                         capture_output=True, text=True, timeout=900, env=env)
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    assert out.returncode == 0 and found, out.stderr[-2000:]
+    return int(found.group(1)) / 1e6
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="counting instructions needs valgrind")
+def test_startup_instructions_to_first_paint_vs_bare_qmainwindow():
+    """The same start-up figures as instructions executed (one run each under callgrind, 4-7 min in all here): on a
+    shared machine the CPU-time medians above swing by 10-20% with its load, these counts by well under 1%, so this
+    is the figure to compare two versions of the app by. They track the CPU time closely (the kernel's share,
+    page faults and file reads, is not counted)."""
+    import compileall
+
+    import hybrid_studio
+    compileall.compile_dir(os.path.dirname(hybrid_studio.__file__), quiet=1)
+    bare, bare_qt = _instructions(BARE, True), _instructions(BARE_QT, True)
+    bare_usable = bare   # one event-loop turn after its first paint the bare program has done nothing more (+0.01%)
+    paint, usable = _instructions(APP, True), _instructions(APP, False)
+    print(f"\nstart-up instructions (callgrind, fresh processes): to first paint bare {bare:.0f} M, Hybrid Studio "
+          f"{paint:.0f} M, ratio {paint / bare:.2f} (issue 15 target <= 1.3); until usable bare {bare_usable:.0f} M, "
+          f"ours {usable:.0f} M, ratio {usable / bare_usable:.2f} (issue 13 target < 1.5); a bare window that also "
+          f"uses Qt's namespace: {bare_qt:.0f} M to first paint, ours {paint / bare_qt:.2f}x that")
+    assert paint / bare <= 3.0   # a regression guard; the printed ratios are the figures

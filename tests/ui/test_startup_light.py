@@ -68,3 +68,43 @@ def test_pysides_import_check_gives_the_same_answers_faster():
     for module in (pure, qt_module, json, inspect):
         assert check(module) == ("PySide6" in inspect.getsource(module)), module.__name__
     assert check(sys) is False   # no source file: PySide's own check answers
+
+
+GC_PROBE = """
+import gc, json
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from hybrid_studio.ui.app import build_window
+seen = []
+gc.callbacks.append(lambda phase, info: phase == "start" and seen.append(info["generation"]))
+{before}
+w = build_window()
+built = {{"collections": len(seen), "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}
+app.processEvents()
+print(json.dumps({{**built, "frozen_after_a_turn": gc.get_freeze_count(), "enabled_after": gc.isenabled(),
+                  "blocks": len(w.document.graph)}}))
+"""
+
+
+def _gc_probe(before: str = "") -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", GC_PROBE.format(before=before)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_window_is_built_without_cyclic_collections_and_nothing_stays_frozen():
+    out = _gc_probe()
+    assert out["blocks"] > 3
+    # building imports the app and makes ~10^5 objects: without the pause the collector runs dozens of times
+    assert out["collections"] == 0
+    assert out["enabled"] and out["frozen"] > 10_000   # the build's survivors skipped by the next collections
+    assert out["frozen_after_a_turn"] == 0 and out["enabled_after"]   # and handed back to the collector
+
+
+def test_a_caller_that_turned_the_collector_off_keeps_it_off():
+    out = _gc_probe("gc.disable()")
+    assert out["collections"] == 0 and not out["enabled"] and not out["enabled_after"]
+    assert out["frozen"] == 0
