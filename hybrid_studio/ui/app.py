@@ -49,9 +49,8 @@ def build_window(project=None):
     import gc
     # Importing the app's modules and building the window make tens of thousands of objects that live as long as
     # the window, and the cyclic collector would walk them again and again (26 collections before this pause, ~1% of
-    # start-up's instructions). So: no collections while building; then the survivors are frozen, so that the first
-    # collections after the build do not walk them either, and handed back to the collector (its oldest generation)
-    # at the first turn of the event loop, so that nothing stays exempt from collection for good.
+    # start-up's instructions). So: no collections while building; ``main`` then collects once and freezes the
+    # survivors after the first paint (``heap.settle``), so that later collections never walk them.
     paused = gc.isenabled()
     if paused:
         gc.disable()
@@ -60,10 +59,7 @@ def build_window(project=None):
         window = MainWindow(open_document(project))
     finally:
         if paused:
-            gc.freeze()
             gc.enable()
-            from PySide6.QtCore import QTimer
-            QTimer.singleShot(0, gc.unfreeze)
     return window
 
 

@@ -95,13 +95,13 @@ def _gc_probe(before: str = "") -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_the_window_is_built_without_cyclic_collections_and_nothing_stays_frozen():
+def test_the_window_is_built_without_cyclic_collections():
     out = _gc_probe()
     assert out["blocks"] > 3
     # building imports the app and makes ~10^5 objects: without the pause the collector runs dozens of times
     assert out["collections"] == 0
-    assert out["enabled"] and out["frozen"] > 10_000   # the build's survivors skipped by the next collections
-    assert out["frozen_after_a_turn"] == 0 and out["enabled_after"]   # and handed back to the collector
+    assert out["enabled"] and out["enabled_after"]   # and the collector is back on once the window is built
+    # (freezing the survivors is main's, after the first paint: heap.settle, tested in test_canvas_outline)
 
 
 def test_a_caller_that_turned_the_collector_off_keeps_it_off():
