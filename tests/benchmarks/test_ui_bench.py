@@ -250,9 +250,6 @@ def _bare_open(path, view):
     return scene
 
 
-@pytest.mark.xfail(reason="issue 15's target (<= 3x) is not met: about 8-11x in CPU time (one Python item per block and "
-                          "per wire, their Python paint calls, reading and checking the file); the figure printed "
-                          "is the one to compare", strict=False)
 def test_open_1000_blocks_vs_bare_scene(qapp, tmp_path):
     """Issue 15: opening a 1,000-block project in the window (read the file, check it, build the canvas, fit,
     first paint) <= 3x a bare QGraphicsScene with the same number of rectangles and paths (read from the same file,
@@ -290,10 +287,12 @@ def test_open_1000_blocks_vs_bare_scene(qapp, tmp_path):
         del keep
         return result
 
+    from hybrid_studio.ui.heap import settle
+    settle()   # as the app's main does after its first paint: full collections skip the start-up objects
     ours()  # warm up (imports, fonts, glyph caches)
     _bare_open(path, bare_view)
     bare, app = [], []
-    for _ in range(5):  # interleaved, so both see the same machine load
+    for _ in range(9):  # interleaved, so both see the same machine load
         bare.append(timed(lambda: _bare_open(path, bare_view)))
         _run_event_loop_turns()
         app.append(timed(ours))
@@ -301,14 +300,15 @@ def test_open_1000_blocks_vs_bare_scene(qapp, tmp_path):
     assert len(w.scene.nodes) == 1000
     bw, bc = (statistics.median(x[i] for x in bare) for i in (0, 1))
     aw, ac = (statistics.median(x[i] for x in app) for i in (0, 1))
-    print(f"\nopen 1,000 blocks in the window (median of 5): Hybrid Studio {aw:.0f} ms wall / {ac:.0f} ms CPU; bare "
+    print(f"\nopen 1,000 blocks in the window (median of 9): Hybrid Studio {aw:.0f} ms wall / {ac:.0f} ms CPU; bare "
           f"QGraphicsScene of 1,000 rectangles and {len(g.edges)} paths {bw:.0f} ms wall / {bc:.0f} ms CPU; ratio "
           f"{aw / bw:.2f} wall, {ac / bc:.2f} CPU (target <= 3)")
     w.document.undo_stack.setClean()
     w.close()
     bare_view.close()
-    # a regression guard with headroom for shared, noisy machines; the figure printed is the one to compare
-    assert ac / bc <= 6
+    # a regression guard with headroom for shared, noisy machines (2.1-2.6x quiet, up to 3.8x at load 5 on 2 cores);
+    # the figure printed is the one to compare with the target
+    assert ac / bc <= 4.5
 
 
 def test_idle_rss_with_crnn_and_training_dock_vs_bare_qt_window():
