@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from hybrid_studio.blocks import checker_for, new_graph
 from hybrid_studio.graph import Edit, Graph, GraphError, SetMeta, SetParams
 
 _MERGE_ID = 1001
-#: the event that settles a document (posted by the first edit of an event-loop turn)
-_SETTLE_EVENT = QEvent.Type(QEvent.registerEventType())
 
 
 class EditCommand(QUndoCommand):
@@ -86,7 +84,10 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self.state_changed)
         self._unsettled: set = set()
         self._due = False
-        self._posted = False  # a settle event is on its way
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(0)  # the end of this event-loop turn
+        self._settle_timer.timeout.connect(self.settle)
         self.checker.flush()
 
     # ---- editing -----------------------------------------------------------------------------------------------
@@ -137,12 +138,7 @@ class Document(QObject):
         self.checked.emit(changed)
         self._unsettled.update(changed)
         self._due = True
-        if not self._posted:
-            # A posted event, not a zero timer: Qt handles it before the window's repaint request (posted at low
-            # priority) in the same pass, so the panels' new texts are painted with the canvas in one repaint.
-            # After a zero timer they came one pass later, in a second repaint of the window (~1 ms more per edit).
-            self._posted = True
-            QCoreApplication.postEvent(self, QEvent(_SETTLE_EVENT), Qt.EventPriority.HighEventPriority.value)
+        self._settle_timer.start()
 
     @property
     def settling(self) -> bool:
@@ -152,18 +148,12 @@ class Document(QObject):
     def settle(self) -> None:
         """Emit ``settled`` now if an edit is waiting for it (the timer does so at the end of the turn; code that
         needs the panels up to date at once, or a test that cannot wait, calls this)."""
+        self._settle_timer.stop()
         if not self._due:
             return
         self._due = False
         ids, self._unsettled = self._unsettled, set()
         self.settled.emit(ids)
-
-    def customEvent(self, event):  # noqa: N802 - Qt's name
-        if event.type() == _SETTLE_EVENT:
-            self._posted = False
-            self.settle()
-            return
-        super().customEvent(event)
 
     # ---- state -------------------------------------------------------------------------------------------------
     @property
