@@ -64,9 +64,14 @@ class ShapeChecker:
         self._unreported: set[str] = set()  # changed by a query's re-check, not yet returned by flush()
         self._free: list[str] | None = None  # blocks whose output goes nowhere (file order), once per structure
         self._unconnected_ids: set[str] = set()
-        # whole-graph answers (diagnostics, totals) kept until the graph or a result changes: the status bar and the
-        # problems panel ask after every edit, and each is a pass over every block
-        self._memo: dict = {}
+        # Whole-graph answers kept up to date as results change, not recounted: the status bar and the problems
+        # panel ask after every edit, and a recount is a pass over every block (0.3 ms at 300 blocks, 30 ms at 100k)
+        self._params_total = 0
+        self._macs_total = 0
+        self._node_errors = 0                      # error diagnostics of all blocks
+        self._with_diagnostics: dict[str, list] = {}  # block id -> its diagnostics, for blocks that have any
+        self._diagnostics: list[Diagnostic] | None = None  # diagnostics()' answer until they or the file order change
+        self._file_index: dict[str, int] | None = None     # block id -> place in the file, once per node set
         #: How many blocks the last flush re-checked (for tests and benchmarks).
         self.last_checked = 0
         graph.subscribe(self._on_event)
@@ -76,16 +81,17 @@ class ShapeChecker:
 
     # ---- events ------------------------------------------------------------------------------------------------
     def _on_event(self, event, **kw):
-        self._memo = {}
         if event == "node_added":
             self._dirty.add(kw["node"].id)
             self._structure()
+            self._nodes_changed()
         elif event == "node_removed":
             nid = kw["node"].id
             self._dirty.discard(nid)
-            self.results.pop(nid, None)
+            self._drop_result(nid)
             self._unconnected_ids.discard(nid)
             self._structure()
+            self._nodes_changed()
         elif event in ("edge_added", "edge_removed"):
             edge = kw["edge"]
             self._dirty.add(edge.target)
@@ -96,29 +102,68 @@ class ShapeChecker:
             self._dirty.add(kw["node_id"])
         elif event == "node_renamed":
             # its result and its neighbours' (their messages name it) are worked out again under the new id
-            self.results.pop(kw["old"], None)
+            self._drop_result(kw["old"])
             self._unconnected_ids.discard(kw["old"])
             self._dirty.discard(kw["old"])
             self._dirty.add(kw["new"])
             for _, e in kw["edges"]:
                 self._dirty.update((e.source, e.target))
             self._structure()
+            self._nodes_changed()
         elif event == "reset":
-            self.results.clear()
+            self._clear_results()
             self._unconnected_ids.clear()
             self._dirty = set(n.id for n in self.graph.nodes)
             self._structure()
+            self._nodes_changed()
 
     def _structure(self):
         self._order = None
         self._structure_changed = True
         self._free = None
 
+    def _nodes_changed(self):
+        """Blocks were added, removed or renamed: the file order that diagnostics() follows changed."""
+        self._file_index = None
+        self._diagnostics = None
+
+    # ---- results and the whole-graph answers kept with them ----------------------------------------------------
+    def _set_result(self, nid: str, result: NodeResult) -> None:
+        old = self.results.get(nid)
+        if old is not None:
+            self._forget(nid, old)
+        self.results[nid] = result
+        self._params_total += result.params or 0
+        self._macs_total += result.macs or 0
+        if result.diagnostics:
+            self._with_diagnostics[nid] = result.diagnostics
+            self._node_errors += sum(d.severity == ERROR for d in result.diagnostics)
+            self._diagnostics = None
+
+    def _forget(self, nid: str, old: NodeResult) -> None:
+        self._params_total -= old.params or 0
+        self._macs_total -= old.macs or 0
+        if old.diagnostics:
+            self._with_diagnostics.pop(nid, None)
+            self._node_errors -= sum(d.severity == ERROR for d in old.diagnostics)
+            self._diagnostics = None
+
+    def _drop_result(self, nid: str) -> None:
+        old = self.results.pop(nid, None)
+        if old is not None:
+            self._forget(nid, old)
+
+    def _clear_results(self) -> None:
+        self.results.clear()
+        self._params_total = self._macs_total = self._node_errors = 0
+        self._with_diagnostics.clear()
+        self._diagnostics = None
+
     # ---- checking ----------------------------------------------------------------------------------------------
     def check_all(self) -> set[str]:
         """Re-check every node from scratch."""
-        self.results.clear()
-        self._memo = {}
+        self._clear_results()
+        self._nodes_changed()
         self._unconnected_ids.clear()
         self._dirty = set(n.id for n in self.graph.nodes)
         self._structure()
@@ -172,7 +217,7 @@ class ShapeChecker:
             if result.same_as(self.results.get(nid)):
                 continue
             old = self.results.get(nid)
-            self.results[nid] = result
+            self._set_result(nid, result)
             if any(d.code == "unconnected" for d in result.diagnostics):
                 self._unconnected_ids.add(nid)
             else:
@@ -187,9 +232,7 @@ class ShapeChecker:
         if self._structure_changed:
             self.graph_diagnostics = self._check_graph()
             self._structure_changed = False
-            self._memo = {}
-        if changed:
-            self._memo = {}
+            self._diagnostics = None
         return changed
 
     def _check_node(self, node: Node) -> NodeResult:
@@ -281,31 +324,40 @@ class ShapeChecker:
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic: graph-level first, then per node in file order."""
         self._catch_up()
-        memo = self._memo.get("diagnostics")
-        if memo is None:
-            memo = list(self.graph_diagnostics)
-            for n in self.graph.nodes:
-                r = self.results.get(n.id)
-                if r:
-                    memo.extend(r.diagnostics)
-            self._memo["diagnostics"] = memo
-        return list(memo)
+        if self._diagnostics is None:
+            out = list(self.graph_diagnostics)
+            with_diagnostics = self._with_diagnostics
+            if len(with_diagnostics) * 8 > len(self.results):
+                # many blocks have problems: one pass over the file is cheaper than sorting them
+                for nid in self.graph.node_ids():
+                    diags = with_diagnostics.get(nid)
+                    if diags:
+                        out.extend(diags)
+            elif with_diagnostics:
+                if self._file_index is None:
+                    self._file_index = {nid: i for i, nid in enumerate(self.graph.node_ids())}
+                index = self._file_index
+                for nid in sorted(with_diagnostics, key=index.__getitem__):
+                    out.extend(with_diagnostics[nid])
+            self._diagnostics = out
+        return list(self._diagnostics)
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics() if d.severity == ERROR]
 
+    def error_count(self) -> int:
+        """``len(errors())``, without listing them (kept as results change: the status bar asks after every edit)."""
+        self._catch_up()
+        return self._node_errors + sum(d.severity == ERROR for d in self.graph_diagnostics)
+
     @property
     def valid(self) -> bool:
-        return not self.errors()
+        return not self.error_count()
 
     def total_params(self) -> int:
         self._catch_up()
-        if "params" not in self._memo:
-            self._memo["params"] = sum(r.params or 0 for r in self.results.values())
-        return self._memo["params"]
+        return self._params_total
 
     def total_macs(self) -> int:
         self._catch_up()
-        if "macs" not in self._memo:
-            self._memo["macs"] = sum(r.macs or 0 for r in self.results.values())
-        return self._memo["macs"]
+        return self._macs_total

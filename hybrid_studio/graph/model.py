@@ -191,6 +191,10 @@ class Graph:
     def nodes(self) -> list[Node]:
         return list(self._nodes.values())
 
+    def node_ids(self) -> list[str]:
+        """The blocks' ids in file order."""
+        return list(self._nodes)
+
     @property
     def edges(self) -> list[Edge]:
         return list(self._edges)

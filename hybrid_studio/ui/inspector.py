@@ -214,12 +214,16 @@ class Inspector(QWidget):
         menu.popup(global_pos)
         return menu
 
-    def _refresh_values(self):
+    def _refresh_values(self, names=None):
+        """Show the block's values in the editors (only those of ``names`` when given: the params an edit changed;
+        the others already show their values)."""
         node = self.document.graph.node(self.node_id)
         if node.type not in CATALOG:
             return
         block = CATALOG.get(node.type)
         for param in block.params:
+            if names is not None and param.name not in names:
+                continue
             ed = self.editors.get(param.name)
             if ed is None:
                 continue
@@ -329,9 +333,11 @@ class Inspector(QWidget):
         if self.node_id is None:
             return
         if event == "params_changed" and kw["node_id"] == self.node_id:
-            # at once (cheap: an editor showing its value already does nothing): typing and undo in a field must
-            # see the block's value before the next key
-            self._refresh_values()
+            # at once: typing and undo in a field must see the block's value before the next key; only the params
+            # that changed (each editor costs its value, its range check and its error flag)
+            old, new = kw["old"], kw["new"]
+            self._refresh_values({k for k in old.keys() | new.keys()
+                                  if k not in old or k not in new or not _same_value(old[k], new[k])})
         elif event == "node_removed" and kw["node"].id == self.node_id:
             self.show_node(None)
         elif event == "node_renamed" and kw["old"] == self.node_id:

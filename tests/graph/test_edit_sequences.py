@@ -1,12 +1,13 @@
-"""Random edit sequences: undo-all gives back the original file, redo-all the final one."""
+"""Random edit sequences: undo-all gives back the original file, redo-all the final one; the checker's results and
+the whole-graph answers it keeps as it goes (totals, error count, the diagnostics list) match a fresh full check."""
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from hybrid_studio.blocks import CATALOG, checker_for, new_graph
-from hybrid_studio.graph import (AddNode, Connect, Disconnect, Edge, GraphError, Move, Node, RemoveNode, SetParams,
-                                 bypass, insert_between)
+from hybrid_studio.graph import (ERROR, AddNode, Connect, Disconnect, Edge, GraphError, Move, Node, RemoveNode,
+                                 RenameNode, SetParams, bypass, insert_between)
 
 try:
     from hybrid_studio.project import dumps_project as serialize
@@ -35,6 +36,7 @@ class EditSequence(RuleBasedStateMachine):
         self.checker = checker_for(self.graph)
         self.original = serialize(self.graph)
         self.done = []
+        self.undone = []  # reverted edits, most recent last (redo puts them back)
 
     def _do(self, edit):
         try:
@@ -42,6 +44,29 @@ class EditSequence(RuleBasedStateMachine):
         except GraphError:
             return
         self.done.append(edit)
+        self.undone.clear()
+
+    @precondition(lambda self: self.done)
+    @rule(queried=st.booleans())
+    def undo(self, queried):
+        edit = self.done.pop()
+        edit.revert(self.graph)
+        self.undone.append(edit)
+        if queried:  # a query between an edit and its flush re-checks early (the status bar asks at any time)
+            self.checker.total_params()
+
+    @precondition(lambda self: self.undone)
+    @rule()
+    def redo(self):
+        edit = self.undone.pop()
+        edit.apply(self.graph)
+        self.done.append(edit)
+
+    @precondition(lambda self: len(self.graph) > 0)
+    @rule(data=st.data())
+    def rename(self, data):
+        nid = data.draw(st.sampled_from([n.id for n in self.graph.nodes]))
+        self._do(RenameNode(nid, nid + "_r"))
 
     @rule(type_name=st.sampled_from(TYPES), x=st.floats(-500, 500, allow_nan=False))
     def add(self, type_name, x):
@@ -98,6 +123,20 @@ class EditSequence(RuleBasedStateMachine):
         fresh.flush()
         for n in self.graph.nodes:
             assert self.checker.result(n.id).same_as(fresh.result(n.id))
+
+    @invariant()
+    def kept_totals_and_diagnostics_match_a_recount(self):
+        # the checker keeps these as results change (no pass over the blocks per edit): they must never drift
+        ck = self.checker
+        fresh = checker_for(self.graph)
+        recount = [r for r in (fresh.result(n.id) for n in self.graph.nodes)]
+        assert ck.total_params() == sum(r.params or 0 for r in recount) == fresh.total_params()
+        assert ck.total_macs() == sum(r.macs or 0 for r in recount) == fresh.total_macs()
+        listed = [d for d in fresh.graph_diagnostics] + [d for r in recount for d in r.diagnostics]
+        assert [(str(d), [f.label for f in d.fixes]) for d in ck.diagnostics()] == \
+            [(str(d), [f.label for f in d.fixes]) for d in listed]
+        assert ck.error_count() == len(ck.errors()) == sum(d.severity == ERROR for d in listed)
+        assert ck.valid == (not any(d.severity == ERROR for d in listed))
 
     def teardown(self):
         final = serialize(self.graph)
