@@ -1,4 +1,5 @@
-"""Test setup: Qt renders offscreen; torch uses few threads (CI machines have 2 cores)."""
+"""Test setup: Qt renders offscreen; torch uses few threads (CI machines have 2 cores); the train panel's child-process
+answers (device list, built-in datasets) are computed once per session."""
 
 import os
 
