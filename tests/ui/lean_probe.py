@@ -17,6 +17,16 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def wait(ms: int) -> None:
+    """Process events for ``ms`` milliseconds in a QEventLoop, which releases the GIL while idle. (QTest.qWait holds
+    it: the pool thread reading the dataset child's pipe then gets it once per call, which took ~100 s instead of
+    ~10 s for the digit-strings arrays.)"""
+    from PySide6.QtCore import QEventLoop, QTimer
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
 def main() -> None:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QMainWindow
@@ -26,7 +36,7 @@ def main() -> None:
         w.resize(1400, 900)
         w.show()
         QTest.qWaitForWindowExposed(w)
-        QTest.qWait(300)
+        wait(300)
         print(json.dumps({"rss_mib": rss_mib()}))
         return
     from hybrid_studio.project import load_template
@@ -40,10 +50,10 @@ def main() -> None:
     panel.load_choices()
     start = time.monotonic()
     while time.monotonic() - start < 120:
-        QTest.qWait(100)
+        wait(100)
         if panel.ready and (panel.picker.dataset is not None or panel.picker.error):
             break
-    QTest.qWait(300)
+    wait(300)
     print(json.dumps({"ready": panel.ready, "dataset": panel.picker.dataset is not None,
                       "devices": panel.settings.device.count() if hasattr(panel.settings, "device") else None,
                       "heavy": [m for m in HEAVY if m in sys.modules], "rss_mib": rss_mib()}))

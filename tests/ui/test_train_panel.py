@@ -69,7 +69,8 @@ def settle(qtbot):
 
 
 # ---- choices, settings, matching ---------------------------------------------------------------------------
-def test_device_list_offers_cpu_and_panel_import_does_not_load_torch(qtbot, tmp_path, monkeypatch):
+def test_device_list_offers_cpu_and_panel_import_does_not_load_torch(qtbot, tmp_path, monkeypatch, real_children):
+    # real_children: the devices are listed (and digits built) by the real child processes, never a cached answer
     w = make_window(qtbot, tmp_path, monkeypatch)
     ids = w.panel.settings.device_ids()
     assert ids[0] == "auto" and "cpu" in ids
