@@ -264,12 +264,7 @@ class GraphScene(QGraphicsScene):
                          theme.category_colour(block.category if block else None))
         self.outline_blocks[node.id] = b
         self._blocks.put_box(node.id, (b.x + 2, b.y + 2, b.x + NODE_W - 2, b.y + height - 2))
-        if not self._building:   # (the outline's area is set once the graph is built)
-            area = b.bounds()
-            self.outline.grow(area)
-            if old is not None:
-                self.outline.update(old.bounds())
-            self.outline.update(area)
+        self._outline_redraw(old.bounds() if old is not None else None, b.bounds)
 
     def _outline_wire(self, edge: Edge):
         old = self.outline_wires.get(edge)
@@ -279,12 +274,18 @@ class GraphScene(QGraphicsScene):
             return
         wire = self.outline_wires[edge] = OutlineWire(a, b)
         self._wire_index.put_box(edge, wire.box)
-        if not self._building:
-            area = wire.area()
-            self.outline.grow(area)
-            if old is not None:
-                self.outline.update(old.area())
-            self.outline.update(area)
+        self._outline_redraw(old.area() if old is not None else None, wire.area)
+
+    def _outline_redraw(self, old: QRectF | None, area):
+        """Repaint where an outline block or wire was (``old``) and is (``area()``); nothing while the graph is being
+        built (the outline's area is set once it is)."""
+        if self._building:
+            return
+        new = area()
+        self.outline.grow(new)
+        if old is not None:
+            self.outline.update(old)
+        self.outline.update(new)
 
     def _drop_outline_wire(self, edge: Edge):
         wire = self.outline_wires.pop(edge, None)
