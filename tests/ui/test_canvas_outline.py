@@ -341,3 +341,11 @@ def test_zooming_out_after_exploring_returns_items_to_the_outline(qtbot, lazy, m
     QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      vp(view, QPointF(b.x + NODE_W * 0.2, b.y + b.height / 2)))
     assert scene.selected_node_ids() == ["b6"]
+
+
+def test_block_rects_are_what_the_items_paint(qtbot):
+    """Placement and "fit" read block areas from the scene's index: the same rectangles the items paint."""
+    w = open_fitted(qtbot, chain(40))
+    scene = w.scene
+    assert sorted(map(tuple, (r.getRect() for r in scene.block_rects()))) == sorted(
+        tuple(scene.nodes[nid].sceneBoundingRect().getRect()) for nid in scene.nodes)

@@ -13,7 +13,12 @@ from .guard import guarded
 
 def wraps(a: QPointF, b: QPointF) -> bool:
     """Whether the wire from ``a`` to ``b`` runs back to the left onto another row."""
-    return b.x() < a.x() - 20 and abs(b.y() - a.y()) > 60
+    return wraps_xy(a.x(), a.y(), b.x(), b.y())
+
+
+def wraps_xy(ax: float, ay: float, bx: float, by: float) -> bool:
+    """``wraps`` for plain coordinates."""
+    return bx < ax - 20 and abs(by - ay) > 60
 
 
 def wire_path(a: QPointF, b: QPointF, run: float | None = None) -> QPainterPath:
@@ -32,7 +37,7 @@ def add_wire(path: QPainterPath, ax: float, ay: float, bx: float, by: float, run
     """Append ``wire_path((ax, ay), (bx, by), run)`` to ``path`` as a new subpath (the outline of a large graph
     draws all its wires as one path)."""
     path.moveTo(ax, ay)
-    if bx < ax - 20 and abs(by - ay) > 60:   # wraps(a, b)
+    if wraps_xy(ax, ay, bx, by):
         r = 40.0
         ym = (ay + by) / 2 if run is None else run
         path.cubicTo(ax + 1.5 * r, ay, ax + 1.5 * r, ym, ax + r, ym)
@@ -46,7 +51,7 @@ def add_wire(path: QPainterPath, ax: float, ay: float, bx: float, by: float, run
 def wire_box(ax: float, ay: float, bx: float, by: float) -> tuple[float, float, float, float]:
     """``(left, top, right, bottom)`` of ``wire_path(a, b).controlPointRect()``, by arithmetic (no path is built:
     the outline of a large graph indexes its wires before it draws any)."""
-    if bx < ax - 20 and abs(by - ay) > 60:   # wraps(a, b)
+    if wraps_xy(ax, ay, bx, by):
         xs = (ax, ax + 60.0, bx - 60.0, bx)
     else:
         dx = max(50.0, abs(bx - ax) * 0.5)

@@ -19,7 +19,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsScene
 
-from hybrid_studio.graph import Edge, Move, NodeResult
+from hybrid_studio.graph import ERROR, Edge, Move, NodeResult
 from hybrid_studio.graph.layout import layered_positions
 
 from .. import theme
@@ -47,6 +47,12 @@ LAZY_ABOVE = 400
 #: around the part of the canvas on screen, the margin (scene units) whose blocks get their items too, so that a
 #: short pan shows items already made and every wire of a block on screen has its own
 BUILD_MARGIN = 300.0
+
+
+def _painted(body: QRectF) -> QRectF:
+    """The area a block's item paints (``block_bounds``), from its body as indexed in ``GraphScene._blocks`` (2 units
+    inside the block): the ports, shadow and badge lie outside it."""
+    return body.adjusted(-(PORT_HIT + 3), -12, PORT_HIT + 3, 6)
 
 
 class _Items(Mapping):
@@ -197,8 +203,7 @@ class GraphScene(QGraphicsScene):
         rect = QRectF()
         blocks = self._blocks.extent()
         if blocks is not None:
-            # the indexed body lies 2 units inside the block; its item paints its ports, shadow and badge outside
-            rect = blocks.adjusted(-(PORT_HIT + 3), -12, PORT_HIT + 3, 6)
+            rect = _painted(blocks)
         wires = self._wire_index.extent()
         if wires is not None:
             rect = rect.united(wires.adjusted(-4, -4, 4, 4))
@@ -208,8 +213,7 @@ class GraphScene(QGraphicsScene):
 
     def block_rects(self) -> list[QRectF]:
         """The area each block's item paints (or would), for every block on the scene."""
-        return [self._blocks.rect(nid).adjusted(-(PORT_HIT + 3), -12, PORT_HIT + 3, 6) for nid in self._edges_of
-                if nid in self._blocks]
+        return [_painted(self._blocks.rect(nid)) for nid in self._edges_of if nid in self._blocks]
 
     def block_height(self, nid: str) -> float | None:
         """The height of block ``nid`` (None if it is not on the scene)."""
@@ -314,7 +318,7 @@ class GraphScene(QGraphicsScene):
     def has_error(self, nid: str) -> bool:
         """Whether the checker found an error on block ``nid``."""
         result = self.document.checker.results.get(nid)
-        return result is not None and any(d.severity == "error" for d in result.diagnostics)
+        return result is not None and any(d.severity == ERROR for d in result.diagnostics)
 
     def _build_node(self, nid: str) -> NodeItem:
         if nid not in self.outline_blocks:
