@@ -79,10 +79,10 @@ def check():
 """
 
 #: The floor: the app's window made of the same Qt widgets with none of the app's code (no graph, no checker, no
-#: custom painting): six menus of 42 actions with shortcuts (the app has 39), a toolbar of 19 entries with the app's SVG icons, the
-#: palette's search box and tree of 9 categories and 29 blocks with icons and tooltips, inspector / history / problems
-#: docks, five status-bar labels, the settings read, and a scene of 9 blocks (a box and three texts each) and 8
-#: labelled cubic wires. What any PySide6 program with this window pays; the app's own cost is what it adds on top.
+#: custom painting): six menus of 42 actions with shortcuts (the app has 39), a toolbar of 19 entries with the app's
+#: SVG icons, the palette's search box and tree of 9 categories and 29 blocks with icons and tooltips, inspector /
+#: history / problems docks, five status-bar labels, the settings read, and a scene of 9 blocks (a box and three texts
+#: each) and 8 labelled cubic wires. What any PySide6 program with this window pays; the app's own cost is what it adds on top.
 FLOOR = """
 import os
 from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt
@@ -122,8 +122,9 @@ group = QUndoGroup(w); stack = QUndoStack(group); group.setActiveStack(stack)
 history = QUndoView(group); history.setEmptyLabel("<opened>")
 problems = QTreeWidget(); problems.setHeaderLabels(["", "Block", "Problem", "Fix"])
 problems.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+hint = QLabel("Select a block to see its settings.")
 for title, widget, area in (("Blocks", palette, Qt.DockWidgetArea.LeftDockWidgetArea),
-                            ("Inspector", QLabel("Select a block to see its settings."), Qt.DockWidgetArea.RightDockWidgetArea),
+                            ("Inspector", hint, Qt.DockWidgetArea.RightDockWidgetArea),
                             ("History", history, Qt.DockWidgetArea.RightDockWidgetArea),
                             ("Problems", problems, Qt.DockWidgetArea.BottomDockWidgetArea)):
     d = QDockWidget(title, w); d.setWidget(widget); w.addDockWidget(area, d)
