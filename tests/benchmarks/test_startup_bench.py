@@ -82,7 +82,8 @@ def check():
 #: custom painting): six menus of 42 actions with shortcuts (the app has 39), a toolbar of 19 entries with the app's
 #: SVG icons, the palette's search box and tree of 9 categories and 29 blocks with icons and tooltips, inspector /
 #: history / problems docks, five status-bar labels, the settings read, and a scene of 9 blocks (a box and three texts
-#: each) and 8 labelled cubic wires. What any PySide6 program with this window pays; the app's own cost is what it adds on top.
+#: each) and 8 labelled cubic wires. What any PySide6 program with this window pays; the app's own cost is what it
+#: adds on top.
 FLOOR = """
 import os
 from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt
