@@ -100,6 +100,27 @@ def test_settings_are_kept_in_the_training_section_outside_the_undo_history(qtbo
     assert w.panel.settings.widgets["epochs"].value() == 4
 
 
+def test_design_edits_do_not_set_the_settings_form_again(qtbot, tmp_path, monkeypatch):
+    # every check (each design edit) reaches the panel; the form's ~25 fields are set again only when the project's
+    # training section changed (it cost 1-2 ms of each param edit)
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    doc, form = w.document, w.panel.settings
+    doc.settled.emit(set())
+    shown = []
+    original = form.set_values
+    monkeypatch.setattr(form, "set_values", lambda values: shown.append(dict(values)) or original(values))
+    from hybrid_studio.graph import SetParams
+    doc.push(SetParams("fc", {"out_features": 12}))
+    doc.settled.emit(set())
+    assert shown == []
+    doc.set_meta("training", dict(doc.graph.training, epochs=5))
+    doc.settled.emit(set())
+    assert len(shown) == 1 and form.widgets["epochs"].value() == 5
+    doc.undo_stack.undo()  # the design edit, not the settings
+    doc.settled.emit(set())
+    assert len(shown) == 1 and form.widgets["epochs"].value() == 5
+
+
 def test_dataset_preview_and_adapt_graph_is_one_undoable_edit(qtbot, tmp_path, monkeypatch):
     w = make_window(qtbot, tmp_path, monkeypatch)
     picker = w.panel.picker
