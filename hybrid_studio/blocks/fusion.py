@@ -179,6 +179,7 @@ class Concat(FusionBase):
 class ElementwiseBase(FusionBase):
     op = "+"
     verb = "adds"
+    result = "sum"
 
     def infer(self, p, ins):
         ports = self.inputs(p)
@@ -197,6 +198,9 @@ class ElementwiseBase(FusionBase):
     def forward(self, p, ins, out, m, xs, y):
         return [f"{y} = {f' {self.op} '.join(xs)}"]
 
+    def summary(self, p):
+        return f"{self.result} of {p['inputs']} inputs"  # never blank: an empty face read as "-" on the canvas
+
 
 @register
 class Add(ElementwiseBase):
@@ -213,4 +217,5 @@ class Multiply(ElementwiseBase):
     id_prefix = "mul"
     op = "*"
     verb = "multiplies"
+    result = "product"
     help = "Multiplies its inputs element by element (gating); all inputs have the same shape."

@@ -223,7 +223,7 @@ class GlobalAvgPool(Block):
         return [f"{y} = hs_mask({xs[0]}, {lengths}).sum(1) / {lengths}[:, None].to({xs[0]}.dtype)"]
 
     def summary(self, p):
-        return ""
+        return "global mean"  # over the spatial axes or time, by the input; never blank on the canvas
 
 
 __all__ = ["AvgPool1d", "AvgPool2d", "GlobalAvgPool", "MaxPool1d", "MaxPool2d"]

@@ -46,6 +46,9 @@ class Flatten(Block):
     def steps(self, p, ins, out):
         return PER_STEP  # T stays in front (a variable-length input has it first): each step is flattened alone
 
+    def summary(self, p):
+        return "to features F"  # never blank on the canvas
+
 
 @register
 class Reshape(Block):

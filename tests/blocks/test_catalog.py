@@ -132,3 +132,10 @@ def test_defaults_are_fresh_copies_and_ports_follow_params_where_a_block_says_so
     for b in CATALOG:
         assert CATALOG.input_ports(b.type_name, {}) == b.inputs(b.defaults()), b.type_name
         assert CATALOG.output_ports(b.type_name, {}) == b.outputs(b.defaults()), b.type_name
+
+
+@pytest.mark.parametrize("type_name", sorted(CATALOG.types()))
+def test_every_block_face_has_a_summary_line(type_name):
+    # a blank summary showed as "—" on the block's face (Add, Multiply, Flatten, GlobalAvgPool did)
+    block = CATALOG.get(type_name)
+    assert block.summary(block.defaults()).strip() not in ("", "-", "—")

@@ -252,7 +252,9 @@ def test_summaries_and_prefixes():
     cat = CATALOG.get("Concat")
     assert cat.summary(cat.defaults()) == "features"
     assert cat.summary(cat.resolve({"axis": "time", "inputs": 3})[0]) == "time, 3 inputs"
-    assert CATALOG.get("Add").summary(CATALOG.get("Add").defaults()) == ""
+    assert CATALOG.get("Add").summary(CATALOG.get("Add").defaults()) == "sum of 2 inputs"
+    mul = CATALOG.get("Multiply")
+    assert mul.summary(mul.resolve({"inputs": 3})[0]) == "product of 3 inputs"
     g = new_graph()
     assert [g.new_id(t) for t in ("Concat", "Add", "Multiply")] == ["cat1", "add1", "mul1"]
     assert {CATALOG.get(t).category for t in ("Concat", "Add", "Multiply")} == {"Fusion"}
