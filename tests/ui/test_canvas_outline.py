@@ -13,7 +13,7 @@ import random
 import weakref
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -217,6 +217,40 @@ def test_edits_on_blocks_without_items_redraw_the_outline_and_undo(qtbot, lazy):
     edge_point = vp(w.view, QPointF(b.x, b.y + b.height / 2))
     red = QColor(image.pixel(edge_point))
     assert red.red() > 150 and red.green() < 120, red.name()
+
+
+def test_edits_far_apart_repaint_their_blocks_not_the_outline_between(qtbot, lazy):
+    # the outline is one item; Qt unites an item's partial updates into one rectangle, so two edited blocks far
+    # apart repainted the whole outline between them
+    from PySide6.QtGui import QRegion
+    w = open_fitted(qtbot)
+    scene, doc = w.scene, w.document
+    painted = QRegion()
+
+    class Recorder(QObject):
+        def eventFilter(self, obj, event):
+            nonlocal painted
+            if event.type() == QEvent.Type.Paint:
+                painted = painted.united(event.region())
+            return False
+    recorder = Recorder()
+    w.view.viewport().installEventFilter(recorder)
+    settle()
+    painted = QRegion()
+
+    def centre(nid):
+        b = scene.outline_blocks[nid]
+        return vp(w.view, QPointF(b.x + NODE_W / 2, b.y + b.height / 2))
+    doc.push(SetParams("b2", {"function": "tanh"}))
+    doc.push(SetParams("b56", {"function": "tanh"}))   # same turn: one repaint for both
+    settle()
+    assert painted.contains(centre("b2")) and painted.contains(centre("b56"))
+    def far(nid, other):
+        return (centre(nid) - centre(other)).manhattanLength() > 60
+    between = next(nid for nid in (f"b{i}" for i in range(3, 56))
+                   if painted.boundingRect().contains(centre(nid)) and far(nid, "b2") and far(nid, "b56"))
+    assert not painted.contains(centre(between)), f"{between}, between the edited blocks, was repainted"
+    assert built_blocks(scene) == set()
 
 
 def test_deleting_a_built_block_between_outline_neighbours(qtbot, lazy):

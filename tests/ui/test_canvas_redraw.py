@@ -102,6 +102,35 @@ def test_a_param_edit_repaints_the_blocks_it_changed_not_the_whole_canvas(qtbot)
     assert w.scene.edges[Edge("conv1", "bn1")].label.text.startswith("N x 24")
 
 
+def test_relabelled_wires_far_apart_repaint_their_labels_not_the_area_between(qtbot):
+    # all wire labels are drawn by one layer item; Qt unites an item's partial updates into one rectangle, so an
+    # edit that relabelled a wire at the top left and one at the bottom right repainted everything between them
+    g = row_chain(3)
+    spots = {"conv1": (0, 0), "bn1": (260, 0), "act1": (600, 400), "conv2": (860, 400), "act0": (600, 100)}
+    for nid, pos in spots.items():
+        g.node(nid).position = pos
+    for nid in ("x", "conv0", "bn0", "bn2", "act2"):
+        g.node(nid).position = (1400, 1200)  # out of sight
+    g.node("x").position = (1400, 1000)
+    w = open_quiet(qtbot, g)
+    w.view.resetTransform()
+    w.view.centerOn(QPointF(520, 240))
+    qtbot.wait(50)
+    recorder = PaintRecorder(w.view.viewport())
+    between = view_rect(w, "act0")
+    assert w.view.viewport().rect().contains(between.center())
+    warm_up(qtbot, w, recorder)
+
+    w.document.push(SetParams("conv1", {"out_channels": 24}))  # relabels conv1->bn1, bn1->act1, act1->conv2
+    settle_and_paint(qtbot, w, recorder)
+
+    first = w.view.mapFromScene(w.scene.edges[Edge("conv1", "bn1")].label.rect()).boundingRect()
+    last = w.view.mapFromScene(w.scene.edges[Edge("act1", "conv2")].label.rect()).boundingRect()
+    assert recorder.region.contains(first.center()) and recorder.region.contains(last.center())
+    assert recorder.region.boundingRect().contains(between.center())   # act0 lies between the two labels
+    assert not recorder.region.contains(between.center()), "the area between the relabelled wires was repainted"
+
+
 def test_an_edit_off_screen_repaints_nothing(qtbot):
     w = open_quiet(qtbot, row_chain())
     w.view.centerOn(QPointF(0, 4000))  # the graph is far above the visible part of the canvas

@@ -183,7 +183,7 @@ class LabelLayer(QGraphicsItem):
     def remove(self, label: EdgeLabel):
         self._index.remove(label)
         if label.isVisible():
-            self.update(label.sceneBoundingRect())
+            self.repaint(label.sceneBoundingRect())
         label.layer = None
 
     def relabel(self, label: EdgeLabel, old: QRectF | None):
@@ -197,9 +197,16 @@ class LabelLayer(QGraphicsItem):
         else:
             self._index.remove(label)
         if old is not None and not old.isEmpty():
-            self.update(old)
+            self.repaint(old)
         if label.isVisible():
-            self.update(new)
+            self.repaint(new)
+
+    def repaint(self, rect: QRectF):
+        """Repaint ``rect`` of the scene. Not ``self.update(rect)``: Qt unites all partial updates of one item into
+        one rectangle, so an edit that relabels wires on two rows repainted the whole band between them."""
+        scene = self.scene()
+        if scene is not None:
+            scene.update(rect)
 
     def labels_in(self, r: QRectF) -> set:
         """The shown labels whose pills meet ``r``."""

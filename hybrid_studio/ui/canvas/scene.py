@@ -282,20 +282,22 @@ class GraphScene(QGraphicsScene):
 
     def _outline_redraw(self, old: QRectF | None, area):
         """Repaint where an outline block or wire was (``old``) and is (``area()``); nothing while the graph is being
-        built (the outline's area is set once it is)."""
+        built (the outline's area is set once it is). The outline's repaints go through the scene's ``update``, not
+        the layer's: Qt unites all partial updates of one item into one rectangle, so two blocks far apart would
+        repaint everything between them."""
         if self._building:
             return
         new = area()
         self.outline.grow(new)
         if old is not None:
-            self.outline.update(old)
-        self.outline.update(new)
+            self.update(old)
+        self.update(new)
 
     def _drop_outline_wire(self, edge: Edge):
         wire = self.outline_wires.pop(edge, None)
         if wire is not None:
             self._wire_index.remove(edge)
-            self.outline.update(wire.area())
+            self.update(wire.area())
 
     def _port_point(self, nid: str, port: str, output: bool) -> tuple[float, float] | None:
         b = self.outline_blocks.get(nid)
@@ -341,7 +343,7 @@ class GraphScene(QGraphicsScene):
         new = [nid for nid in dict.fromkeys(ids) if nid in self.outline_blocks]
         for nid in new:
             b = self.outline_blocks.pop(nid)
-            self.outline.update(b.bounds())
+            self.update(b.bounds())
             self._make_node_item(self.graph.node(nid))
         for nid in new:
             for edge in list(self._edges_of.get(nid, ())):
@@ -533,7 +535,7 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
         b = self.outline_blocks.pop(nid, None)
         if b is not None:
-            self.outline.update(b.bounds())
+            self.update(b.bounds())
 
     def _on_checked(self, ids):
         # the edit is complete
@@ -544,7 +546,7 @@ class GraphScene(QGraphicsScene):
             if item is None:
                 b = self.outline_blocks.get(nid)
                 if b is not None:
-                    self.outline.update(b.bounds())   # its outline shows whether it has an error
+                    self.update(b.bounds())   # its outline shows whether it has an error
                 continue
             item.set_result(results.get(nid) or NodeResult())
             for e in self._edges_of.get(nid, ()):
