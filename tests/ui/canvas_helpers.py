@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import QRegion
 from PySide6.QtTest import QTest
 
 from hybrid_studio.blocks import new_graph
@@ -60,3 +61,22 @@ def click_node(view, node_id, modifier=None):
     item = view.scene().nodes[node_id]
     p = vp(view, item.sceneBoundingRect().center() + QPointF(0, -10))
     QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier or Qt.KeyboardModifier.NoModifier, p)
+
+
+class PaintRecorder(QObject):
+    """Collects the regions a widget paints."""
+
+    def __init__(self, widget):
+        super().__init__()
+        self.region = QRegion()
+        self.paints = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+            self.region = self.region.united(event.region())
+        return False
+
+    def reset(self):
+        self.region, self.paints = QRegion(), 0

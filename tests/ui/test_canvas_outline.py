@@ -13,7 +13,7 @@ import random
 import weakref
 
 import pytest
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -27,7 +27,7 @@ from hybrid_studio.ui.canvas.edge_item import EdgeItem, wire_box, wire_path
 from hybrid_studio.ui.canvas.node_item import LOD_SIMPLE, NODE_W, NodeItem
 from hybrid_studio.ui.canvas.outline import OutlineLayer
 
-from canvas_helpers import drag, open_window, vp
+from canvas_helpers import PaintRecorder, drag, open_window, vp
 
 N = 64
 
@@ -222,21 +222,11 @@ def test_edits_on_blocks_without_items_redraw_the_outline_and_undo(qtbot, lazy):
 def test_edits_far_apart_repaint_their_blocks_not_the_outline_between(qtbot, lazy):
     # the outline is one item; Qt unites an item's partial updates into one rectangle, so two edited blocks far
     # apart repainted the whole outline between them
-    from PySide6.QtGui import QRegion
     w = open_fitted(qtbot)
     scene, doc = w.scene, w.document
-    painted = QRegion()
-
-    class Recorder(QObject):
-        def eventFilter(self, obj, event):
-            nonlocal painted
-            if event.type() == QEvent.Type.Paint:
-                painted = painted.united(event.region())
-            return False
-    recorder = Recorder()
-    w.view.viewport().installEventFilter(recorder)
+    recorder = PaintRecorder(w.view.viewport())
     settle()
-    painted = QRegion()
+    recorder.reset()
 
     def centre(nid):
         b = scene.outline_blocks[nid]
@@ -244,7 +234,9 @@ def test_edits_far_apart_repaint_their_blocks_not_the_outline_between(qtbot, laz
     doc.push(SetParams("b2", {"function": "tanh"}))
     doc.push(SetParams("b56", {"function": "tanh"}))   # same turn: one repaint for both
     settle()
+    painted = recorder.region
     assert painted.contains(centre("b2")) and painted.contains(centre("b56"))
+
     def far(nid, other):
         return (centre(nid) - centre(other)).manhattanLength() > 60
     between = next(nid for nid in (f"b{i}" for i in range(3, 56))

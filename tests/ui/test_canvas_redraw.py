@@ -7,14 +7,13 @@ final state.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPointF
-from PySide6.QtGui import QRegion
+from PySide6.QtCore import QObject, QPointF
 from PySide6.QtWidgets import QApplication
 
 from hybrid_studio.blocks import new_graph
 from hybrid_studio.graph import AddNode, Connect, Edge, Node, SetParams
 
-from canvas_helpers import click_node, open_window
+from canvas_helpers import PaintRecorder, click_node, open_window
 
 STEP = 260.0
 
@@ -31,25 +30,6 @@ def row_chain(n_units: int = 4):
             Connect(Edge(prev, nid)).apply(g)
             prev, col = nid, col + 1
     return g
-
-
-class PaintRecorder(QObject):
-    """Collects the regions a widget paints."""
-
-    def __init__(self, widget):
-        super().__init__()
-        self.region = QRegion()
-        self.paints = 0
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            self.paints += 1
-            self.region = self.region.united(event.region())
-        return False
-
-    def reset(self):
-        self.region, self.paints = QRegion(), 0
 
 
 def open_quiet(qtbot, graph):
